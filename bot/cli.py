@@ -1,0 +1,57 @@
+"""`aura-sicd`: the command line. Each command group lives in its own module and registers itself here."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from bot import __version__
+
+# Modules that add subcommands: each has `register(subparsers)` and sets `func` on its parsers;
+# `func(args)` returns the exit code. Exit codes: 0 success, 1 the work failed, 2 configuration error.
+COMMAND_MODULES = [
+    "bot.commands.improve",
+    "sandbox.cli",
+]
+
+
+class ConfigError(Exception):
+    """A problem the user fixes in their configuration; printed without a traceback, exit code 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    import importlib
+
+    parser = argparse.ArgumentParser(prog="aura-sicd", description="Self-Improving Code Development")
+    parser.add_argument("--version", action="version", version=f"aura-sicd {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue  # a command group not built yet
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
+    if func is None:
+        parser.print_help()
+        return 2
+    try:
+        return func(args)
+    except ConfigError as exc:
+        print(f"aura-sicd: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""Settings: one place for every knob. Read from the environment (and `.env`), documented in the README."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from sandbox.config import SandboxSettings
+
+DEFAULT_DENY = [".github/workflows/**", "**/*.pem", "**/.env*", "secrets/**"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AURA_", env_file=".env", extra="ignore")
+
+    # --- models (Ollama) ---
+    ollama_host: str = Field(
+        "http://localhost:11434", validation_alias=AliasChoices("OLLAMA_HOST", "AURA_OLLAMA_HOST")
+    )
+    generator_model: str = "qwen2.5-coder:7b"
+    discriminator_model: str = "qwen2.5:7b"
+    agitator_model: str = "qwen2.5:7b"
+    # extra candidates per iteration (ensemble); "model" or "model@temperature"
+    ensemble_size: int = Field(1, ge=1, le=8)
+    ensemble_models: list[str] = Field(default_factory=list)
+    generator_temperature: float = 0.2
+    # token budgets: the context window sent as num_ctx, per role
+    generator_num_ctx: int = Field(16384, ge=1024)
+    discriminator_num_ctx: int = Field(8192, ge=1024)
+    agitator_num_ctx: int = Field(8192, ge=1024)
+    max_output_tokens: int = Field(4096, ge=256)  # reserved for the reply inside num_ctx
+    ollama_timeout_s: float = Field(600.0, gt=0)
+    ollama_retries: int = Field(4, ge=1)
+
+    # --- the cycle ---
+    max_iterations: int = Field(5, ge=1, le=50)
+    approval_threshold: float = Field(0.6, ge=0.0, le=1.0)  # rubric score needed for approval
+    require_all_checks: bool = True
+
+    # --- policy ---
+    allow_paths: list[str] = Field(default_factory=lambda: ["**"])
+    deny_paths: list[str] = Field(default_factory=lambda: list(DEFAULT_DENY))
+    max_lines_added: int = Field(800, ge=1)
+    max_files_changed: int = Field(20, ge=1)
+
+    # --- storage ---
+    data_dir: Path = Path("./data")
+    store_url: str | None = None  # default: SQLite in the data directory
+
+    # --- sandbox (its own settings, AURA_SANDBOX_*, so the package stands alone) ---
+    sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
+
+    # --- GitHub App ---
+    github_app_id: int | None = None
+    github_private_key: str | None = None
+    github_private_key_path: Path | None = None
+    github_webhook_secret: str | None = None
+    github_api_url: str = "https://api.github.com"
+    trigger_label: str = "aura-sicd"
+    draft_pr_on_failure: bool = True
+    public_url: str = "http://localhost:3000"  # links in comments (dashboard)
+    host: str = "0.0.0.0"
+    port: int = 3000
+    queue_concurrency: int = Field(2, ge=1)
+
+    # --- admin API ---
+    admin_token: str | None = None
+    enable_training: bool = Field(False, validation_alias=AliasChoices("ENABLE_TRAINING", "AURA_ENABLE_TRAINING"))
+    enable_autonomy: bool = Field(False, validation_alias=AliasChoices("ENABLE_AUTONOMY", "AURA_ENABLE_AUTONOMY"))
+    safe_mode: bool = Field(True, validation_alias=AliasChoices("SAFE_MODE", "AURA_SAFE_MODE"))
+
+    @field_validator("ollama_host")
+    @classmethod
+    def _strip_slash(cls, v: str) -> str:
+        return v.rstrip("/")
+
+    @property
+    def database_url(self) -> str:
+        return self.store_url or f"sqlite:///{(self.data_dir / 'aura.db').resolve()}"
+
+    @property
+    def proposals_dir(self) -> Path:
+        return self.data_dir / "proposals"

@@ -1,0 +1,1 @@
+"""Isolated execution of a repository's checks (Docker, with a bubblewrap fallback)."""

@@ -1,0 +1,1 @@
+"""The HTTP surface: the GitHub webhook receiver, admin API and dashboard."""
