@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
+
+from pydantic import BaseModel
 
 BOT_NAME = "aura-sicd[bot]"
 BOT_EMAIL = "aura-sicd[bot]@users.noreply.github.com"
@@ -49,3 +52,118 @@ def run_git(
     if check and proc.returncode != 0:
         raise GitError(args, proc.returncode, proc.stderr)
     return proc.stdout
+
+
+class WorkspaceError(Exception):
+    """The repository cannot be used as asked (not a git repository, unknown ref, branch taken)."""
+
+
+class Workspace(BaseModel):
+    """A worktree of `source_repo` on `branch`; every attempt starts again from `base_sha`."""
+
+    source_repo: Path
+    path: Path
+    branch: str
+    base_sha: str
+    proposal_id: str
+
+
+def resolve_commit(repo: Path, ref: str) -> str:
+    try:
+        return run_git(["rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], repo).strip()
+    except GitError as exc:
+        raise WorkspaceError(f"{ref!r} is not a commit in {repo}") from exc
+
+
+def ensure_repository(repo: Path) -> Path:
+    repo = repo.expanduser().resolve()
+    if not repo.is_dir():
+        raise WorkspaceError(f"{repo} is not a directory")
+    try:
+        run_git(["rev-parse", "--git-dir"], repo)
+    except GitError as exc:
+        raise WorkspaceError(f"{repo} is not a git repository (run `git init` and commit first)") from exc
+    try:
+        run_git(["rev-parse", "--verify", "--quiet", "HEAD^{commit}"], repo)
+    except GitError as exc:
+        raise WorkspaceError(f"{repo} has no commits yet: commit the code the task is about first") from exc
+    return repo
+
+
+def create_worktree(
+    repo: Path, *, base_ref: str, branch: str, proposal_id: str, worktrees_dir: Path, existing_branch: bool = False
+) -> Workspace:
+    """A new worktree for the job. With `existing_branch`, continue `branch` (a bot PR) from its head."""
+    repo = ensure_repository(repo)
+    worktrees_dir.mkdir(parents=True, exist_ok=True)
+    path = (worktrees_dir / proposal_id).resolve()
+    if path.exists():
+        remove_worktree(repo, path)
+    if existing_branch:
+        base_sha = resolve_commit(repo, f"refs/heads/{branch}")
+        run_git(["worktree", "add", "--force", str(path), branch], repo)
+    else:
+        base_sha = resolve_commit(repo, base_ref)
+        try:
+            current = resolve_commit(repo, f"refs/heads/{branch}")
+        except WorkspaceError:
+            current = None
+        if current not in (None, base_sha):
+            raise WorkspaceError(f"branch {branch} already exists in {repo} with other commits; delete it or pick another task")
+        run_git(["worktree", "add", "--force", "-B", branch, str(path), base_sha], repo)
+    return Workspace(source_repo=repo, path=path, branch=branch, base_sha=base_sha, proposal_id=proposal_id)
+
+
+def ensure_worktree(ws: Workspace) -> None:
+    """Recreate the worktree after a restart elsewhere (a resumed job); no-op when it is there."""
+    if (ws.path / ".git").exists():
+        return
+    run_git(["worktree", "prune"], ws.source_repo)
+    run_git(["worktree", "add", "--force", str(ws.path), ws.branch], ws.source_repo)
+
+
+def reset_worktree(ws: Workspace) -> None:
+    ensure_worktree(ws)
+    run_git(["reset", "--quiet", "--hard", ws.base_sha], ws.path)
+    run_git(["clean", "-fdxq"], ws.path)
+
+
+def worktree_diff(ws: Workspace) -> str:
+    """Everything changed against the base, new files included, as a binary-safe patch."""
+    run_git(["add", "--all"], ws.path)
+    diff = run_git(["diff", "--cached", "--binary", ws.base_sha], ws.path)
+    run_git(["reset", "--quiet"], ws.path)
+    return diff
+
+
+def apply_diff(ws: Workspace, diff: str) -> None:
+    """Bring the worktree to base + diff (used to restore an attempt's state in a later step)."""
+    reset_worktree(ws)
+    if diff:
+        run_git(["apply", "--binary", "--whitespace=nowarn", "-"], ws.path, input=diff)
+
+
+def commit_diff(ws: Workspace, diff: str, message: str, trailers: dict[str, str]) -> str:
+    """One commit on the branch with `diff` and trailers; idempotent when the same commit is already there."""
+    ensure_worktree(ws)
+    head = run_git(["rev-parse", "HEAD"], ws.path).strip()
+    if head != ws.base_sha:
+        body = run_git(["log", "-1", "--format=%B", head], ws.path)
+        if all(f"{k}: {v}" in body for k, v in trailers.items()):
+            return head
+    apply_diff(ws, diff)
+    trailer_text = "\n".join(f"{k}: {v}" for k, v in trailers.items())
+    run_git(["add", "--all"], ws.path)
+    run_git(["commit", "--quiet", "--no-verify", "-F", "-"], ws.path, input=f"{message.strip()}\n\n{trailer_text}\n")
+    return run_git(["rev-parse", "HEAD"], ws.path).strip()
+
+
+def remove_worktree(repo: Path, path: Path) -> None:
+    run_git(["worktree", "remove", "--force", str(path)], repo, check=False)
+    if path.exists():
+        shutil.rmtree(path, ignore_errors=True)
+    run_git(["worktree", "prune"], repo, check=False)
+
+
+def delete_branch(repo: Path, branch: str) -> None:
+    run_git(["branch", "-D", branch], repo, check=False)

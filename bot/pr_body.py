@@ -1,0 +1,83 @@
+"""The pull request a proposal becomes: title and body in the seed's template (also written to data/proposals)."""
+
+from __future__ import annotations
+
+from bot.records import Episode, IterationRecord, IterationStatus
+from sandbox.reports import CheckStatus
+
+STATUS_MARK = {
+    CheckStatus.PASSED: "✅ passed",
+    CheckStatus.FAILED: "❌ failed",
+    CheckStatus.ERROR: "⚠️ error",
+    CheckStatus.TIMEOUT: "⏱️ timeout",
+    CheckStatus.OOM: "💥 out of memory",
+    CheckStatus.SKIPPED: "➖ skipped",
+}
+
+
+def chosen_iteration(episode: Episode) -> IterationRecord | None:
+    """The iteration the PR carries: the approved one, else the best attempt."""
+    number = episode.outcomes.get("best_iteration")
+    candidate = episode.outcomes.get("best_candidate", 0)
+    for record in episode.iterations:
+        if record.number == number and record.candidate == candidate:
+            return record
+    return None
+
+
+def render_pr(episode: Episode, *, closes: int | None = None) -> tuple[str, str]:
+    record = chosen_iteration(episode)
+    draft = record is None or record.status is not IterationStatus.APPROVED
+    title = ("[draft] " if draft else "") + f"Aura SICD: {episode.task.title}"
+    lines: list[str] = ["## Description", ""]
+    if record is not None and record.proposal is not None:
+        lines.append(record.proposal.summary.strip())
+        lines.append("")
+    lines.append(f"Task: {episode.task.title}")
+    if closes is not None:
+        lines += ["", f"Closes #{closes}"]
+    if draft:
+        lines += ["", "> This is the best attempt; it was **not approved**: " + _why_not(record)]
+
+    lines += ["", "## Changes Summary", ""]
+    if record is not None and record.proposal is not None:
+        for change in record.proposal.changes:
+            lines.append(f"- **{change.change_type.value.upper()}**: `{change.file_path}`")
+            rationale = change.rationale.strip() or "(no rationale given)"
+            lines += [f"  {line}" for line in rationale.splitlines()]
+    else:
+        lines.append("No change.")
+
+    lines += ["", "## Test Results", ""]
+    report = record.check_report if record is not None else None
+    if report is None:
+        lines.append("No checks ran.")
+    else:
+        lines += ["| check | status | duration |", "|---|---|---|"]
+        for check in report.checks:
+            detail = ""
+            if check.tests is not None:
+                t = check.tests
+                detail = f" ({t.passed} passed, {t.failed} failed, {t.errors} errors, {t.skipped} skipped)"
+            lines.append(f"| {check.name} | {STATUS_MARK.get(check.status, check.status)}{detail} | {check.duration_s:.1f}s |")
+        lines += ["", f"Pass rate: **{report.pass_rate:.0%}** ({report.backend} sandbox)"]
+        if report.pass_rate_reason:
+            lines.append(f"_{report.pass_rate_reason}_")
+
+    lines += ["", "## Reward Trace", "", "| iteration | candidate | model | status | pass rate | rubric | reward |", "|---|---|---|---|---|---|---|"]
+    for r in episode.iterations:
+        pass_rate = f"{r.check_report.pass_rate:.2f}" if r.check_report else "–"
+        rubric = f"{r.reward.rubric_score:.2f}" if r.reward and r.reward.rubric_score is not None else "–"
+        reward = f"{r.reward.value:.3f}" if r.reward else "–"
+        lines.append(f"| {r.number} | {r.candidate} | {r.model or '–'} | {r.status.value} | {pass_rate} | {rubric} | {reward} |")
+
+    lines += ["", "---", f"Training Run ID: `{episode.run_id}`", f"Episode ID: `{episode.episode_id}`"]
+    return title, "\n".join(lines) + "\n"
+
+
+def _why_not(record: IterationRecord | None) -> str:
+    if record is None:
+        return "no attempt produced a usable change."
+    if record.reward is not None and record.reward.reasons:
+        return "; ".join(record.reward.reasons)
+    return record.error or record.apply_error or "it did not pass its checks."
