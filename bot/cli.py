@@ -12,6 +12,7 @@ from bot import __version__
 # `func(args)` returns the exit code. Exit codes: 0 success, 1 the work failed, 2 configuration error.
 COMMAND_MODULES = [
     "bot.commands.improve",
+    "bot.commands.episodes",
     "sandbox.cli",
 ]
 
