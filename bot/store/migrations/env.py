@@ -10,6 +10,7 @@ from alembic import context
 from sqlalchemy import text
 
 from bot.store.tables import Base
+import bot.store.github  # noqa: F401,E402  (registers the GitHub tables in Base.metadata)
 
 config = context.config
 target_metadata = Base.metadata

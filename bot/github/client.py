@@ -1,0 +1,229 @@
+"""The GitHub App's API clients: App (JWT) auth, per-installation clients, retries with a cap, timeouts.
+
+Installation tokens are cached by githubkit until a minute before they expire; `installation_token`
+reads the same cache so git and the REST client share one token per installation. The token is only
+ever held in memory: never logged, never stored, never written to a file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+from githubkit import AppAuthStrategy, GitHub
+from githubkit.cache import BaseCacheStrategy, MemCacheStrategy
+from githubkit.exception import GitHubException, RateLimitExceeded, RequestFailed, RequestTimeout
+from githubkit.retry import RetryOption
+from pydantic import BaseModel, SecretStr, ValidationError
+
+from bot.config import Settings
+
+log = logging.getLogger(__name__)
+
+CREDENTIALS_FILE = "github-app.json"  # in the data directory, written by the first-run registration
+
+
+class GitHubAppNotConfigured(Exception):
+    """No app id, private key and webhook secret in the settings or the data directory."""
+
+
+class AppCredentials(BaseModel):
+    app_id: int
+    private_key: SecretStr
+    webhook_secret: SecretStr
+    slug: str | None = None
+    html_url: str | None = None
+
+
+def credentials_path(data_dir: Path) -> Path:
+    return data_dir / CREDENTIALS_FILE
+
+
+def load_credentials(settings: Settings) -> AppCredentials | None:
+    """Credentials from the settings when they name an app, else from the first-run file, else None."""
+    if settings.github_app_id is not None:
+        key = settings.github_private_key
+        if key is None and settings.github_private_key_path is not None:
+            try:
+                key = settings.github_private_key_path.read_text()
+            except OSError as exc:
+                raise GitHubAppNotConfigured(
+                    f"AURA_GITHUB_PRIVATE_KEY_PATH={settings.github_private_key_path} cannot be read: {exc}"
+                ) from exc
+        missing = [
+            name
+            for name, value in (
+                ("AURA_GITHUB_PRIVATE_KEY or AURA_GITHUB_PRIVATE_KEY_PATH", key),
+                ("AURA_GITHUB_WEBHOOK_SECRET", settings.github_webhook_secret),
+            )
+            if not value
+        ]
+        if missing:
+            raise GitHubAppNotConfigured(f"AURA_GITHUB_APP_ID is set but {' and '.join(missing)} is missing")
+        return AppCredentials(
+            app_id=settings.github_app_id,
+            private_key=SecretStr(key),
+            webhook_secret=SecretStr(settings.github_webhook_secret),
+        )
+    path = credentials_path(settings.data_dir)
+    if not path.exists():
+        return None
+    try:
+        return AppCredentials.model_validate_json(path.read_text())
+    except (OSError, ValidationError) as exc:
+        raise GitHubAppNotConfigured(f"{path} is not a valid credentials file: {exc}") from exc
+
+
+def save_credentials(data_dir: Path, credentials: AppCredentials) -> Path:
+    """Write the credentials readable by the owner only (0600), created with that mode, never wider."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = credentials_path(data_dir)
+    payload = {
+        "app_id": credentials.app_id,
+        "private_key": credentials.private_key.get_secret_value(),
+        "webhook_secret": credentials.webhook_secret.get_secret_value(),
+        "slug": credentials.slug,
+        "html_url": credentials.html_url,
+    }
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(payload, fh)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+    return path
+
+
+class RetryPolicy:
+    """githubkit's retry decision: 5xx, timeouts and rate limits retried, 4xx never.
+
+    Rate limits wait what GitHub says (`Retry-After`, `x-ratelimit-reset`, which githubkit turns into
+    `retry_after`) but never longer than `max_wait_s` at once nor `budget_s` in total: one policy per
+    job caps how long that job may sit waiting on GitHub. Server errors back off exponentially.
+    """
+
+    def __init__(
+        self,
+        *,
+        server_retries: int = 3,
+        rate_limit_retries: int = 2,
+        backoff_s: float = 1.0,
+        max_wait_s: float = 300.0,
+        budget_s: float = 900.0,
+    ) -> None:
+        self.server_retries = server_retries
+        self.rate_limit_retries = rate_limit_retries
+        self.backoff_s = backoff_s
+        self.max_wait_s = max_wait_s
+        self.budget_s = budget_s
+        self.waited_s = 0.0
+
+    def __call__(self, exc: GitHubException, retry_count: int) -> RetryOption:
+        if isinstance(exc, RateLimitExceeded):
+            wait = max(exc.retry_after.total_seconds(), 0.0)
+            if retry_count >= self.rate_limit_retries or wait > self.max_wait_s:
+                return RetryOption(False)
+        elif (isinstance(exc, RequestFailed) and exc.response.status_code >= 500) or isinstance(exc, RequestTimeout):
+            if retry_count >= self.server_retries:
+                return RetryOption(False)
+            wait = self.backoff_s * 2**retry_count
+            if isinstance(exc, RequestFailed) and (header := exc.response.headers.get("retry-after")):
+                wait = _seconds(header, wait)
+        else:
+            return RetryOption(False)  # 4xx: validation, permission, not found — retrying changes nothing
+        if self.waited_s + wait > self.budget_s:
+            log.warning("GitHub retry budget of %.0fs spent; giving up on %r", self.budget_s, exc)
+            return RetryOption(False)
+        self.waited_s += wait
+        log.warning("GitHub request failed (%r); retry %d in %.1fs", exc, retry_count + 1, wait)
+        return RetryOption(True, timedelta(seconds=wait))
+
+
+def _seconds(header: str, default: float) -> float:
+    try:
+        return max(float(header), 0.0)
+    except ValueError:
+        return default
+
+
+class GitHubApp:
+    """The App's clients. One per process; `installation_client` is cheap and shares the token cache."""
+
+    def __init__(
+        self,
+        credentials: AppCredentials,
+        *,
+        api_url: str = "https://api.github.com",
+        timeout: httpx.Timeout | float = httpx.Timeout(30.0, connect=10.0),
+        cache_strategy: BaseCacheStrategy | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        retry_backoff_s: float = 1.0,
+        retry_budget_s: float = 900.0,
+    ) -> None:
+        self.credentials = credentials
+        self.api_url = api_url
+        self.timeout = timeout
+        self.cache_strategy = cache_strategy or MemCacheStrategy()
+        self.transport = transport
+        self.retry_backoff_s = retry_backoff_s
+        self.retry_budget_s = retry_budget_s
+        self._auth = AppAuthStrategy(credentials.app_id, credentials.private_key.get_secret_value())
+        self.app_client = self._client(self._auth, self.retry_policy())
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **kwargs) -> GitHubApp:
+        credentials = load_credentials(settings)
+        if credentials is None:
+            raise GitHubAppNotConfigured(
+                "no GitHub App configured: set AURA_GITHUB_APP_ID, AURA_GITHUB_PRIVATE_KEY(_PATH) and "
+                "AURA_GITHUB_WEBHOOK_SECRET, or register one from the page `aura-sicd serve` shows at /"
+            )
+        return cls(credentials, api_url=settings.github_api_url, **kwargs)
+
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(backoff_s=self.retry_backoff_s, budget_s=self.retry_budget_s)
+
+    def installation_client(self, installation_id: int, *, retry: RetryPolicy | None = None) -> GitHub:
+        """A client acting as the installation; pass one `retry` policy per job to cap its waiting."""
+        return self._client(self._auth.as_installation(installation_id), retry or self.retry_policy())
+
+    async def installation_token(self, installation_id: int) -> str:
+        """The installation's token for git over HTTPS: githubkit's cached one, or a new one it caches."""
+        gh = self.installation_client(installation_id)
+        # githubkit keys its token cache by this (stable within githubkit 0.16, which we pin)
+        key = gh.auth.get_auth_flow(gh)._get_installation_cache_key()
+        cache = await self.cache_strategy.get_async_cache_storage()
+        if token := await cache.aget(key):
+            return token
+        response = await self.app_client.rest.apps.async_create_installation_access_token(installation_id)
+        data = response.json()
+        expires = datetime.strptime(data["expires_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        await cache.aset(key, data["token"], expires - datetime.now(UTC) - timedelta(minutes=1))
+        return data["token"]
+
+    async def repo_installation_id(self, repo: str) -> int | None:
+        """The installation covering `owner/name` (repository webhooks carry no installation), or None."""
+        owner, _, name = repo.partition("/")
+        try:
+            response = await self.app_client.rest.apps.async_get_repo_installation(owner, name)
+        except RequestFailed as exc:
+            if exc.response.status_code == 404:
+                return None
+            raise
+        return int(response.json()["id"])
+
+    def _client(self, auth, retry: RetryPolicy) -> GitHub:
+        return GitHub(
+            auth,
+            base_url=self.api_url,
+            timeout=self.timeout,
+            cache_strategy=self.cache_strategy,
+            http_cache=False,  # our own short caches decide what may be stale; no hidden HTTP cache
+            async_transport=self.transport,
+            auto_retry=retry,
+            user_agent="aura-sicd",
+        )

@@ -1,0 +1,167 @@
+"""Git for jobs: one cached bare mirror per repository, one worktree per job, the token only in memory.
+
+The mirror lives at `<data_dir>/mirrors/<owner>/<name>.git` and is updated with `fetch` (never a fresh
+full clone per job). Each job works in `<data_dir>/worktrees/<owner>__<name>/<job id>` on a branch of
+its own. The remote URL is the repository's plain `clone_url`; the installation token travels as an
+`http.<origin>/.extraHeader` set through `GIT_CONFIG_COUNT`/`GIT_CONFIG_KEY_0`/`GIT_CONFIG_VALUE_0` in
+git's environment — never in argv (visible in `ps`), never in a config file, never logged.
+
+The methods block (git runs as a subprocess): call them from async code with `asyncio.to_thread`.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import fcntl
+import logging
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
+
+from bot.workspace import GitError, run_git
+
+log = logging.getLogger(__name__)
+
+_SAFE_PART = re.compile(r"^[A-Za-z0-9_.-]+$")
+_TRANSIENT = (
+    "could not resolve host",
+    "connection timed out",
+    "connection reset",
+    "failed to connect",
+    "early eof",
+    "the remote end hung up unexpectedly",
+    "http 5",
+    "returned error: 5",
+    "operation timed out",
+    "rpc failed",
+)
+
+
+def _is_transient(exc: BaseException) -> bool:
+    return isinstance(exc, GitError) and any(marker in exc.stderr.lower() for marker in _TRANSIENT)
+
+
+_network_retry = retry(
+    retry=retry_if_exception(_is_transient),
+    stop=stop_after_attempt(3),
+    wait=wait_exponential(multiplier=1, max=10),
+    reraise=True,
+)
+
+
+def auth_env(clone_url: str, token: str | None) -> dict[str, str]:
+    """git environment that sends `token` to the clone URL's origin only, as GitHub expects it."""
+    if not token:
+        return {}
+    parts = urlsplit(clone_url)
+    if parts.scheme not in ("http", "https"):
+        return {}  # local paths and file:// remotes take no header
+    basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
+    return {
+        "GIT_CONFIG_COUNT": "1",
+        "GIT_CONFIG_KEY_0": f"http.{parts.scheme}://{parts.netloc}/.extraHeader",
+        "GIT_CONFIG_VALUE_0": f"Authorization: Basic {basic}",
+    }
+
+
+class RepoMirror:
+    def __init__(self, data_dir: Path, *, timeout_s: float = 600.0) -> None:
+        self.mirrors = data_dir / "mirrors"
+        self.worktrees = data_dir / "worktrees"
+        self.timeout_s = timeout_s
+
+    def mirror_path(self, repo: str) -> Path:
+        owner, name = _split(repo)
+        return self.mirrors / owner / f"{name}.git"
+
+    def worktree_path(self, repo: str, job_id: str) -> Path:
+        owner, name = _split(repo)
+        if not _SAFE_PART.match(job_id):
+            raise ValueError(f"job id {job_id!r} is not a safe directory name")
+        return self.worktrees / f"{owner}__{name}" / job_id
+
+    def sync(self, repo: str, clone_url: str, token: str | None, *, pull_numbers: tuple[int, ...] = ()) -> Path:
+        """Create the mirror if needed and fetch every branch (and the given PRs' heads) into it."""
+        path = self.mirror_path(repo)
+        with self._locked(path):
+            if not (path / "HEAD").exists():
+                path.mkdir(parents=True, exist_ok=True)
+                self._git(["init", "--bare", "--quiet"], path)
+                self._git(["remote", "add", "origin", clone_url], path)
+                self._git(["config", "remote.origin.fetch", "+refs/heads/*:refs/remotes/origin/*"], path)
+                self._git(["config", "gc.auto", "0"], path)  # no surprise gc while worktrees read
+            elif self._git(["remote", "get-url", "origin"], path).strip() != clone_url:
+                self._git(["remote", "set-url", "origin", clone_url], path)
+            refspecs = [f"+refs/pull/{n}/head:refs/remotes/origin/pull/{n}" for n in pull_numbers]
+            self._fetch(path, clone_url, token, ["+refs/heads/*:refs/remotes/origin/*", *refspecs])
+        return path
+
+    def add_worktree(self, repo: str, job_id: str, *, start: str, branch: str) -> Path:
+        """A fresh worktree on `branch`, created at `start` (e.g. `origin/main`, `origin/pull/7`)."""
+        mirror = self.mirror_path(repo)
+        path = self.worktree_path(repo, job_id)
+        with self._locked(mirror):
+            if path.exists():
+                self._remove(mirror, path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._git(["worktree", "add", "--quiet", "--force", "-B", branch, str(path), start], mirror)
+        return path
+
+    def remove_worktree(self, repo: str, job_id: str) -> None:
+        mirror = self.mirror_path(repo)
+        with self._locked(mirror):
+            self._remove(mirror, self.worktree_path(repo, job_id))
+
+    def head_sha(self, worktree: Path) -> str:
+        return self._git(["rev-parse", "HEAD"], worktree).strip()
+
+    def remote_sha(self, repo: str, branch: str) -> str | None:
+        """The last fetched tip of `branch` on the remote, or None when it has none."""
+        out = self._git(["rev-parse", "--verify", "--quiet", f"refs/remotes/origin/{branch}"],
+                        self.mirror_path(repo), check=False)
+        return out.strip() or None
+
+    @_network_retry
+    def push(self, worktree: Path, clone_url: str, token: str | None, branch: str, *, force: bool = False) -> str:
+        """Push HEAD to `branch`; return the pushed sha. Pushing a sha the branch already has is a no-op."""
+        sha = self.head_sha(worktree)
+        refspec = f"{'+' if force else ''}{sha}:refs/heads/{branch}"
+        self._git(["push", "--quiet", "origin", refspec], worktree, env=auth_env(clone_url, token))
+        self._git(["update-ref", f"refs/remotes/origin/{branch}", sha], worktree)
+        return sha
+
+    @_network_retry
+    def _fetch(self, mirror: Path, clone_url: str, token: str | None, refspecs: list[str]) -> None:
+        self._git(["fetch", "--quiet", "--prune", "origin", *refspecs], mirror, env=auth_env(clone_url, token))
+
+    def _remove(self, mirror: Path, path: Path) -> None:
+        self._git(["worktree", "remove", "--force", str(path)], mirror, check=False)
+        if path.exists():
+            shutil.rmtree(path)
+        self._git(["worktree", "prune"], mirror, check=False)
+
+    def _git(self, args: list[str], cwd: Path, *, env: dict[str, str] | None = None, check: bool = True) -> str:
+        return run_git(args, cwd, env=env, check=check, timeout=self.timeout_s)
+
+    @contextlib.contextmanager
+    def _locked(self, mirror: Path) -> Iterator[None]:
+        """Serialise changes to one mirror across jobs and processes sharing the data directory."""
+        mirror.parent.mkdir(parents=True, exist_ok=True)
+        with open(mirror.parent / f"{mirror.name}.lock", "w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _split(repo: str) -> tuple[str, str]:
+    owner, _, name = repo.partition("/")
+    if not (_SAFE_PART.match(owner) and _SAFE_PART.match(name)) or {owner, name} & {".", ".."}:
+        raise ValueError(f"{repo!r} is not an owner/name repository")
+    return owner, name

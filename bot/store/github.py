@@ -1,0 +1,455 @@
+"""The GitHub side of the store: webhook deliveries, installations, the bot's pull requests, human feedback.
+
+Tables live in the same metadata as the rest of the store (migration 0002_github). `GitHubStore` wraps
+an open `Store` and uses its public `engine`; like `Store`, it is synchronous (calls take a millisecond
+or two; async code calls it from a thread) and safe to share between threads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel
+from sqlalchemy import Boolean, Index, String, Text, UniqueConstraint, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from bot.records import utcnow
+from bot.store.store import Store, StoreError
+from bot.store.tables import Base, BigId
+
+DeliveryStatus = Literal["received", "ignored", "denied", "enqueued", "duplicate", "failed"]
+PullState = Literal["open", "merged", "closed"]
+
+
+# --- tables --------------------------------------------------------------------------------------
+
+
+class DeliveryRow(Base):
+    """One row per X-GitHub-Delivery: the primary key is what makes a redelivery a no-op."""
+
+    __tablename__ = "github_deliveries"
+
+    delivery_id: Mapped[str] = mapped_column(primary_key=True)
+    event: Mapped[str]
+    action: Mapped[str | None]
+    repo: Mapped[str | None]
+    installation_id: Mapped[int | None] = mapped_column(BigId)
+    sender: Mapped[str | None]
+    status: Mapped[str]
+    detail: Mapped[str | None] = mapped_column(Text)
+    job: Mapped[dict[str, Any] | None]  # the JobRequest while it waits for admission
+    received_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (
+        Index("ix_github_deliveries_status_received_at", "status", "received_at"),
+        Index("ix_github_deliveries_repo_received_at", "repo", "received_at"),
+    )
+
+
+class InstallationRow(Base):
+    __tablename__ = "github_installations"
+
+    installation_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    account: Mapped[str | None]
+    app_id: Mapped[int | None] = mapped_column(BigId)
+    repository_selection: Mapped[str | None]
+    active: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class InstallationRepositoryRow(Base):
+    __tablename__ = "github_installation_repositories"
+
+    installation_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    repo: Mapped[str] = mapped_column(String, primary_key=True)
+
+    __table_args__ = (Index("ix_github_installation_repositories_repo", "repo"),)
+
+
+class BotPullRequestRow(Base):
+    __tablename__ = "bot_pull_requests"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    repo: Mapped[str]
+    number: Mapped[int]
+    branch: Mapped[str]
+    base_ref: Mapped[str | None]
+    proposal_id: Mapped[str | None]
+    run_id: Mapped[str | None]
+    issue_number: Mapped[int | None]  # the issue (or foreign PR) it came from
+    state: Mapped[str]
+    html_url: Mapped[str | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (
+        UniqueConstraint("repo", "number"),
+        Index("ix_bot_pull_requests_repo_branch", "repo", "branch"),
+    )
+
+
+class HumanFeedbackRow(Base):
+    __tablename__ = "human_feedback"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[str] = mapped_column(unique=True)
+    repo: Mapped[str]
+    number: Mapped[int]
+    branch: Mapped[str | None]
+    proposal_id: Mapped[str | None]
+    run_id: Mapped[str | None]
+    merged: Mapped[bool] = mapped_column(Boolean)
+    actor: Mapped[str | None]
+    created_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_human_feedback_repo_created_at", "repo", "created_at"),)
+
+
+# --- what goes in and out ------------------------------------------------------------------------
+
+
+class DeliveryInfo(BaseModel):
+    delivery_id: str
+    event: str
+    action: str | None = None
+    repo: str | None = None
+    installation_id: int | None = None
+    sender: str | None = None
+    status: DeliveryStatus
+    detail: str | None = None
+    job: dict[str, Any] | None = None
+    received_at: datetime
+    updated_at: datetime
+
+
+class InstallationInfo(BaseModel):
+    installation_id: int
+    account: str | None = None
+    app_id: int | None = None
+    repository_selection: str | None = None
+    active: bool = True
+    repositories: list[str] = []
+
+
+class BotPullRequest(BaseModel):
+    repo: str
+    number: int
+    branch: str
+    base_ref: str | None = None
+    proposal_id: str | None = None
+    run_id: str | None = None
+    issue_number: int | None = None
+    state: PullState = "open"
+    html_url: str | None = None
+
+
+class HumanFeedback(BaseModel):
+    delivery_id: str
+    repo: str
+    number: int
+    merged: bool  # merged: positive feedback; closed unmerged: negative
+    branch: str | None = None
+    proposal_id: str | None = None
+    run_id: str | None = None
+    actor: str | None = None
+    created_at: datetime | None = None
+
+    @property
+    def positive(self) -> bool:
+        return self.merged
+
+
+# --- the API -------------------------------------------------------------------------------------
+
+
+class GitHubStore:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._engine = store.engine
+        self._write_engine = store.engine.execution_options(aura_write=True)  # BEGIN IMMEDIATE on SQLite
+
+    @contextmanager
+    def _read(self) -> Iterator[Session]:
+        try:
+            with Session(self._engine) as session:
+                yield session
+        except OperationalError as exc:
+            raise StoreError(f"database error: {exc.orig}") from exc
+
+    @contextmanager
+    def _write(self) -> Iterator[Session]:
+        try:
+            with Session(self._write_engine) as session, session.begin():
+                yield session
+        except OperationalError as exc:
+            raise StoreError(f"database error: {exc.orig}") from exc
+
+    def _insert(self, table: type[Base]) -> Any:
+        return (postgresql if self._engine.dialect.name == "postgresql" else sqlite).insert(table)
+
+    def ping(self) -> None:
+        with self._read() as session:
+            session.execute(select(1))
+
+    # --- deliveries ------------------------------------------------------------------------------
+
+    def record_delivery(
+        self,
+        delivery_id: str,
+        *,
+        event: str,
+        action: str | None = None,
+        repo: str | None = None,
+        installation_id: int | None = None,
+        sender: str | None = None,
+        status: DeliveryStatus = "received",
+        detail: str | None = None,
+        job: dict[str, Any] | None = None,
+    ) -> bool:
+        """Record a delivery once; False when this delivery id was already recorded (a redelivery)."""
+        now = utcnow()
+        stmt = (
+            self._insert(DeliveryRow)
+            .values(
+                delivery_id=delivery_id, event=event, action=action, repo=repo, installation_id=installation_id,
+                sender=sender, status=status, detail=detail, job=job, received_at=now, updated_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["delivery_id"])
+        )
+        with self._write() as session:
+            return session.execute(stmt).rowcount == 1
+
+    def update_delivery(
+        self, delivery_id: str, *, status: DeliveryStatus, detail: str | None = None, keep_job: bool = False
+    ) -> None:
+        values: dict[str, Any] = {"status": status, "detail": detail, "updated_at": utcnow()}
+        if not keep_job:
+            values["job"] = None  # admitted or refused: the queue (or nobody) holds it now
+        with self._write() as session:
+            session.execute(update(DeliveryRow).where(DeliveryRow.delivery_id == delivery_id).values(values))
+
+    def forget_delivery(self, delivery_id: str) -> None:
+        """Drop a delivery whose handling failed, so GitHub's redelivery is processed afresh."""
+        with self._write() as session:
+            session.execute(delete(DeliveryRow).where(DeliveryRow.delivery_id == delivery_id))
+
+    def get_delivery(self, delivery_id: str) -> DeliveryInfo | None:
+        with self._read() as session:
+            row = session.get(DeliveryRow, delivery_id)
+            return _delivery(row) if row else None
+
+    def list_deliveries(self, *, status: DeliveryStatus | None = None, limit: int = 100) -> list[DeliveryInfo]:
+        """Newest first."""
+        query = select(DeliveryRow).order_by(DeliveryRow.received_at.desc()).limit(limit)
+        if status is not None:
+            query = query.where(DeliveryRow.status == status)
+        with self._read() as session:
+            return [_delivery(row) for row in session.scalars(query)]
+
+    def pending_admissions(self, limit: int = 1000) -> list[DeliveryInfo]:
+        """Deliveries acknowledged but not yet admitted (the process stopped in between), oldest first."""
+        query = (
+            select(DeliveryRow)
+            .where(DeliveryRow.status == "received", DeliveryRow.job.is_not(None))
+            .order_by(DeliveryRow.received_at)
+            .limit(limit)
+        )
+        with self._read() as session:
+            return [_delivery(row) for row in session.scalars(query)]
+
+    # --- installations ---------------------------------------------------------------------------
+
+    def record_installation(
+        self,
+        installation_id: int,
+        *,
+        account: str | None = None,
+        app_id: int | None = None,
+        repository_selection: str | None = None,
+        repositories: list[str] | None = None,
+        active: bool = True,
+    ) -> None:
+        """Insert or update an installation; `repositories`, when given, replaces its repository list."""
+        now = utcnow()
+        values = {
+            "installation_id": installation_id, "account": account, "app_id": app_id,
+            "repository_selection": repository_selection, "active": active, "created_at": now, "updated_at": now,
+        }
+        stmt = self._insert(InstallationRow).values(values)
+        changed = {k: stmt.excluded[k] for k in values if k not in ("installation_id", "created_at")}
+        if account is None:
+            changed.pop("account")
+        if app_id is None:
+            changed.pop("app_id")
+        with self._write() as session:
+            session.execute(stmt.on_conflict_do_update(index_elements=["installation_id"], set_=changed))
+            if repositories is not None:
+                session.execute(
+                    delete(InstallationRepositoryRow).where(InstallationRepositoryRow.installation_id == installation_id)
+                )
+                self._add_repositories(session, installation_id, repositories)
+
+    def change_installation_repositories(self, installation_id: int, *, added: list[str], removed: list[str]) -> None:
+        with self._write() as session:
+            if session.get(InstallationRow, installation_id) is None:
+                now = utcnow()
+                session.add(InstallationRow(installation_id=installation_id, active=True, created_at=now, updated_at=now))
+            if removed:
+                session.execute(
+                    delete(InstallationRepositoryRow).where(
+                        InstallationRepositoryRow.installation_id == installation_id,
+                        InstallationRepositoryRow.repo.in_(removed),
+                    )
+                )
+            self._add_repositories(session, installation_id, added)
+
+    def _add_repositories(self, session: Session, installation_id: int, repos: list[str]) -> None:
+        if repos:
+            session.execute(
+                self._insert(InstallationRepositoryRow)
+                .values([{"installation_id": installation_id, "repo": repo} for repo in sorted(set(repos))])
+                .on_conflict_do_nothing()
+            )
+
+    def get_installation(self, installation_id: int) -> InstallationInfo | None:
+        with self._read() as session:
+            row = session.get(InstallationRow, installation_id)
+            return self._installation(session, row) if row else None
+
+    def list_installations(self, *, active_only: bool = True) -> list[InstallationInfo]:
+        query = select(InstallationRow).order_by(InstallationRow.installation_id)
+        if active_only:
+            query = query.where(InstallationRow.active.is_(True))
+        with self._read() as session:
+            return [self._installation(session, row) for row in session.scalars(query)]
+
+    def installation_for_repo(self, repo: str) -> int | None:
+        query = (
+            select(InstallationRepositoryRow.installation_id)
+            .join(InstallationRow, InstallationRow.installation_id == InstallationRepositoryRow.installation_id)
+            .where(InstallationRepositoryRow.repo == repo, InstallationRow.active.is_(True))
+            .limit(1)
+        )
+        with self._read() as session:
+            return session.scalar(query)
+
+    def _installation(self, session: Session, row: InstallationRow) -> InstallationInfo:
+        repos = session.scalars(
+            select(InstallationRepositoryRow.repo)
+            .where(InstallationRepositoryRow.installation_id == row.installation_id)
+            .order_by(InstallationRepositoryRow.repo)
+        )
+        return InstallationInfo(
+            installation_id=row.installation_id, account=row.account, app_id=row.app_id,
+            repository_selection=row.repository_selection, active=row.active, repositories=list(repos),
+        )
+
+    # --- the bot's pull requests -----------------------------------------------------------------
+
+    def upsert_bot_pr(self, pr: BotPullRequest) -> None:
+        now = utcnow()
+        values = {**pr.model_dump(), "created_at": now, "updated_at": now}
+        stmt = self._insert(BotPullRequestRow).values(values)
+        changed = {k: stmt.excluded[k] for k in values if k not in ("repo", "number", "created_at")}
+        with self._write() as session:
+            session.execute(stmt.on_conflict_do_update(index_elements=["repo", "number"], set_=changed))
+
+    def set_bot_pr_state(self, repo: str, number: int, state: PullState) -> bool:
+        with self._write() as session:
+            result = session.execute(
+                update(BotPullRequestRow)
+                .where(BotPullRequestRow.repo == repo, BotPullRequestRow.number == number)
+                .values(state=state, updated_at=utcnow())
+            )
+            return result.rowcount == 1
+
+    def get_bot_pr_by_number(self, repo: str, number: int) -> BotPullRequest | None:
+        query = select(BotPullRequestRow).where(BotPullRequestRow.repo == repo, BotPullRequestRow.number == number)
+        with self._read() as session:
+            row = session.scalar(query)
+            return _bot_pr(row) if row else None
+
+    def get_bot_pr_by_branch(self, repo: str, branch: str) -> BotPullRequest | None:
+        """The most recent PR of `branch` (a branch may be reopened as a new PR after one is closed)."""
+        query = (
+            select(BotPullRequestRow)
+            .where(BotPullRequestRow.repo == repo, BotPullRequestRow.branch == branch)
+            .order_by(BotPullRequestRow.number.desc())
+            .limit(1)
+        )
+        with self._read() as session:
+            row = session.scalar(query)
+            return _bot_pr(row) if row else None
+
+    def list_bot_prs(self, *, repo: str | None = None, state: PullState | None = None, limit: int = 100) -> list[BotPullRequest]:
+        query = select(BotPullRequestRow).order_by(BotPullRequestRow.updated_at.desc()).limit(limit)
+        if repo is not None:
+            query = query.where(BotPullRequestRow.repo == repo)
+        if state is not None:
+            query = query.where(BotPullRequestRow.state == state)
+        with self._read() as session:
+            return [_bot_pr(row) for row in session.scalars(query)]
+
+    # --- human feedback --------------------------------------------------------------------------
+
+    def record_feedback(self, feedback: HumanFeedback) -> bool:
+        """Record a merge (positive) or an unmerged close (negative) once per delivery; False if seen.
+
+        Fills branch, proposal and run from `bot_pull_requests` when the caller does not know them, and
+        moves that PR's state to merged/closed.
+        """
+        with self._write() as session:
+            pr = session.scalar(
+                select(BotPullRequestRow).where(
+                    BotPullRequestRow.repo == feedback.repo, BotPullRequestRow.number == feedback.number
+                )
+            )
+            values = feedback.model_dump(exclude={"created_at"})
+            if pr is not None:
+                values["branch"] = values["branch"] or pr.branch
+                values["proposal_id"] = values["proposal_id"] or pr.proposal_id
+                values["run_id"] = values["run_id"] or pr.run_id
+            values["created_at"] = feedback.created_at or utcnow()
+            stmt = self._insert(HumanFeedbackRow).values(values).on_conflict_do_nothing(index_elements=["delivery_id"])
+            inserted = session.execute(stmt).rowcount == 1
+            if inserted and pr is not None:
+                pr.state = "merged" if feedback.merged else "closed"
+                pr.updated_at = utcnow()
+            return inserted
+
+    def list_feedback(self, *, repo: str | None = None, limit: int = 100) -> list[HumanFeedback]:
+        """Newest first."""
+        query = select(HumanFeedbackRow).order_by(HumanFeedbackRow.created_at.desc(), HumanFeedbackRow.id.desc()).limit(limit)
+        if repo is not None:
+            query = query.where(HumanFeedbackRow.repo == repo)
+        with self._read() as session:
+            return [
+                HumanFeedback(
+                    delivery_id=row.delivery_id, repo=row.repo, number=row.number, merged=row.merged,
+                    branch=row.branch, proposal_id=row.proposal_id, run_id=row.run_id, actor=row.actor,
+                    created_at=row.created_at,
+                )
+                for row in session.scalars(query)
+            ]
+
+
+def _delivery(row: DeliveryRow) -> DeliveryInfo:
+    return DeliveryInfo(
+        delivery_id=row.delivery_id, event=row.event, action=row.action, repo=row.repo,
+        installation_id=row.installation_id, sender=row.sender, status=row.status, detail=row.detail,
+        job=row.job, received_at=row.received_at, updated_at=row.updated_at,
+    )
+
+
+def _bot_pr(row: BotPullRequestRow) -> BotPullRequest:
+    return BotPullRequest(
+        repo=row.repo, number=row.number, branch=row.branch, base_ref=row.base_ref, proposal_id=row.proposal_id,
+        run_id=row.run_id, issue_number=row.issue_number, state=row.state, html_url=row.html_url,
+    )
