@@ -1,0 +1,169 @@
+"""What the three roles share: prompt files, untrusted-text blocks, and fitting a prompt to its budget.
+
+A prompt file (bot/roles/prompts/<role>.md) holds a system prompt and a user message, each after its
+marker line (`<!-- system -->`, `<!-- user -->`), rendered with `string.Template` so that braces in
+code never break rendering.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+from importlib.resources import files
+from string import Template
+from typing import Generic, TypeVar
+
+from pydantic import BaseModel
+
+from bot.llm import OllamaLLM
+from bot.records import GuidanceEntry, LLMCall, Task
+from bot.tokens import count_message_tokens, count_tokens, truncate_to_tokens
+
+T = TypeVar("T", bound=BaseModel)
+
+SYSTEM_MARKER = "<!-- system -->"
+USER_MARKER = "<!-- user -->"
+SAFETY_TOKENS = 32  # slack between our estimate of a fitted prompt and the window
+
+GUIDANCE_LABELS = {
+    "agitator": "coach (after reviewing the attempt)",
+    "human": "human",
+    "review": "code review comment",
+    "policy": "policy rule (hard limit)",
+    "edit_error": "edit that could not be applied",
+    "memory": "lesson from earlier runs on this repository",
+}
+
+
+@dataclass(frozen=True)
+class PromptTemplate:
+    role: str
+    system: Template
+    user: Template
+
+    @classmethod
+    def parse(cls, role: str, text: str) -> PromptTemplate:
+        if text.count(SYSTEM_MARKER) != 1 or text.count(USER_MARKER) != 1:
+            raise ValueError(f"prompt {role}: needs exactly one {SYSTEM_MARKER} and one {USER_MARKER} line")
+        _, rest = text.split(SYSTEM_MARKER)
+        system, user = rest.split(USER_MARKER)
+        return cls(role, Template(system.strip()), Template(user.strip()))
+
+    def render(self, **values: str) -> list[dict[str, str]]:
+        """The chat messages; a missing value is a KeyError naming it."""
+        return [
+            {"role": "system", "content": self.system.substitute(values)},
+            {"role": "user", "content": self.user.substitute(values)},
+        ]
+
+
+@cache
+def load_prompt(role: str) -> PromptTemplate:
+    """The packaged prompt of a role (bot/roles/prompts/<role>.md)."""
+    return PromptTemplate.parse(role, (files("bot.roles") / "prompts" / f"{role}.md").read_text("utf-8"))
+
+
+def defuse(text: str, tag: str) -> str:
+    """Untrusted text for a <tag> block, with that block's own tags made inert so it cannot close the
+    block early. Only that tag is touched: file contents must stay byte-exact for search/replace."""
+    pattern = re.compile(rf"<(/?)\s*{re.escape(tag)}\s*>", re.IGNORECASE)
+    return pattern.sub(lambda m: f"<{m.group(1)}\u200b{tag}>", text)
+
+
+def render_task(task: Task) -> str:
+    lines = [f"Title: {task.title.strip()}"]
+    if task.source:
+        lines.append(f"Source: {task.source}")
+    if task.repo:
+        lines.append(f"Repository: {task.repo}")
+    if task.files:
+        lines.append(f"Files named in the task: {', '.join(task.files)}")
+    if task.body.strip():
+        lines += ["", task.body.strip()]
+    return defuse("\n".join(lines), "task")
+
+
+def render_guidance(entries: list[GuidanceEntry]) -> str:
+    """History of feedback, oldest first and newest last, each entry numbered and labelled."""
+    if not entries:
+        return "(none: this is the first attempt)"
+    parts = []
+    for number, entry in enumerate(entries, 1):
+        label = GUIDANCE_LABELS.get(entry.source, entry.source)
+        about = []
+        if entry.author:
+            about.append(f"by @{entry.author}")
+        if entry.iteration is not None:
+            about.append(f"on attempt {entry.iteration}")
+        if entry.path:
+            about.append(f"about {entry.path}" + (f" line {entry.line}" if entry.line else ""))
+        newest = " (newest)" if number == len(entries) and len(entries) > 1 else ""
+        header = f"[{number}] {label}{' ' + ', '.join(about) if about else ''}{newest}:"
+        parts.append(f"{header}\n{entry.text.strip()}")
+    return defuse("\n\n".join(parts), "guidance")
+
+
+class Role(Generic[T]):
+    """One model role: a prompt file, an output schema, a model and its token budget."""
+
+    name: str
+    schema: type[T]
+
+    def __init__(
+        self,
+        llm: OllamaLLM,
+        *,
+        model: str,
+        num_ctx: int,
+        max_output_tokens: int,
+        temperature: float = 0.2,
+        seed: int | None = None,
+    ) -> None:
+        self.llm = llm
+        self.model = model
+        self.num_ctx = num_ctx
+        self.max_output_tokens = max_output_tokens
+        self.temperature = temperature
+        self.seed = seed
+        self.prompt = load_prompt(self.name)
+
+    def room_for(self, values: dict[str, str], flexible: dict[str, str]) -> int:
+        """Prompt tokens left for the `flexible` values once the rest of the prompt is rendered."""
+        fixed = count_message_tokens(self.prompt.render(**values, **dict.fromkeys(flexible, "")))
+        return self.num_ctx - self.max_output_tokens - fixed - SAFETY_TOKENS
+
+    def fit(self, values: dict[str, str], flexible: dict[str, tuple[str, str]]) -> list[dict[str, str]]:
+        """Render the prompt, cutting the `flexible` values ({name: (text, keep)}) to fit the window.
+
+        The room left is shared fairly: values that fit in an equal share stay whole, and what they
+        leave over goes to the larger ones. If even the fixed part is too big, the prompt is rendered
+        whole and the LLM layer refuses it with PromptTooLarge, which says by how much.
+        """
+        texts = {name: text.rstrip("\n") for name, (text, _) in flexible.items()}
+        whole = self.prompt.render(**values, **texts)
+        if count_message_tokens(whole) + self.max_output_tokens + SAFETY_TOKENS <= self.num_ctx:
+            return whole
+        room = self.room_for(values, texts)
+        if room <= 0:
+            return whole
+        sizes = {name: count_tokens(text) for name, text in texts.items()}
+        remaining, pending = room, sorted(sizes, key=sizes.__getitem__)
+        for index, name in enumerate(pending):
+            share = min(sizes[name], remaining // (len(pending) - index))
+            if share < sizes[name]:
+                texts[name] = truncate_to_tokens(texts[name], share, keep=flexible[name][1])
+            remaining -= count_tokens(texts[name])
+        return self.prompt.render(**values, **texts)
+
+    async def ask(self, messages: list[dict[str, str]]) -> tuple[T, list[LLMCall]]:
+        return await self.llm.structured(
+            role=self.name,
+            model=self.model,
+            messages=messages,
+            schema=self.schema,
+            num_ctx=self.num_ctx,
+            max_output_tokens=self.max_output_tokens,
+            temperature=self.temperature,
+            seed=self.seed,
+        )
