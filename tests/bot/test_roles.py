@@ -274,3 +274,22 @@ async def test_agitator_guidance_reaches_the_next_generator_request(fake_ollama:
     assert GUIDANCE["guidance"] not in fake_ollama.prompt(first)
     assert GUIDANCE["guidance"] in fake_ollama.prompt(second)
     assert [r["format"]["title"] for r in fake_ollama.requests] == ["Proposal", "Rubric", "AgitatorGuidance", "Proposal"]
+
+
+# --- docs/contracts.md stays true ------------------------------------------------------------------
+
+
+def test_contract_docs_match_the_models():
+    import json
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).parents[2] / "docs" / "contracts.md").read_text()
+    models = {"Proposal": Proposal, "Rubric": Rubric, "AgitatorGuidance": AgitatorGuidance}
+    documented = dict(re.findall(r"<!-- schema: (\w+) -->\n```json\n(.*?)\n```", text, re.DOTALL))
+    assert documented.keys() == models.keys()
+    for name, model in models.items():
+        assert json.loads(documented[name]) == model.model_json_schema(), f"schema of {name} in docs is stale"
+        section = text[re.search(rf"^## \w+: `{name}`$", text, re.MULTILINE).end() :]
+        example = re.search(r"```json\n(.*?)\n```", section, re.DOTALL).group(1)
+        model.model_validate_json(example)  # the first example of each section is a valid reply
