@@ -3,6 +3,7 @@ import socket
 import httpx
 import ollama
 import pytest
+import respx
 from tenacity import wait_none
 
 from bot.config import Settings
@@ -272,3 +273,14 @@ def test_from_settings():
     llm = OllamaLLM.from_settings(settings)
     assert (llm.host, llm.timeout_s, llm.retries) == ("http://gpu-box:11434", 42, 2)
     assert llm._client._client.timeout == httpx.Timeout(42, connect=10.0)
+
+
+async def test_fake_ollama_shares_a_strict_router_with_other_hosts():
+    with respx.mock() as router:  # asserts on exit that every route was called
+        github = router.get("https://api.github.test/zen").respond(200, text="Keep it logically awesome.")
+        fake = FakeOllama(router).pull("qwen2.5:7b")
+        await fake.llm().ensure_models(["qwen2.5:7b"])
+        async with httpx.AsyncClient() as client:
+            assert (await client.get("https://api.github.test/zen")).text == "Keep it logically awesome."
+            assert (await client.get(f"{fake.host}/api/unknown")).status_code == 404
+        assert github.called

@@ -70,9 +70,9 @@ class FakeOllama:
         self._replies: dict[str, deque[tuple[Reply, dict[str, Any]]]] = defaultdict(deque)
         self._always: dict[str, tuple[Reply, dict[str, Any]]] = {}
         self._failures: dict[str, deque[Failure]] = defaultdict(deque)
-        router.get(f"{self.host}/api/tags").mock(side_effect=self._tags)
-        router.post(f"{self.host}/api/chat").mock(side_effect=self._chat)
-        router.get(f"{self.host}/api/version").mock(side_effect=self._version)
+        # One route for the whole host, so a router that asserts all its routes were called is content
+        # as soon as anything reached the fake.
+        router.route(url__startswith=f"{self.host}/").mock(side_effect=self._dispatch)
 
     # --- setting up -----------------------------------------------------------------------------
 
@@ -137,6 +137,18 @@ class FakeOllama:
         if failure == "timeout":
             raise httpx.ReadTimeout("timed out", request=request)
         return failure
+
+    def _dispatch(self, request: httpx.Request) -> httpx.Response:
+        endpoint = (request.method, request.url.path)
+        if endpoint == ("POST", "/api/chat"):
+            return self._chat(request)
+        if endpoint == ("GET", "/api/tags"):
+            return self._tags(request)
+        if endpoint == ("GET", "/api/version"):
+            return self._version(request)
+        if self.unreachable:
+            raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
+        return httpx.Response(404, text="404 page not found")
 
     def _version(self, request: httpx.Request) -> httpx.Response:
         if self.unreachable:
