@@ -195,13 +195,10 @@ class OllamaLLM:
             raise PromptTooLarge(
                 role=role, prompt_tokens=prompt_tokens, max_output_tokens=max_output_tokens, num_ctx=num_ctx
             )
-        request = {
-            "model": model,
-            "format": schema.model_json_schema(),
-            "options": {"num_ctx": num_ctx, "num_predict": max_output_tokens, "temperature": temperature},
-        }
+        options: dict[str, Any] = {"num_ctx": num_ctx, "num_predict": max_output_tokens, "temperature": temperature}
         if seed is not None:
-            request["options"]["seed"] = seed
+            options["seed"] = seed
+        request = {"model": model, "format": schema.model_json_schema(), "options": options}
         calls: list[LLMCall] = []
 
         response = await self._chat(role, request, messages, calls)
@@ -309,6 +306,12 @@ class OllamaLLM:
                     result = await request()
         except (ollama.ResponseError, ConnectionError, httpx.TransportError) as exc:
             error = self._explain(what, exc, attempts, model)
+            error.attempts = attempts
+            raise error from exc
+        except ValueError as exc:  # a body that is not JSON, or not shaped like Ollama's
+            error = LLMRequestError(
+                f"{what}: the server at OLLAMA_HOST={self.host} did not answer like an Ollama server: {exc}"
+            )
             error.attempts = attempts
             raise error from exc
         return result, attempts

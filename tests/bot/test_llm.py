@@ -284,3 +284,11 @@ async def test_fake_ollama_shares_a_strict_router_with_other_hosts():
             assert (await client.get("https://api.github.test/zen")).text == "Keep it logically awesome."
             assert (await client.get(f"{fake.host}/api/unknown")).status_code == 404
         assert github.called
+
+
+async def test_a_server_that_is_not_ollama_is_named():
+    with respx.mock() as router:
+        router.get("http://not-ollama.test/api/tags").respond(200, html="<html>Welcome to nginx!</html>")
+        llm = OllamaLLM("http://not-ollama.test", wait=wait_none())
+        with pytest.raises(LLMRequestError, match=r"OLLAMA_HOST=http://not-ollama\.test did not answer like an Ollama"):
+            await llm.ensure_models(["m"])
