@@ -319,7 +319,9 @@ class Store:
     # --- episodes and iterations -----------------------------------------------------------------
 
     def save_episode(self, episode: Episode) -> None:
-        """Insert or update the episode, and upsert the iterations it carries into `iterations`."""
+        """Insert or update the episode. Iterations it carries that the store lacks are added; an
+        iteration already stored is left as is (`save_iteration` replaces one), so saving after every
+        iteration costs the same on the fiftieth as on the first."""
         metrics = episode.metrics
         data = episode.model_dump(
             mode="json",
@@ -350,8 +352,18 @@ class Store:
             }
             try:
                 self._upsert(session, EpisodeRow, values, ["run_id", "episode_id"])
-                for record in episode.iterations:
-                    self._upsert_iteration(session, record, repo)
+                if episode.iterations:
+                    stored = {
+                        (number, candidate)
+                        for number, candidate in session.execute(
+                            select(IterationRow.number, IterationRow.candidate).where(
+                                IterationRow.run_id == episode.run_id, IterationRow.episode_id == episode.episode_id
+                            )
+                        )
+                    }
+                    for record in episode.iterations:
+                        if (record.number, record.candidate) not in stored:
+                            self._upsert_iteration(session, record, repo)
             except IntegrityError as exc:
                 raise StoreError(
                     f"cannot save episode {episode.episode_id!r} of run {episode.run_id!r}: episode number "
@@ -435,27 +447,24 @@ class Store:
             .subquery()
         )
         query = (
-            select(EpisodeRow, stats.c.iterations, stats.c.best_reward)
+            select(
+                EpisodeRow.run_id,
+                EpisodeRow.episode_id,
+                EpisodeRow.episode_number,
+                EpisodeRow.status,
+                EpisodeRow.repo,
+                EpisodeRow.tokens_used,
+                EpisodeRow.started_at,
+                EpisodeRow.finished_at,
+                func.coalesce(stats.c.iterations, 0).label("iterations"),
+                stats.c.best_reward,
+            )
             .outerjoin(stats, stats.c.episode_id == EpisodeRow.episode_id)
             .where(EpisodeRow.run_id == run_id)
             .order_by(EpisodeRow.episode_number)
         )
         with self._read() as session:
-            return [
-                EpisodeSummary(
-                    run_id=row.run_id,
-                    episode_id=row.episode_id,
-                    episode_number=row.episode_number,
-                    status=EpisodeStatus(row.status),
-                    repo=row.repo,
-                    iterations=iterations or 0,
-                    best_reward=best_reward,
-                    tokens_used=row.tokens_used,
-                    started_at=row.started_at,
-                    finished_at=row.finished_at,
-                )
-                for row, iterations, best_reward in session.execute(query)
-            ]
+            return [EpisodeSummary.model_validate(row, from_attributes=True) for row in session.execute(query)]
 
     def list_iterations(
         self, *, repo: str | None = None, run_id: str | None = None, limit: int | None = None
