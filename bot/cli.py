@@ -13,6 +13,7 @@ from bot import __version__
 COMMAND_MODULES = [
     "bot.commands.improve",
     "bot.commands.episodes",
+    "bot.commands.serve",
     "sandbox.cli",
 ]
 

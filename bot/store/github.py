@@ -254,10 +254,10 @@ class GitHubStore:
             return [_delivery(row) for row in session.scalars(query)]
 
     def pending_admissions(self, limit: int = 1000) -> list[DeliveryInfo]:
-        """Deliveries acknowledged but not yet admitted (the process stopped in between), oldest first."""
+        """Deliveries acknowledged but not admitted (stopped in between, or GitHub failed), oldest first."""
         query = (
             select(DeliveryRow)
-            .where(DeliveryRow.status == "received", DeliveryRow.job.is_not(None))
+            .where(DeliveryRow.status.in_(("received", "failed")), DeliveryRow.job.is_not(None))
             .order_by(DeliveryRow.received_at)
             .limit(limit)
         )

@@ -1,0 +1,92 @@
+"""The ASGI app: `create_app(settings)` builds it; its lifespan opens the store and the queue.
+
+    uvicorn --factory webhooks.app:create_app      (or `aura-sicd serve`)
+
+Routes: POST /webhooks/github, GET /healthz, GET /readyz, GET / (first-run setup or status),
+GET /setup/callback. Everything the routes share is the `Runtime` in `app.state.runtime`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from bot.config import Settings
+from bot.github.client import AppCredentials, GitHubApp, load_credentials
+from bot.github.job_request import InMemoryJobQueue, JobQueue
+from bot.store import Store
+from bot.store.github import GitHubStore
+from webhooks import health, setup
+from webhooks.handlers import router as default_router
+from webhooks.receiver import receive_github
+from webhooks.routing import Router
+from webhooks.runtime import ReadinessCheck, Runtime
+
+log = logging.getLogger(__name__)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    queue: JobQueue | None = None,
+    store: Store | None = None,
+    router: Router | None = None,
+    github_factory: Callable[[AppCredentials], GitHubApp] | None = None,
+    readiness: dict[str, ReadinessCheck] | None = None,
+    max_body_bytes: int = 25 * 1024 * 1024,
+) -> Starlette:
+    """Build the app. Tests and phase-2 wiring pass their own queue, store or GitHub client factory."""
+    settings = settings or Settings()
+    credentials = load_credentials(settings)  # a broken configuration fails here, before serving
+
+    def make_github(creds: AppCredentials) -> GitHubApp:
+        return GitHubApp(creds, api_url=settings.github_api_url)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        own_store = store is None
+        opened = Store.open(settings.database_url) if own_store else store
+        github_store = GitHubStore(opened)
+        job_queue = queue or InMemoryJobQueue(concurrency=settings.queue_concurrency)
+        if queue is None:
+            log.warning("no durable job queue given: jobs are kept in memory and nothing runs them")
+        runtime = Runtime(
+            settings=settings,
+            store=opened,
+            github_store=github_store,
+            queue=job_queue,
+            router=router or default_router,
+            github_factory=github_factory or make_github,
+            readiness=readiness if readiness is not None else health.default_checks(settings, github_store, job_queue),
+            max_body_bytes=max_body_bytes,
+        )
+        if credentials is not None:
+            runtime.configure(credentials)
+            resumed = await runtime.resume_admissions()
+            if resumed:
+                log.info("admitting %d deliveries acknowledged before the last stop", resumed)
+        else:
+            log.warning("no GitHub App configured: open %s/ to register one", settings.public_url)
+        app.state.runtime = runtime
+        app.state.setup_states = set()
+        try:
+            yield
+        finally:
+            await runtime.drain()
+            if own_store:
+                opened.close()
+
+    return Starlette(
+        routes=[
+            Route("/webhooks/github", receive_github, methods=["POST"]),
+            Route("/healthz", health.healthz, methods=["GET"]),
+            Route("/readyz", health.readyz, methods=["GET"]),
+            Route("/", setup.index, methods=["GET"]),
+            Route("/setup/callback", setup.callback, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )
