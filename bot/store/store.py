@@ -250,7 +250,8 @@ class Store:
         return self._engine
 
     @contextmanager
-    def _read(self) -> Iterator[Session]:
+    def read_session(self) -> Iterator[Session]:
+        """A session for reads (other store modules use these two, so SQLite locking stays right)."""
         try:
             with Session(self._engine) as session:
                 yield session
@@ -258,7 +259,8 @@ class Store:
             raise StoreError(f"database error on {self.url.render_as_string()}: {exc.orig}") from exc
 
     @contextmanager
-    def _write(self) -> Iterator[Session]:
+    def write_session(self) -> Iterator[Session]:
+        """A session inside one write transaction (BEGIN IMMEDIATE on SQLite), committed on exit."""
         try:
             with Session(self._write_engine) as session, session.begin():
                 yield session
@@ -290,13 +292,13 @@ class Store:
             "params": _json(params or {}),
             "created_at": utcnow(),
         }
-        with self._write() as session:
+        with self.write_session() as session:
             session.execute(self._insert(RunRow).values(values).on_conflict_do_nothing(index_elements=["run_id"]))
 
     def finish_run(self, run_id: str, status: str) -> None:
         if not status:
             raise StoreError("finish_run needs a status, e.g. 'completed' or 'failed'")
-        with self._write() as session:
+        with self.write_session() as session:
             result = session.execute(
                 update(RunRow).where(RunRow.run_id == run_id).values(status=status, finished_at=utcnow())
             )
@@ -304,7 +306,7 @@ class Store:
                 raise StoreError(f"unknown run {run_id!r}")
 
     def get_run(self, run_id: str) -> RunInfo | None:
-        with self._read() as session:
+        with self.read_session() as session:
             row = session.get(RunRow, run_id)
             return _run_info(row) if row else None
 
@@ -313,7 +315,7 @@ class Store:
         query = select(RunRow).order_by(RunRow.created_at.desc(), RunRow.run_id.desc()).limit(limit)
         if repo is not None:
             query = query.where(RunRow.repo == repo)
-        with self._read() as session:
+        with self.read_session() as session:
             return [_run_info(row) for row in session.scalars(query)]
 
     # --- episodes and iterations -----------------------------------------------------------------
@@ -327,7 +329,7 @@ class Store:
             mode="json",
             exclude={"iterations", "metrics", "run_id", "episode_id", "episode_number", "status", "started_at", "finished_at"},
         )
-        with self._write() as session:
+        with self.write_session() as session:
             run = session.get(RunRow, episode.run_id)
             if run is None:
                 raise StoreError(f"unknown run {episode.run_id!r}: call create_run before saving its episodes")
@@ -372,7 +374,7 @@ class Store:
 
     def save_iteration(self, record: IterationRecord) -> None:
         """Insert or replace the record of (run, episode, iteration number, candidate)."""
-        with self._write() as session:
+        with self.write_session() as session:
             repo = session.scalar(
                 select(EpisodeRow.repo).where(
                     EpisodeRow.run_id == record.run_id, EpisodeRow.episode_id == record.episode_id
@@ -405,7 +407,7 @@ class Store:
         self._upsert(session, IterationRow, values, ["run_id", "episode_id", "number", "candidate"])
 
     def get_episode(self, run_id: str, episode_id: str) -> Episode | None:
-        with self._read() as session:
+        with self.read_session() as session:
             row = session.get(EpisodeRow, (run_id, episode_id))
             if row is None:
                 return None
@@ -413,7 +415,7 @@ class Store:
 
     def list_episodes(self, run_id: str) -> list[Episode]:
         """A run's episodes with their iterations, by episode number."""
-        with self._read() as session:
+        with self.read_session() as session:
             rows = session.scalars(
                 select(EpisodeRow).where(EpisodeRow.run_id == run_id).order_by(EpisodeRow.episode_number)
             ).all()
@@ -463,7 +465,7 @@ class Store:
             .where(EpisodeRow.run_id == run_id)
             .order_by(EpisodeRow.episode_number)
         )
-        with self._read() as session:
+        with self.read_session() as session:
             return [EpisodeSummary.model_validate(row, from_attributes=True) for row in session.execute(query)]
 
     def list_iterations(
@@ -477,7 +479,7 @@ class Store:
             query = query.where(IterationRow.run_id == run_id)
         if limit is not None:
             query = query.limit(limit)
-        with self._read() as session:
+        with self.read_session() as session:
             return [IterationRecord.model_validate(data) for data in session.scalars(query)]
 
     def run_summary(self, run_id: str) -> RunSummary:
@@ -493,7 +495,7 @@ class Store:
             .where(EpisodeRow.run_id == run_id)
             .group_by(EpisodeRow.status)
         )
-        with self._read() as session:
+        with self.read_session() as session:
             if session.get(RunRow, run_id) is None:
                 raise StoreError(f"unknown run {run_id!r}")
             summary = RunSummary(run_id=run_id)
@@ -528,7 +530,7 @@ class Store:
             episode_id=episode_id,
             created_at=entry.created_at,
         )
-        with self._write() as session:
+        with self.write_session() as session:
             session.add(row)
             session.flush()
             return row.id
@@ -547,7 +549,7 @@ class Store:
             query = query.where(GuidanceRow.path == path)
         if episode_id is not None:
             query = query.where(GuidanceRow.episode_id == episode_id)
-        with self._read() as session:
+        with self.read_session() as session:
             return [
                 StoredGuidance(
                     id=row.id,
@@ -567,7 +569,7 @@ class Store:
 
     def forget_guidance(self, guidance_id: int) -> bool:
         """Delete one guidance entry; False when there was none with that id."""
-        with self._write() as session:
+        with self.write_session() as session:
             return session.execute(delete(GuidanceRow).where(GuidanceRow.id == guidance_id)).rowcount > 0
 
     # --- audit -----------------------------------------------------------------------------------
@@ -593,7 +595,7 @@ class Store:
             details=_json(details or {}),
             run_id=run_id,
         )
-        with self._write() as session:
+        with self.write_session() as session:
             session.add(row)
             session.flush()
             return row.id
@@ -605,7 +607,7 @@ class Store:
             query = query.where(AuditRow.run_id == run_id)
         if action is not None:
             query = query.where(AuditRow.action == action)
-        with self._read() as session:
+        with self.read_session() as session:
             return [
                 AuditEntry(
                     id=row.id,

@@ -155,8 +155,10 @@ def url(request: pytest.FixtureRequest, tmp_path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'data' / 'aura.db'}"
     assert POSTGRES_URL
-    clean = Store(POSTGRES_URL)  # start from an empty database
-    migrate(clean.engine, "base", downgrade=True)
+    clean = Store(POSTGRES_URL)  # a scratch database: start every test from an empty one
+    with clean.engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
     clean.close()
     return POSTGRES_URL
 
@@ -208,6 +210,13 @@ def test_reopening_an_up_to_date_database_keeps_the_data(url: str):
         first.create_run("r1", kind="eval", repo="o/r")
     with Store.open(url) as second:
         assert second.get_run("r1") is not None
+
+
+def test_a_database_from_a_newer_version_is_refused_clearly(url: str):
+    with Store.open(url) as store, store.engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    with pytest.raises(StoreError, match="newer aura-sicd"):
+        Store.open(url)
 
 
 def test_unusable_databases_are_clear_errors(tmp_path):
