@@ -210,7 +210,8 @@ def test_trailing_newline_is_kept_on_tolerant_match(tmp_path: Path) -> None:
 
 def test_missing_search_text_names_file_quotes_search_and_shows_closest_lines(repo: Path) -> None:
     with pytest.raises(EditError) as info:
-        apply_changes(repo, [update("pkg/calc.py", ("        for entry in items:\n            result += entry\n", "x"))])
+        search = "        for entry in items:\n            result += entry\n"
+        apply_changes(repo, [update("pkg/calc.py", (search, "x"))])
     message = str(info.value)
     assert "`pkg/calc.py`" in message
     assert "not found" in message
