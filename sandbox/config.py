@@ -2,10 +2,28 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Host variables the network-enabled setup phase may need to reach a package registry. Nothing else of the
+# host environment ever enters a sandbox, and these never enter the checks.
+SETUP_PASSTHROUGH_ENV = [
+    "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
+    "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_DEFAULT_TIMEOUT",
+    "npm_config_registry", "GOPROXY", "GONOSUMDB", "GOPRIVATE",
+]
+
+
+def default_cache_dir() -> Path:
+    # root's home is closed to the unprivileged uid that bubblewrap runs as, so root caches in /var/cache
+    if os.geteuid() == 0:
+        return Path("/var/cache/aura-sicd/sandbox")
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "aura-sicd" / "sandbox"
 
 
 class SandboxSettings(BaseSettings):
@@ -20,3 +38,15 @@ class SandboxSettings(BaseSettings):
     cpus: float = Field(2.0, gt=0)
     pids: int = Field(512, ge=16)
     output_limit: int = Field(20000, ge=1000)  # characters kept per command output
+
+    cache_dir: Path = Field(default_factory=default_cache_dir)  # bubblewrap tool/env caches, session dirs
+    setup_network: bool = True  # the setup phase may reach package registries; checks never can
+    setup_passthrough_env: list[str] = Field(default_factory=lambda: list(SETUP_PASSTHROUGH_ENV))
+    tmp_mb: int = Field(512, ge=16)  # size of /tmp inside a Docker sandbox
+    docker_timeout_s: float = Field(120.0, gt=0)  # one Docker API call
+    sandbox_uid: int = 1000  # uid that commands run as inside the sandbox
+    keeper_uid: int = 1001  # uid of a Docker sandbox's idle main process (out of reach of the commands)
+    bwrap_path: str = "bwrap"
+    bwrap_python: Path = Path("/usr/bin/python3")  # interpreter of the bubblewrap tool environment
+    bwrap_host_uid: int = 65534  # when the bot runs as root, bubblewrap runs as this uid (nobody)
+    tools: list[str] = Field(default_factory=lambda: ["pytest>=8,<10", "ruff", "mypy"])

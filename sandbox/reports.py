@@ -64,3 +64,59 @@ class CheckReport(BaseModel):
 
     def check(self, name: str) -> CheckResult | None:
         return next((c for c in self.checks if c.name == name), None)
+
+    def summary(self, max_chars: int = 4000) -> str:
+        """Compact text for a prompt: which checks failed, the test counts, failing tests with trimmed
+        tracebacks, and the output of other failed checks."""
+        lines = ["Checks: " + ", ".join(
+            f"{c.name} {c.status.value.upper() if c.status not in (CheckStatus.PASSED, CheckStatus.SKIPPED) else c.status.value}"
+            + (f" (exit {c.exit_code})" if c.status == CheckStatus.FAILED and c.exit_code not in (None, 1) else "")
+            for c in self.checks
+        )]
+        tests = next((c for c in self.checks if c.tests is not None), None)
+        if tests is not None and tests.tests is not None:
+            t = tests.tests
+            lines.append(f"Tests: {t.passed} passed, {t.failed} failed, {t.errors} errors, {t.skipped} skipped")
+        lines.append(f"Pass rate: {self.pass_rate:.2f} ({self.pass_rate_reason})")
+        head = "\n".join(lines)
+        sections: list[str] = []
+        for check in self.failed_checks:
+            if check.failing_tests:
+                for failing in check.failing_tests:
+                    text = f"FAILED {failing.test_id}"
+                    if failing.message:
+                        text += f": {failing.message.strip().splitlines()[0][:300]}"
+                    if failing.traceback:
+                        text += "\n" + _indent(failing.traceback)
+                    sections.append(text)
+            elif check.output.strip():
+                sections.append(f"{check.name} output:\n{_indent(check.output)}")
+        if not sections:
+            return head[:max_chars]
+        # share the room left fairly between sections, each trimmed from its middle
+        room = max_chars - len(head) - 2
+        result = head
+        for i, section in enumerate(sections):
+            share = max(200, room // (len(sections) - i))
+            piece = _trim_middle(section, share - 2)
+            if len(result) + 2 + len(piece) > max_chars:
+                omitted = len(sections) - i
+                note = f"\n\n[{omitted} more not shown]"
+                if len(result) + len(note) <= max_chars:
+                    result += note
+                break
+            result += "\n\n" + piece
+            room -= len(piece) + 2
+        return result
+
+
+def _indent(text: str) -> str:
+    return "\n".join("  " + line for line in text.rstrip().splitlines())
+
+
+def _trim_middle(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    marker = "\n  [...]\n"
+    keep = max(0, limit - len(marker))
+    return text[: keep // 2] + marker + text[len(text) - (keep - keep // 2):]

@@ -1,0 +1,335 @@
+"""The bubblewrap backend, for machines without Docker.
+
+Every namespace is unshared (no network for checks), system directories are bound read-only, /workspace
+and /tmp are per-session host directories, and rlimits (processes, data size, file size) apply through
+prlimit. The check tools live in a virtualenv under the cache directory built once from PyPI; a
+repository's dependencies go into a virtualenv per dependency hash that sees the tools through a .pth file.
+When the bot runs as root, bubblewrap runs as an unprivileged uid so that rlimits bind and root-owned
+host files stay closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import hashlib
+import logging
+import os
+import secrets
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from sandbox.base import BASE_ENV, ENV_DIR, WORKSPACE, Backend, CommandResult, looks_out_of_memory, trim
+from sandbox.config import SandboxSettings
+from sandbox.errors import SandboxError, SandboxUnavailable, SetupError
+from sandbox.plans import Plan
+from sandbox.process import run_process
+from sandbox.workspace import clear_dir, copy_tree
+
+logger = logging.getLogger("sandbox.bwrap")
+
+TOOLS_DIR = "/opt/aura-tools"
+SYSTEM_DIRS = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"]
+# the parts of /etc that programs need; the rest (shadow, ssh keys, the bot's config) stays out
+ETC_ENTRIES = [
+    "alternatives", "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "ssl", "ca-certificates",
+    "ca-certificates.conf", "localtime", "nsswitch.conf", "hosts", "resolv.conf", "host.conf", "gai.conf",
+    "protocols", "services", "mime.types", "python3", "npmrc", "gitconfig",
+] + [f"python3.{minor}" for minor in range(8, 20)]
+SETUP_TIMEOUT_MESSAGE = "the setup phase timed out"
+
+_probe_cache: dict[tuple[str, int | None], str | None] = {}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _rmtree(path: Path) -> None:
+    def retry(func, p, _exc):  # a directory the sandbox made read-only
+        os.chmod(os.path.dirname(p), 0o700)
+        if os.path.isdir(p) and not os.path.islink(p):
+            os.chmod(p, 0o700)
+        func(p)
+
+    if path.exists():
+        shutil.rmtree(path, onerror=retry)
+
+
+class BwrapBackend(Backend):
+    name = "bwrap"
+
+    def __init__(self, settings: SandboxSettings):
+        super().__init__(settings)
+        self.host_uid = settings.bwrap_host_uid if os.geteuid() == 0 else None
+        self.cache = settings.cache_dir
+        self.tools_dir: Path | None = None
+        self.env_dir: Path | None = None
+        self.python_env = False  # a per-repository virtualenv exists under env_dir/venv
+        self.links: dict[str, str] = {}
+        self.env: dict[str, str] = {}
+        self.session_dir: Path | None = None
+
+    # --- availability -------------------------------------------------------------------------------------
+
+    @classmethod
+    def unavailable_reason(cls, settings: SandboxSettings, image: str | None = None) -> str | None:
+        path = shutil.which(settings.bwrap_path)
+        if path is None:
+            return f"bubblewrap is not installed ({settings.bwrap_path!r} not found on PATH)"
+        host_uid = settings.bwrap_host_uid if os.geteuid() == 0 else None
+        key = (path, host_uid)
+        if key not in _probe_cache:
+            extra = {"user": host_uid, "group": host_uid, "extra_groups": []} if host_uid is not None else {}
+            try:
+                proc = subprocess.run(
+                    [path, "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "--proc", "/proc",
+                     "--dev", "/dev", "--", "true"],
+                    capture_output=True, text=True, timeout=30, env={"PATH": "/usr/bin:/bin"}, **extra,
+                )
+                _probe_cache[key] = None if proc.returncode == 0 else (
+                    f"bubblewrap cannot create namespaces here: {proc.stderr.strip()[:300]}"
+                    " (unprivileged user namespaces may be disabled)"
+                )
+            except (OSError, subprocess.SubprocessError) as exc:
+                _probe_cache[key] = f"bubblewrap failed to start: {exc}"
+        if _probe_cache[key] is None and not settings.bwrap_python.is_file():
+            return f"the interpreter for the bubblewrap tools, {settings.bwrap_python}, does not exist"
+        return _probe_cache[key]
+
+    # --- host directories ---------------------------------------------------------------------------------
+
+    def _own(self, path: Path) -> None:
+        if self.host_uid is not None:
+            os.chown(path, self.host_uid, self.host_uid)
+
+    def _make_cache_dir(self, path: Path) -> Path:
+        # every level must be traversable by the uid bubblewrap runs as
+        for parent in reversed([path, *path.parents]):
+            if not parent.exists():
+                parent.mkdir(mode=0o755)
+        return path
+
+    def _new_dir(self, path: Path) -> Path:
+        path.mkdir(mode=0o700)
+        self._own(path)
+        return path
+
+    def _reap_stale_sessions(self, sessions: Path) -> None:
+        for child in sessions.iterdir():
+            pid = child.name.split("-", 1)[0]
+            if pid.isdigit() and not _alive(int(pid)):
+                logger.info("removing the session directory %s left by a stopped process", child)
+                _rmtree(child)
+
+    # --- bubblewrap command line --------------------------------------------------------------------------
+
+    def _bwrap_argv(self, argv: list[str], *, workspace: Path, scratch: Path, network: bool,
+                    env_writable: bool, tools_writable: bool, env: dict[str, str]) -> list[str]:
+        s = self.settings
+        args = [shutil.which(s.bwrap_path) or s.bwrap_path, "--unshare-all"]
+        if network:
+            args.append("--share-net")
+        args += ["--die-with-parent", "--new-session", "--cap-drop", "ALL", "--hostname", "sandbox",
+                 "--uid", str(s.sandbox_uid), "--gid", str(s.sandbox_uid)]
+        for directory in SYSTEM_DIRS:
+            if os.path.islink(directory):
+                args += ["--symlink", os.readlink(directory), directory]
+            elif os.path.isdir(directory):
+                args += ["--ro-bind", directory, directory]
+        for name in ETC_ENTRIES:
+            args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
+        args += ["--proc", "/proc", "--dev", "/dev", "--bind", str(scratch), "/tmp",
+                 "--bind", str(workspace), WORKSPACE]
+        if self.tools_dir is not None:
+            args += ["--bind" if tools_writable else "--ro-bind", str(self.tools_dir), TOOLS_DIR]
+        if self.env_dir is not None:
+            args += ["--bind" if env_writable else "--ro-bind", str(self.env_dir), ENV_DIR]
+        args += ["--remount-ro", "/", "--chdir", WORKSPACE, "--clearenv"]
+        for key, value in env.items():
+            args += ["--setenv", key, value]
+        mem = s.memory_mb * 1024 * 1024
+        args += ["--", "/usr/bin/prlimit", f"--nproc={s.pids}", f"--data={mem}", f"--fsize={mem}",
+                 "--nofile=4096", "--core=0", "--", *argv]
+        return args
+
+    def _path(self) -> str:
+        parts = []
+        if self.python_env:
+            parts.append(f"{ENV_DIR}/venv/bin")
+        if self.tools_dir is not None:
+            parts.append(f"{TOOLS_DIR}/bin")
+        return ":".join([*parts, "/usr/local/bin", "/usr/bin", "/bin"])
+
+    async def _run(self, argv: list[str], *, timeout: float, workspace: Path, scratch: Path, network: bool = False,
+                   env_writable: bool = False, tools_writable: bool = False, env: dict[str, str] | None = None,
+                   ) -> CommandResult:
+        full_env = {**BASE_ENV, "PATH": self._path(), **self.env, **(env or {})}
+        bwrap_argv = self._bwrap_argv(argv, workspace=workspace, scratch=scratch, network=network,
+                                      env_writable=env_writable, tools_writable=tools_writable, env=full_env)
+        code, buffer, timed_out, seconds = await run_process(
+            bwrap_argv, timeout=timeout, output_limit=self.settings.output_limit,
+            env={"PATH": "/usr/bin:/bin"}, user=self.host_uid,
+        )
+        output = buffer.text()
+        return CommandResult(argv=argv, exit_code=code, output=output, duration_s=seconds, timed_out=timed_out,
+                             oom=not timed_out and looks_out_of_memory(code, output), truncated=buffer.truncated)
+
+    # --- the setup phase ----------------------------------------------------------------------------------
+
+    def _setup_env(self) -> dict[str, str]:
+        return {k: os.environ[k] for k in self.settings.setup_passthrough_env if k in os.environ}
+
+    async def _build_cached(self, kind: str, key: str, build) -> Path:
+        """Build cache_dir/kind/key once (under a file lock); a failed build leaves nothing behind."""
+        parent = self._make_cache_dir(self.cache / kind)
+        target = parent / key
+        ready = parent / f"{key}.ready"
+        if ready.exists():
+            return target
+        lock_path = parent / f"{key}.lock"
+        with open(lock_path, "w") as lock:
+            await asyncio.to_thread(fcntl.flock, lock, fcntl.LOCK_EX)
+            if ready.exists():
+                return target
+            _rmtree(target)
+            self._make_cache_dir(target)
+            self._own(target)
+            try:
+                await build(target)
+            except BaseException:
+                _rmtree(target)
+                raise
+            ready.touch()
+        return target
+
+    async def _one_off(self, argv: list[str], *, timeout: float, network: bool, source: Path | None,
+                       env_writable: bool = False, tools_writable: bool = False, env: dict[str, str] | None = None,
+                       ) -> CommandResult:
+        """A command in a throwaway workspace (a copy of `source`), for the setup phase."""
+        sessions = self._make_cache_dir(self.cache / "sessions")
+        base = self._new_dir(sessions / f"{os.getpid()}-setup-{secrets.token_hex(4)}")
+        try:
+            workspace, scratch = self._new_dir(base / "workspace"), self._new_dir(base / "tmp")
+            if source is not None:
+                await asyncio.to_thread(copy_tree, source, workspace, owner=self.host_uid)
+            return await self._run(argv, timeout=timeout, workspace=workspace, scratch=scratch, network=network,
+                                   env_writable=env_writable, tools_writable=tools_writable, env=env)
+        finally:
+            await asyncio.to_thread(_rmtree, base)
+
+    async def _ensure_tools(self) -> Path:
+        s = self.settings
+        version = subprocess.run([str(s.bwrap_python), "-c", "import sys; print(sys.version)"],
+                                 capture_output=True, text=True, timeout=60).stdout.strip()
+        key = hashlib.sha256(f"{s.bwrap_python}\0{version}\0{sorted(s.tools)}".encode()).hexdigest()[:16]
+
+        async def build(target: Path) -> None:
+            logger.info("building the sandbox tools (%s) in %s", ", ".join(s.tools), target)
+            self.tools_dir = target
+            script = f'"$0" -m venv {TOOLS_DIR} && {TOOLS_DIR}/bin/python -m pip install --no-input -q "$@"'
+            result = await self._one_off(["sh", "-c", script, str(s.bwrap_python), *s.tools],
+                                         timeout=s.setup_timeout_s, network=s.setup_network, source=None,
+                                         tools_writable=True, env=self._setup_env())
+            if not result.ok:
+                raise SetupError("installing the check tools into the bubblewrap environment failed",
+                                 trim(result.output, 4000))
+
+        return await self._build_cached("tools", key, build)
+
+    async def prepare(self, plan: Plan, repo_dir: Path) -> None:
+        self.tools_dir = await self._ensure_tools() if plan.language == "python" else None
+        self.env = dict(plan.env)
+        if not plan.setup:
+            return
+        key = plan.dependency_hash(repo_dir, "bwrap", str(self.tools_dir))[:24]
+        python = plan.language == "python"
+
+        async def build(target: Path) -> None:
+            self.env_dir = target
+            commands = list(plan.setup)
+            if python:
+                # a virtualenv of its own that sees the tools: the repository may pin other versions
+                self.python_env = True
+                make_venv = (
+                    f'"$0" -m venv --without-pip {ENV_DIR}/venv && '
+                    f'{ENV_DIR}/venv/bin/python -c "import sysconfig,sys; '
+                    f"open(sysconfig.get_paths()['purelib'] + '/aura-tools.pth', 'w').write(sys.argv[1])\" "
+                    f"$({TOOLS_DIR}/bin/python -c \"import sysconfig; print(sysconfig.get_paths()['purelib'])\")"
+                )
+                commands.insert(0, ["sh", "-c", make_venv, str(self.settings.bwrap_python)])
+            moves = " ; ".join(f'if [ -e {WORKSPACE}/{n} ]; then mv {WORKSPACE}/{n} {ENV_DIR}/{n}; fi' for n in plan.env_links)
+            if moves:
+                commands.append(["sh", "-c", moves])
+            script = " && ".join(shlex.join(c) for c in commands)
+            logger.info("setting up %s (cache key %s)", repo_dir, key)
+            result = await self._one_off(["sh", "-c", script], timeout=self.settings.setup_timeout_s,
+                                         network=self.settings.setup_network, source=repo_dir, env_writable=True,
+                                         env=self._setup_env())
+            if result.timed_out:
+                raise SetupError(f"{SETUP_TIMEOUT_MESSAGE} after {self.settings.setup_timeout_s:.0f} s", trim(result.output, 4000))
+            if not result.ok:
+                raise SetupError(f"the setup command failed (exit {result.exit_code})", trim(result.output, 4000))
+
+        self.env_dir = await self._build_cached("envs", key, build)
+        self.python_env = python and (self.env_dir / "venv").is_dir()
+        self.links = {n: f"{ENV_DIR}/{n}" for n in plan.env_links if (self.env_dir / n).exists()}
+
+    # --- the session --------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        sessions = self._make_cache_dir(self.cache / "sessions")
+        await asyncio.to_thread(self._reap_stale_sessions, sessions)
+        self.session_dir = self._new_dir(sessions / f"{os.getpid()}-{secrets.token_hex(6)}")
+        self._new_dir(self.session_dir / "workspace")
+        self._new_dir(self.session_dir / "tmp")
+
+    def _session_path(self, name: str) -> Path:
+        if self.session_dir is None:
+            raise SandboxError("the bubblewrap session is not started")
+        return self.session_dir / name
+
+    async def replace_workspace(self, source: Path) -> None:
+        workspace = self._session_path("workspace")
+
+        def replace() -> None:
+            clear_dir(workspace)
+            copy_tree(source, workspace, owner=self.host_uid, links=self.links)
+
+        await asyncio.to_thread(replace)
+
+    async def exec(self, argv: list[str], *, timeout: float, env: dict[str, str] | None = None) -> CommandResult:
+        return await self._run(argv, timeout=timeout, workspace=self._session_path("workspace"),
+                               scratch=self._session_path("tmp"), env=env)
+
+    async def read_file(self, path: str) -> bytes | None:
+        for prefix, name in (("/tmp/", "tmp"), (WORKSPACE + "/", "workspace")):
+            if path.startswith(prefix):
+                root = self._session_path(name).resolve()
+                host = (root / path[len(prefix):]).resolve()
+                # the sandbox may have planted a symlink: never read outside its own directories
+                if not host.is_relative_to(root) or not host.is_file():
+                    return None
+                with open(host, "rb", opener=lambda p, f: os.open(p, f | os.O_NOFOLLOW)) as fh:
+                    return fh.read(64 * 1024 * 1024)
+        raise ValueError(f"read_file reads only under /tmp or {WORKSPACE}, not {path}")
+
+    async def copy_out(self, dest: Path) -> None:
+        dest.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(copy_tree, self._session_path("workspace"), dest)
+
+    async def close(self) -> None:
+        if self.session_dir is not None:
+            with contextlib.suppress(OSError):
+                await asyncio.to_thread(_rmtree, self.session_dir)
+            self.session_dir = None

@@ -1,0 +1,187 @@
+"""`aura-sicd sandbox ...`: check a directory, run one command, build the images.
+
+Exit codes: 0 success, 1 the checks or the command failed, 2 configuration or availability error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+import sys
+import tarfile
+from pathlib import Path
+
+from sandbox.config import SandboxSettings
+from sandbox.errors import RepoConfigError, SandboxError, SandboxUnavailable, SetupError
+from sandbox.reports import CheckReport, CheckStatus
+
+DOCKERFILE = Path(__file__).with_name("Dockerfile")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("sandbox", help="run a repository's checks in the sandbox")
+    commands = parser.add_subparsers(dest="sandbox_command", metavar="SANDBOX_COMMAND", required=True)
+
+    check = commands.add_parser("check", help="run the check plan on a directory and print the report")
+    check.add_argument("path", type=Path)
+    check.add_argument("--json", action="store_true", help="print the report as JSON")
+    _backend_option(check)
+    check.set_defaults(func=cmd_check)
+
+    run = commands.add_parser("run", help="run one command in the sandbox; exits with its exit code")
+    run.add_argument("path", type=Path)
+    run.add_argument("--timeout", type=float, default=None, metavar="S", help="wall-clock limit in seconds")
+    _backend_option(run)
+    run.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD ...")
+    run.set_defaults(func=cmd_run)
+
+    build = commands.add_parser("build", help="build the default check image (Docker)")
+    build.add_argument("--base-image", default=None, help="base image (default: AURA_SANDBOX_BASE_IMAGE)")
+    build.add_argument("--tag", default=None, help="image tag (default: AURA_SANDBOX_IMAGE)")
+    build.set_defaults(func=cmd_build)
+
+
+def _backend_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--backend", choices=["auto", "docker", "bwrap", "local"], default=None,
+                        help="sandbox backend (default: AURA_SANDBOX_BACKEND or auto)")
+
+
+def _settings(args: argparse.Namespace) -> SandboxSettings:
+    settings = SandboxSettings()
+    if getattr(args, "backend", None):
+        settings = settings.model_copy(update={"backend": args.backend})
+    return settings
+
+
+def _fail(message: str, code: int = 2) -> int:
+    print(f"aura-sicd: {message}", file=sys.stderr)
+    return code
+
+
+def _guarded(work) -> int:
+    try:
+        return asyncio.run(work)
+    except (SandboxUnavailable, RepoConfigError) as exc:
+        return _fail(str(exc), 2)
+    except SetupError as exc:
+        return _fail(str(exc), 1)
+    except SandboxError as exc:
+        return _fail(str(exc), 1)
+
+
+# --- check ------------------------------------------------------------------------------------------------
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from sandbox.box import open_sandbox
+
+    path = args.path.resolve()
+    if not path.is_dir():
+        return _fail(f"{args.path} is not a directory")
+
+    async def work() -> int:
+        async with open_sandbox(_settings(args), path) as box:
+            report = await box.check(path)
+        if args.json:
+            print(report.model_dump_json(indent=2))
+        else:
+            print_report(report)
+        return 0 if report.all_green else 1
+
+    return _guarded(work())
+
+
+def print_report(report: CheckReport) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    colours = {CheckStatus.PASSED: "green", CheckStatus.SKIPPED: "dim"}
+    table = Table(title=f"Checks ({report.backend}, {report.duration_s:.2f} s)")
+    for column in ("check", "status", "exit", "seconds", "tests"):
+        table.add_column(column)
+    for check in report.checks:
+        tests = check.tests
+        counts = f"{tests.passed} passed, {tests.failed} failed, {tests.errors} errors, {tests.skipped} skipped" if tests else ""
+        status = f"[{colours.get(check.status, 'red')}]{check.status.value}[/]"
+        table.add_row(check.name, status, "" if check.exit_code is None else str(check.exit_code),
+                      f"{check.duration_s:.2f}", counts)
+    console = Console()
+    console.print(table)
+    console.print(f"pass rate {report.pass_rate:.2f}: {report.pass_rate_reason}")
+    if not report.all_green:
+        console.print(report.summary(), markup=False, highlight=False)
+
+
+# --- run --------------------------------------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from sandbox.box import open_sandbox
+
+    argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+    if not argv:
+        return _fail("no command given: aura-sicd sandbox run PATH [--timeout S] -- CMD ...")
+    path = args.path.resolve()
+    if not path.is_dir():
+        return _fail(f"{args.path} is not a directory")
+
+    async def work() -> int:
+        async with open_sandbox(_settings(args), path) as box:
+            result = await box.run(argv, timeout=args.timeout)
+        sys.stdout.write(result.output)
+        if result.timed_out:
+            print(f"aura-sicd: killed after the timeout of {args.timeout or box.settings.timeout_s:g} s", file=sys.stderr)
+            return 124
+        if result.oom:
+            print("aura-sicd: the command ran out of memory", file=sys.stderr)
+        return result.exit_code if result.exit_code is not None else 1
+
+    return _guarded(work())
+
+
+# --- build ------------------------------------------------------------------------------------------------
+
+
+def build_image(settings: SandboxSettings, *, tag: str | None = None, base_image: str | None = None, log=print) -> str:
+    """Build sandbox/Dockerfile with its base image as a build argument; returns the tag."""
+    from sandbox.docker import docker_client
+
+    tag = tag or settings.image
+    base_image = base_image or settings.base_image
+    context = io.BytesIO()
+    with tarfile.open(fileobj=context, mode="w") as tar:
+        data = DOCKERFILE.read_bytes()
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    context.seek(0)
+    client = docker_client(settings)
+    buildargs = {"BASE_IMAGE": base_image, "SANDBOX_UID": str(settings.sandbox_uid), "TOOLS": " ".join(settings.tools)}
+    log(f"building {tag} from {base_image}")
+    try:
+        for chunk in client.api.build(fileobj=context, custom_context=True, tag=tag, buildargs=buildargs, rm=True,
+                                      forcerm=True, decode=True, pull=False):
+            if "error" in chunk:
+                raise SandboxError(f"building {tag} failed: {chunk['error'].strip()}")
+            if text := chunk.get("stream", "").rstrip():
+                log(text)
+    finally:
+        client.close()
+    return tag
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from sandbox.docker import DockerBackend
+
+    settings = SandboxSettings()
+    reason = DockerBackend.unavailable_reason(settings, image="__probe_engine_only__")
+    if reason and "not reachable" in reason:
+        return _fail(f"cannot build: {reason}")
+    try:
+        tag = build_image(settings, tag=args.tag, base_image=args.base_image)
+    except SandboxError as exc:
+        return _fail(str(exc), 1)
+    print(json.dumps({"built": tag}))
+    return 0

@@ -1,0 +1,311 @@
+"""The Docker backend: one warm container per job, commands by exec.
+
+The workspace moves in and out as tar archives (put_archive/get_archive), never by bind mount, so a remote
+DOCKER_HOST works. The container has no network, a read-only root filesystem with a writable /workspace
+volume and a /tmp tmpfs, no capabilities, no-new-privileges and memory, CPU and pids limits. Its idle main
+process runs as a uid of its own, so a command's `kill -9 -1` (how a timeout kills everything the command
+started) cannot stop the container. The setup phase runs in a separate container with network, and its
+result is committed as an image keyed by the dependency hash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import logging
+import os
+import re
+import socket
+import threading
+import time
+from pathlib import Path
+
+from sandbox.base import BASE_ENV, ENV_DIR, WORKSPACE, Backend, CommandResult, OutputBuffer, trim
+from sandbox.config import SandboxSettings
+from sandbox.errors import SandboxError, SandboxUnavailable, SetupError
+from sandbox.plans import Plan
+from sandbox.workspace import extract_tar, make_tar
+
+logger = logging.getLogger("sandbox.docker")
+
+LABEL = "aura-sicd.sandbox"
+LABEL_HOST = "aura-sicd.host"
+LABEL_PID = "aura-sicd.pid"
+ENV_IMAGE_REPO = "aura-sicd-env"
+KEEPER = ["sleep", "infinity"]
+KILL_GRACE_S = 10.0
+
+_reaped_hosts: set[str] = set()
+_reap_lock = threading.Lock()
+
+
+def docker_client(settings: SandboxSettings):
+    import docker
+
+    return docker.from_env(use_context=False, timeout=int(settings.docker_timeout_s))
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reap_stale_containers(client) -> int:
+    """Remove sandbox containers that a crashed process on this host left behind; returns how many."""
+    removed = 0
+    for container in client.containers.list(all=True, filters={"label": LABEL}):
+        labels = container.labels
+        pid = labels.get(LABEL_PID, "")
+        if labels.get(LABEL_HOST) != socket.gethostname() or not pid.isdigit() or _pid_alive(int(pid)):
+            continue
+        logger.info("removing sandbox container %s left by stopped process %s", container.short_id, pid)
+        with contextlib.suppress(Exception):
+            container.remove(force=True, v=True)
+            removed += 1
+    return removed
+
+
+class DockerBackend(Backend):
+    name = "docker"
+
+    def __init__(self, settings: SandboxSettings):
+        super().__init__(settings)
+        self.client = docker_client(settings)
+        self.image = settings.image
+        self.container = None
+        self.env: dict[str, str] = {}
+        self.links: dict[str, str] = {}
+        self.oom_kills = 0
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    def unavailable_reason(cls, settings: SandboxSettings, image: str | None = None) -> str | None:
+        import docker.errors
+
+        try:
+            client = docker_client(settings)
+            client.ping()
+        except Exception as exc:  # the SDK raises many kinds: no socket, refused, TLS, timeout
+            return f"the Docker engine is not reachable ({type(exc).__name__}: {str(exc)[:200]})"
+        image = image or settings.image
+        try:
+            client.images.get(image)
+        except docker.errors.ImageNotFound:
+            return f"the check image {image} does not exist (build it with `aura-sicd sandbox build`)"
+        except Exception as exc:
+            return f"the Docker engine failed to answer about {image}: {exc}"
+        finally:
+            client.close()
+        return None
+
+    # --- containers ---------------------------------------------------------------------------------------
+
+    def _create(self, image: str, *, network: bool, read_only: bool):
+        from docker.types import Mount
+
+        s = self.settings
+        container = self.client.containers.create(
+            image,
+            command=KEEPER,
+            user=f"{s.keeper_uid}:{s.keeper_uid}",
+            init=True,  # reaps what commands leave behind
+            detach=True,
+            working_dir=WORKSPACE,
+            environment=BASE_ENV,
+            labels={LABEL: "1", LABEL_HOST: socket.gethostname(), LABEL_PID: str(os.getpid())},
+            network_mode="bridge" if network else "none",
+            read_only=read_only,
+            tmpfs={"/tmp": f"rw,exec,nosuid,nodev,size={s.tmp_mb}m,mode=1777"},
+            mounts=[Mount(WORKSPACE, None, type="volume")],  # anonymous: removed with the container
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+            mem_limit=f"{s.memory_mb}m",
+            memswap_limit=f"{s.memory_mb}m",
+            nano_cpus=int(s.cpus * 1e9),
+            pids_limit=s.pids,
+            hostname="sandbox",
+        )
+        try:
+            container.start()
+        except BaseException:
+            container.remove(force=True, v=True)
+            raise
+        return container
+
+    def _reap_once(self) -> None:
+        host = str(self.client.api.base_url)
+        with _reap_lock:
+            if host in _reaped_hosts:
+                return
+            _reaped_hosts.add(host)
+        reap_stale_containers(self.client)
+
+    # --- exec ---------------------------------------------------------------------------------------------
+
+    def _exec_blocking(self, container_id: str, argv: list[str], env: dict[str, str], buffer: OutputBuffer,
+                       user: str) -> int | None:
+        api = self.client.api
+        exec_id = api.exec_create(container_id, argv, user=user, environment=env, workdir=WORKSPACE)["Id"]
+        for chunk in api.exec_start(exec_id, stream=True):
+            buffer.feed(chunk)
+        return api.exec_inspect(exec_id).get("ExitCode")
+
+    async def _exec_in(self, container, argv: list[str], *, timeout: float, env: dict[str, str],
+                       output_limit: int) -> CommandResult:
+        buffer = OutputBuffer(output_limit)
+        user = f"{self.settings.sandbox_uid}:{self.settings.sandbox_uid}"
+        started = time.monotonic()
+        task = asyncio.ensure_future(asyncio.to_thread(self._exec_blocking, container.id, argv, env, buffer, user))
+        timed_out = False
+        try:
+            code = await asyncio.wait_for(asyncio.shield(task), timeout)
+        except (TimeoutError, asyncio.CancelledError) as exc:
+            timed_out = isinstance(exc, TimeoutError)
+            await self._kill_commands(container, task)
+            if not timed_out:
+                raise
+            code = None
+        output = buffer.text()
+        return CommandResult(argv=argv, exit_code=code, output=output, duration_s=time.monotonic() - started,
+                             timed_out=timed_out, truncated=buffer.truncated)
+
+    async def _kill_commands(self, container, task: asyncio.Future) -> None:
+        """Kill every process of the sandbox user; if the exec still hangs, remove the container."""
+        user = f"{self.settings.sandbox_uid}:{self.settings.sandbox_uid}"
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(self.client.api.exec_start,
+                                    self.client.api.exec_create(container.id, ["kill", "-9", "-1"], user=user)["Id"])
+        try:
+            await asyncio.wait_for(asyncio.shield(task), KILL_GRACE_S)
+        except (TimeoutError, Exception):
+            logger.warning("a timed-out command did not end; removing container %s", container.short_id)
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(container.remove, force=True, v=True)
+            if container is self.container:
+                self.container = None
+
+    async def _oom_killed(self, container) -> bool:
+        """Did the kernel's OOM killer strike in this container since the last look?"""
+        probe = ["sh", "-c", "cat /sys/fs/cgroup/memory.events /sys/fs/cgroup/memory/memory.oom_control 2>/dev/null"]
+        result = await self._exec_in(container, probe, timeout=30, env={}, output_limit=4000)
+        counts = [int(n) for n in re.findall(r"^oom_kill (\d+)", result.output, re.M)]
+        total = max(counts, default=0)
+        killed = total > self.oom_kills
+        self.oom_kills = total
+        return killed
+
+    async def exec(self, argv: list[str], *, timeout: float, env: dict[str, str] | None = None) -> CommandResult:
+        async with self._lock:
+            container = self._require()
+            result = await self._exec_in(container, argv, timeout=timeout, env={**self.env, **(env or {})},
+                                         output_limit=self.settings.output_limit)
+            if result.exit_code == 137 and not result.timed_out and await self._oom_killed(container):
+                result.oom = True
+            return result
+
+    def _require(self):
+        if self.container is None:
+            raise SandboxError("the Docker sandbox is not running (not started, or removed after a hung command)")
+        return self.container
+
+    # --- setup phase --------------------------------------------------------------------------------------
+
+    async def prepare(self, plan: Plan, repo_dir: Path) -> None:
+        await asyncio.to_thread(self._reap_once)
+        base = plan.image or self.settings.image
+        self.env = dict(plan.env)
+        if not plan.setup:
+            self.image = base
+            return
+        import docker.errors
+
+        base_id = (await asyncio.to_thread(self.client.images.get, base)).id
+        key = plan.dependency_hash(repo_dir, "docker", base_id)[:24]
+        tag = f"{ENV_IMAGE_REPO}:{key}"
+        self.links = {n: f"{ENV_DIR}/{n}" for n in plan.env_links}
+        try:
+            await asyncio.to_thread(self.client.images.get, tag)
+            self.image = tag
+            return
+        except docker.errors.ImageNotFound:
+            pass
+        logger.info("setting up %s in Docker (cache key %s)", repo_dir, key)
+        container = await asyncio.to_thread(self._create, base, network=self.settings.setup_network, read_only=False)
+        try:
+            await asyncio.to_thread(self._put_workspace, container, repo_dir, {})
+            passthrough = {k: os.environ[k] for k in self.settings.setup_passthrough_env if k in os.environ}
+            deadline = time.monotonic() + self.settings.setup_timeout_s
+            commands = list(plan.setup)
+            moves = " ; ".join(f"if [ -e {WORKSPACE}/{n} ]; then mkdir -p {ENV_DIR} && mv {WORKSPACE}/{n} {ENV_DIR}/{n}; fi"
+                               for n in plan.env_links)
+            if moves:
+                commands.append(["sh", "-c", moves])
+            for command in commands:
+                remaining = deadline - time.monotonic()
+                result = await self._exec_in(container, command, timeout=max(remaining, 1),
+                                             env={**self.env, **passthrough}, output_limit=self.settings.output_limit)
+                if result.timed_out:
+                    raise SetupError(f"the setup phase timed out after {self.settings.setup_timeout_s:.0f} s",
+                                     trim(result.output, 4000))
+                if not result.ok:
+                    raise SetupError(f"the setup command {command} failed (exit {result.exit_code})",
+                                     trim(result.output, 4000))
+            # /workspace is a volume: the commit keeps the environment, not the repository's files
+            await asyncio.to_thread(container.commit, repository=ENV_IMAGE_REPO, tag=key,
+                                    changes=[f"LABEL {LABEL}.env=1", f"USER {self.settings.sandbox_uid}"])
+            self.image = tag
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(container.remove, force=True, v=True)
+
+    # --- session ------------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self._reap_once)
+        self.container = await asyncio.to_thread(self._create, self.image, network=False, read_only=True)
+
+    def _put_workspace(self, container, source: Path, links: dict[str, str]) -> None:
+        data = make_tar(source, self.settings.sandbox_uid, links)
+        if not self.client.api.put_archive(container.id, WORKSPACE, data):
+            raise SandboxError(f"copying the workspace into container {container.short_id} failed")
+
+    async def replace_workspace(self, source: Path) -> None:
+        async with self._lock:
+            container = self._require()
+            clean = await self._exec_in(container, ["find", WORKSPACE, "-mindepth", "1", "-delete"], timeout=120,
+                                        env={}, output_limit=4000)
+            if not clean.ok:
+                raise SandboxError(f"clearing {WORKSPACE} failed: {clean.output.strip()[:500]}")
+            await asyncio.to_thread(self._put_workspace, container, source, self.links)
+
+    async def read_file(self, path: str) -> bytes | None:
+        async with self._lock:
+            container = self._require()
+            result = await self._exec_in(container, ["sh", "-c", 'test -f "$0" && ! test -L "$0" && cat "$0"', path],
+                                         timeout=60, env={}, output_limit=64 * 1024 * 1024)
+        return result.output.encode() if result.ok else None
+
+    async def copy_out(self, dest: Path) -> None:
+        async with self._lock:
+            container = self._require()
+
+            def fetch() -> None:
+                stream, _ = self.client.api.get_archive(container.id, WORKSPACE)
+                raw = io.BytesIO(b"".join(stream))
+                dest.mkdir(parents=True, exist_ok=True)
+                extract_tar(raw, dest, strip_top=WORKSPACE.strip("/"))
+
+            await asyncio.to_thread(fetch)
+
+    async def close(self) -> None:
+        container, self.container = self.container, None
+        if container is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(container.remove, force=True, v=True)
+        await asyncio.to_thread(self.client.close)

@@ -1,0 +1,167 @@
+"""Turning test-runner output into counts and failing tests: pytest's JUnit XML, `go test -json`, and the
+summaries of Node test runners (node:test TAP/spec, jest, vitest, mocha)."""
+
+from __future__ import annotations
+
+import json
+import re
+import xml.etree.ElementTree as ET
+
+from sandbox.reports import FailingTest, TestCounts
+
+TRACEBACK_LIMIT = 2000
+
+
+def _trim_traceback(text: str, limit: int = TRACEBACK_LIMIT) -> str:
+    text = text.strip()
+    if len(text) <= limit:
+        return text
+    # the end of a traceback (the assertion and the failing line) matters most
+    return "[...]\n" + text[-(limit - 6):]
+
+
+def _test_id(case: ET.Element) -> str:
+    name = case.get("name", "")
+    file = case.get("file")
+    classname = case.get("classname", "")
+    if file:
+        module = file[:-3].replace("/", ".") if file.endswith(".py") else ""
+        inner = classname[len(module) + 1 :] if module and classname.startswith(module + ".") else ""
+        return "::".join(p for p in (file, *inner.split("."), name) if p)
+    if classname and not name:
+        return classname
+    return f"{classname}::{name}" if classname else name
+
+
+def parse_junit(xml_text: str | bytes) -> tuple[TestCounts, list[FailingTest]]:
+    """Counts and failing tests from a JUnit XML report (pytest writes one with --junitxml)."""
+    root = ET.fromstring(xml_text)
+    counts = TestCounts()
+    failing: list[FailingTest] = []
+    for case in root.iter("testcase"):
+        problem = next((c for c in case if c.tag in ("failure", "error")), None)
+        if problem is not None:
+            if problem.tag == "failure":
+                counts.failed += 1
+            else:
+                counts.errors += 1
+            message = problem.get("message", "")
+            test_id = _test_id(case)
+            if problem.tag == "error" and message.startswith("collection failure"):
+                test_id = case.get("file") or test_id.replace(".", "/") + ".py"
+            failing.append(FailingTest(test_id=test_id, message=message, traceback=_trim_traceback(problem.text or "")))
+        elif any(c.tag == "skipped" for c in case):
+            counts.skipped += 1
+        else:
+            counts.passed += 1
+    return counts, failing
+
+
+_PYTEST_SUMMARY = re.compile(r"(\d+) (passed|failed|errors?|skipped|xfailed|xpassed)")
+
+
+def parse_pytest_summary(output: str) -> TestCounts | None:
+    """Counts from pytest's last summary line, for when no JUnit report was written."""
+    for line in reversed(output.splitlines()):
+        if re.search(r"\d+ (passed|failed|errors?|skipped)", line) and " in " in line:
+            counts = TestCounts()
+            for number, kind in _PYTEST_SUMMARY.findall(line):
+                n = int(number)
+                if kind in ("passed", "xpassed"):
+                    counts.passed += n
+                elif kind == "failed":
+                    counts.failed += n
+                elif kind.startswith("error"):
+                    counts.errors += n
+                else:
+                    counts.skipped += n
+            return counts
+    return None
+
+
+def parse_go_test_json(output: str) -> tuple[TestCounts | None, list[FailingTest]]:
+    """`go test -json` events: per-test pass/fail/skip, and packages that failed without a test (build
+    errors) as errors."""
+    counts = TestCounts()
+    failing: list[FailingTest] = []
+    test_output: dict[tuple[str, str], list[str]] = {}
+    package_output: dict[str, list[str]] = {}
+    packages_with_tests: set[str] = set()
+    seen_event = False
+    for line in output.splitlines():
+        if not line.startswith("{"):
+            continue
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        seen_event = True
+        package, test, action = event.get("Package", ""), event.get("Test"), event.get("Action")
+        if action == "output":
+            if test:
+                test_output.setdefault((package, test), []).append(event.get("Output", ""))
+            else:
+                package_output.setdefault(package, []).append(event.get("Output", ""))
+            continue
+        if test:
+            packages_with_tests.add(package)
+            if "/" in test:
+                continue  # subtests roll up into their parent
+            if action == "pass":
+                counts.passed += 1
+            elif action == "skip":
+                counts.skipped += 1
+            elif action == "fail":
+                counts.failed += 1
+                text = "".join(test_output.get((package, test), []))
+                failing.append(FailingTest(test_id=f"{package}.{test}", traceback=_trim_traceback(text)))
+        elif action == "fail" and package not in packages_with_tests:
+            counts.errors += 1
+            text = "".join(package_output.get(package, [])) or event.get("Output", "")
+            failing.append(FailingTest(test_id=package or "build", message="build failed", traceback=_trim_traceback(text)))
+    if not seen_event:
+        return None, []
+    # build errors of packages never reach the JSON stream (go prints them to stderr)
+    if counts.run == 0 and counts.skipped == 0:
+        errors = [l for l in output.splitlines() if not l.startswith("{") and l.strip()]
+        if errors:
+            counts.errors += 1
+            failing.append(FailingTest(test_id="build", message="build failed", traceback=_trim_traceback("\n".join(errors))))
+    return counts, failing
+
+
+_NODE_SUMMARY = re.compile(r"^(?:#|ℹ)\s+(tests|pass|fail|skipped|todo|cancelled)\s+(\d+)\s*$", re.M)
+_JEST = re.compile(r"^Tests:\s+(.*?)\s*(\d+) total", re.M)
+_VITEST = re.compile(r"^\s*Tests\s+(.*)\((\d+)\)\s*$", re.M)
+_MOCHA = re.compile(r"^\s*(\d+) (passing|failing|pending)\b", re.M)
+_TAP_NOT_OK = re.compile(r"^\s*not ok \d+ - (.+?)\s*$", re.M)
+
+
+def parse_node_output(output: str) -> tuple[TestCounts | None, list[FailingTest]]:
+    """Counts from the summary a Node test runner prints; None when no known summary is found."""
+    counts: TestCounts | None = None
+    summary = dict((k, int(v)) for k, v in _NODE_SUMMARY.findall(output))
+    if "pass" in summary or "fail" in summary:
+        counts = TestCounts(passed=summary.get("pass", 0), failed=summary.get("fail", 0) + summary.get("cancelled", 0),
+                            skipped=summary.get("skipped", 0) + summary.get("todo", 0))
+    elif m := _JEST.search(output):
+        counts = _count_words(m.group(1))
+    elif m := _VITEST.search(output):
+        counts = _count_words(m.group(1).replace("|", ","))
+    elif found := _MOCHA.findall(output):
+        words = {kind: int(n) for n, kind in found}
+        counts = TestCounts(passed=words.get("passing", 0), failed=words.get("failing", 0), skipped=words.get("pending", 0))
+    failing = [FailingTest(test_id=name) for name in _TAP_NOT_OK.findall(output) if "# SKIP" not in name]
+    return counts, failing
+
+
+def _count_words(text: str) -> TestCounts:
+    counts = TestCounts()
+    for number, word in re.findall(r"(\d+) (passed|failed|skipped|todo|pending)", text):
+        if word == "passed":
+            counts.passed += int(number)
+        elif word == "failed":
+            counts.failed += int(number)
+        else:
+            counts.skipped += int(number)
+    return counts

@@ -1,0 +1,247 @@
+"""Check plans: what to install and which checks to run, detected from a repository's files.
+
+A plan is an ordered list of named checks plus the setup commands that prepare the environment. The
+repository's `.github/aura-sicd.yml` may override `setup`, `checks` and `image`.
+"""
+
+from __future__ import annotations
+
+import configparser
+import hashlib
+import json
+import re
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from sandbox.errors import RepoConfigError
+from sandbox.repo_config import Command, RepoCheck, SandboxRepoConfig, load_sandbox_config
+
+Parser = Literal["pytest", "go", "node", "none"]
+
+# files whose content decides the prepared environment (the cache key of the setup phase)
+DEPENDENCY_PATTERNS = [
+    "pyproject.toml", "setup.cfg", "setup.py", "requirements*.txt", "requirements/*.txt", "constraints*.txt",
+    "Pipfile", "Pipfile.lock", "poetry.lock", "uv.lock", "pdm.lock",
+    "package.json", "package-lock.json", "npm-shrinkwrap.json", "yarn.lock", "pnpm-lock.yaml",
+    "go.mod", "go.sum",
+]
+
+# skipped by the syntax check: hidden directories, virtualenvs, node_modules
+_COMPILE_EXCLUDE = r"[/\\](\.[^/\\]+|node_modules|venv|env|__pypackages__)([/\\]|$)"
+
+
+class CheckSpec(BaseModel):
+    name: str
+    command: list[str]
+    parser: Parser = "none"
+    required: bool = True
+    timeout_s: float | None = Field(None, gt=0)
+
+
+class Plan(BaseModel):
+    language: Literal["python", "javascript", "go"]
+    setup: list[list[str]] = Field(default_factory=list)
+    checks: list[CheckSpec]
+    image: str | None = None
+    dependency_files: list[str] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict)  # for setup and checks
+    env_links: list[str] = Field(default_factory=list)  # top-level workspace names kept in the environment
+
+    def dependency_hash(self, repo_dir: Path, *extra: str) -> str:
+        """Cache key of the setup phase: the dependency files, the setup commands and `extra` (base image...)."""
+        digest = hashlib.sha256()
+        digest.update(json.dumps({"setup": self.setup, "env": self.env, "links": self.env_links,
+                                  "extra": extra}, sort_keys=True).encode())
+        for rel in self.dependency_files:
+            digest.update(f"\0{rel}\0".encode())
+            digest.update((Path(repo_dir) / rel).read_bytes())
+        return digest.hexdigest()
+
+
+def shell(command: Command) -> list[str]:
+    return ["sh", "-c", command] if isinstance(command, str) else list(command)
+
+
+def dependency_files(repo_dir: Path) -> list[str]:
+    found: set[str] = set()
+    for pattern in DEPENDENCY_PATTERNS:
+        found.update(p.relative_to(repo_dir).as_posix() for p in repo_dir.glob(pattern) if p.is_file())
+    return sorted(found)
+
+
+# --- Python -----------------------------------------------------------------------------------------------
+
+
+def _read_pyproject(repo_dir: Path) -> dict:
+    path = repo_dir / "pyproject.toml"
+    if not path.is_file():
+        return {}
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise RepoConfigError(f"pyproject.toml is not valid TOML: {exc}") from exc
+
+
+def _read_setup_cfg(repo_dir: Path) -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(interpolation=None)
+    path = repo_dir / "setup.cfg"
+    if path.is_file():
+        try:
+            parser.read_string(path.read_text(encoding="utf-8"))
+        except (configparser.Error, UnicodeDecodeError):
+            pass  # a broken setup.cfg fails visibly in the setup phase
+    return parser
+
+
+def _test_extra(pyproject: dict, setup_cfg: configparser.ConfigParser, setup_py: str) -> str | None:
+    declared = set(pyproject.get("project", {}).get("optional-dependencies", {}))
+    if setup_cfg.has_section("options.extras_require"):
+        declared |= set(setup_cfg.options("options.extras_require"))
+    declared |= set(re.findall(r"""['"](tests?|testing)['"]\s*:""", setup_py))
+    return next((name for name in ("test", "tests", "testing") if name in declared), None)
+
+
+def python_setup(repo_dir: Path) -> list[list[str]]:
+    pyproject = _read_pyproject(repo_dir)
+    setup_cfg = _read_setup_cfg(repo_dir)
+    setup_py = (repo_dir / "setup.py").read_text(errors="replace") if (repo_dir / "setup.py").is_file() else ""
+    installable = bool(
+        setup_py or "project" in pyproject or "build-system" in pyproject
+        or setup_cfg.has_section("metadata") or setup_cfg.has_section("options")
+    )
+    args: list[str] = []
+    for rel in dependency_files(repo_dir):
+        name = rel.rsplit("/", 1)[-1]
+        if name.startswith("requirements") and name.endswith(".txt"):
+            args += ["-r", rel]
+    if installable:
+        extra = _test_extra(pyproject, setup_cfg, setup_py)
+        args += ["-e", f".[{extra}]" if extra else "."]
+    return [["python", "-m", "pip", "install", "--no-input", *args]] if args else []
+
+
+def _ruff_configured(repo_dir: Path, pyproject: dict) -> bool:
+    return (repo_dir / "ruff.toml").is_file() or (repo_dir / ".ruff.toml").is_file() or "ruff" in pyproject.get("tool", {})
+
+
+def _mypy_config(repo_dir: Path, pyproject: dict) -> dict | None:
+    """The mypy settings when the repository configures mypy, else None."""
+    if "mypy" in pyproject.get("tool", {}):
+        return pyproject["tool"]["mypy"]
+    for name in ("mypy.ini", ".mypy.ini", "setup.cfg"):
+        path = repo_dir / name
+        if path.is_file():
+            parser = configparser.ConfigParser(interpolation=None)
+            try:
+                parser.read_string(path.read_text(encoding="utf-8"))
+            except (configparser.Error, UnicodeDecodeError):
+                continue
+            if parser.has_section("mypy"):
+                return dict(parser.items("mypy"))
+    return None
+
+
+def python_plan(repo_dir: Path) -> Plan:
+    pyproject = _read_pyproject(repo_dir)
+    lint = ["ruff", "check", "--no-cache", "--output-format", "concise"]
+    if not _ruff_configured(repo_dir, pyproject):
+        lint += ["--select", "E9,F63,F7,F82"]  # errors only: syntax, undefined names, broken comparisons
+    checks = [
+        CheckSpec(name="syntax", command=["python", "-m", "compileall", "-q", "-x", _COMPILE_EXCLUDE, "."]),
+        CheckSpec(name="lint", command=[*lint, "."]),
+    ]
+    mypy = _mypy_config(repo_dir, pyproject)
+    if mypy is not None:
+        targets = [] if mypy.get("files") else ["."]
+        checks.append(CheckSpec(name="types", command=["python", "-m", "mypy", "--cache-dir", "/tmp/mypy-cache", *targets]))
+    checks.append(CheckSpec(name="tests", command=["python", "-m", "pytest", "-q", "-p", "no:cacheprovider"], parser="pytest"))
+    return Plan(language="python", setup=python_setup(repo_dir), checks=checks)
+
+
+# --- JavaScript / TypeScript ------------------------------------------------------------------------------
+
+
+def javascript_plan(repo_dir: Path) -> Plan:
+    try:
+        package = json.loads((repo_dir / "package.json").read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RepoConfigError(f"package.json is not valid JSON: {exc}") from exc
+    if not isinstance(package, dict):
+        raise RepoConfigError("package.json must hold a JSON object")
+    deps = {**package.get("dependencies", {}), **package.get("devDependencies", {})}
+    setup: list[list[str]] = []
+    if deps:
+        locked = (repo_dir / "package-lock.json").is_file() or (repo_dir / "npm-shrinkwrap.json").is_file()
+        setup = [["npm", "ci" if locked else "install", "--no-audit", "--no-fund"]]
+    checks = []
+    if (repo_dir / "tsconfig.json").is_file() and "typescript" in deps:
+        checks.append(CheckSpec(name="types", command=["npx", "--no-install", "tsc", "--noEmit"]))
+    checks.append(CheckSpec(name="tests", command=["npm", "test", "--silent"], parser="node"))
+    return Plan(language="javascript", setup=setup, checks=checks, env_links=["node_modules"] if setup else [])
+
+
+# --- Go ---------------------------------------------------------------------------------------------------
+
+
+def go_plan(repo_dir: Path) -> Plan:
+    setup = [["go", "mod", "download"]] if (repo_dir / "go.sum").is_file() else []
+    env = {"GOMODCACHE": "/opt/aura-env/gomod", "GOCACHE": "/tmp/go-build", "GOFLAGS": "-mod=readonly",
+           "GOTOOLCHAIN": "local", "CGO_ENABLED": "0"}
+    checks = [
+        CheckSpec(name="vet", command=["go", "vet", "./..."]),
+        CheckSpec(name="tests", command=["go", "test", "-json", "./..."], parser="go"),
+    ]
+    return Plan(language="go", setup=setup, checks=checks, env=env)
+
+
+# --- detection --------------------------------------------------------------------------------------------
+
+
+def _default_parser(command: list[str]) -> Parser:
+    text = " ".join(command)
+    if "pytest" in text:
+        return "pytest"
+    if "go test" in text and "-json" in text:
+        return "go"
+    if re.search(r"\b(npm|npx|yarn|pnpm|node|jest|vitest|mocha)\b", text):
+        return "node"
+    return "none"
+
+
+def _check_from_config(check: RepoCheck) -> CheckSpec:
+    command = shell(check.run)
+    return CheckSpec(name=check.name, command=command, parser=check.parser or _default_parser(command),
+                     required=check.required, timeout_s=check.timeout_s)
+
+
+def apply_config(plan: Plan, config: SandboxRepoConfig) -> Plan:
+    update: dict = {}
+    if config.setup is not None:
+        commands = [config.setup] if isinstance(config.setup, str) else config.setup
+        update["setup"] = [shell(c) for c in commands]
+    if config.checks is not None:
+        update["checks"] = [_check_from_config(c) for c in config.checks]
+    if config.image is not None:
+        update["image"] = config.image
+    return plan.model_copy(update=update)
+
+
+def detect_plan(repo_dir: Path) -> Plan:
+    """The plan for a repository: by language (Go, JavaScript/TypeScript, else Python), then the overrides
+    of `.github/aura-sicd.yml`."""
+    repo_dir = Path(repo_dir)
+    if not repo_dir.is_dir():
+        raise RepoConfigError(f"{repo_dir} is not a directory")
+    config = load_sandbox_config(repo_dir)
+    python_markers = any((repo_dir / n).is_file() for n in ("pyproject.toml", "setup.py", "setup.cfg"))
+    if (repo_dir / "go.mod").is_file():
+        plan = go_plan(repo_dir)
+    elif (repo_dir / "package.json").is_file() and not python_markers:
+        plan = javascript_plan(repo_dir)
+    else:
+        plan = python_plan(repo_dir)
+    plan = apply_config(plan, config)
+    return plan.model_copy(update={"dependency_files": dependency_files(repo_dir)})

@@ -1,0 +1,62 @@
+"""Host processes with a hard wall-clock timeout and bounded output (used by bubblewrap and local)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Mapping
+
+from sandbox.base import OutputBuffer
+
+
+async def run_process(
+    argv: list[str],
+    *,
+    timeout: float,
+    output_limit: int,
+    env: Mapping[str, str],
+    cwd: str | None = None,
+    user: int | None = None,
+) -> tuple[int | None, OutputBuffer, bool, float]:
+    """Run `argv` in its own session; on timeout kill its whole process group. Returns (exit code,
+    output, timed out, seconds)."""
+    started = time.monotonic()
+    extra = {"user": user, "group": user, "extra_groups": []} if user is not None else {}
+    proc = await asyncio.create_subprocess_exec(
+        *argv,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env=dict(env),
+        cwd=cwd,
+        start_new_session=True,
+        **extra,
+    )
+    buffer = OutputBuffer(output_limit)
+
+    async def pump() -> None:
+        assert proc.stdout is not None
+        while chunk := await proc.stdout.read(65536):
+            buffer.feed(chunk)
+
+    reader = asyncio.ensure_future(pump())
+    timed_out = False
+    try:
+        await asyncio.wait_for(asyncio.shield(proc.wait()), timeout)
+    except TimeoutError:
+        timed_out = True
+    finally:
+        if proc.returncode is None:  # timed out or cancelled
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            await proc.wait()
+    # descendants that left the process group may still hold the pipe: don't wait for them for long
+    try:
+        await asyncio.wait_for(reader, 5 if not timed_out else 1)
+    except TimeoutError:
+        reader.cancel()
+    code = None if timed_out else proc.returncode
+    return code, buffer, timed_out, time.monotonic() - started
