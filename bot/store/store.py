@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Engine, create_engine, delete, event, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
 
@@ -200,7 +200,7 @@ def migrate(engine: Engine, revision: str = "head", *, downgrade: bool = False) 
             f"cannot migrate {engine.url.render_as_string()} to {revision!r}: {exc}. If the database was "
             "written by a newer aura-sicd, upgrade aura-sicd (or point AURA_STORE_URL elsewhere)"
         ) from exc
-    except OperationalError as exc:
+    except DBAPIError as exc:
         raise StoreError(f"cannot open the database {engine.url.render_as_string()}: {exc.orig}") from exc
 
 
@@ -255,7 +255,7 @@ class Store:
         try:
             with Session(self._engine) as session:
                 yield session
-        except OperationalError as exc:
+        except DBAPIError as exc:
             raise StoreError(f"database error on {self.url.render_as_string()}: {exc.orig}") from exc
 
     @contextmanager
@@ -264,7 +264,7 @@ class Store:
         try:
             with Session(self._write_engine) as session, session.begin():
                 yield session
-        except OperationalError as exc:
+        except DBAPIError as exc:
             raise StoreError(f"database error on {self.url.render_as_string()}: {exc.orig}") from exc
 
     def _insert(self, table: type[Base]) -> Any:

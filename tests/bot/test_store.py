@@ -230,6 +230,10 @@ def test_unusable_databases_are_clear_errors(tmp_path):
         Store.open("not a url")
     with pytest.raises(StoreError, match="cannot open the database"):
         Store.open("postgresql://nobody@127.0.0.1:1/nothing?connect_timeout=2")
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError, match="cannot open the database.*not a database"):
+        Store.open(f"sqlite:///{garbage}")
 
 
 def test_plain_postgresql_urls_use_psycopg_3():
