@@ -39,6 +39,14 @@ class Settings(BaseSettings):
     approval_threshold: float = Field(0.6, ge=0.0, le=1.0)  # rubric score needed for approval
     require_all_checks: bool = True
 
+    # --- learning across runs (docs/learning.md) ---
+    generator_models: list[str] = Field(default_factory=list)  # several: a bandit per repository picks one
+    human_feedback_weight: float = Field(3.0, ge=0.0)  # a merged/closed PR counts as this many rewards
+    memory_limit: int = Field(8, ge=0)  # guidance-memory entries given to the generator
+    pattern_examples: int = Field(2, ge=0)  # approved similar changes given to the generator as examples
+    embedding_model: str | None = None  # Ollama embedding model for pattern similarity; lexical if unset
+    retention_days: int | None = Field(None, ge=1)  # `aura-sicd learning retention` deletes older records
+
     # --- policy ---
     allow_paths: list[str] = Field(default_factory=lambda: ["**"])
     deny_paths: list[str] = Field(default_factory=lambda: list(DEFAULT_DENY))

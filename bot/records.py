@@ -180,6 +180,8 @@ class IterationRecord(BaseModel):
     llm_calls: list[LLMCall] = Field(default_factory=list)
     error: str | None = None
     harness_ms: float = 0.0  # time spent in our own code (not models, not sandbox)
+    # the generator's chat messages for this attempt, kept as training data (bot/learning/export.py)
+    generator_messages: list[dict[str, str]] = Field(default_factory=list)
 
 
 class EpisodeStatus(StrEnum):

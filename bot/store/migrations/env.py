@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from bot.store.tables import Base
 import bot.store.github  # noqa: F401,E402  (registers the GitHub tables in Base.metadata)
+import bot.learning.tables  # noqa: F401,E402  (registers the learning tables in Base.metadata)
 
 config = context.config
 target_metadata = Base.metadata

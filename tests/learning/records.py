@@ -1,0 +1,100 @@
+"""Real records for learning tests: episodes and iterations as the cycle writes them, saved through the Store."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from bot.records import (
+    Change,
+    ChangeType,
+    Edit,
+    Episode,
+    EpisodeStatus,
+    GuidanceEntry,
+    IterationRecord,
+    IterationStatus,
+    LLMCall,
+    Proposal,
+    Reward,
+    Rubric,
+    Task,
+    Verdict,
+)
+from bot.roles.prompting import load_prompt, render_guidance, render_task
+from bot.store import Store
+from sandbox.reports import CheckReport
+
+T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+
+def proposal(path: str, search: str, replace: str, summary: str | None = None) -> Proposal:
+    return Proposal(
+        summary=summary or f"{path}: {search.strip()} -> {replace.strip()}",
+        changes=[Change(file_path=path, change_type=ChangeType.UPDATE, edits=[Edit(search=search, replace=replace)])],
+    )
+
+
+def generator_messages(task: Task, context: str, guidance: list[GuidanceEntry]) -> list[dict[str, str]]:
+    """The generator's chat messages, rendered from its packaged prompt exactly as bot/roles/generator.py does."""
+    return load_prompt("generator").render(task=render_task(task), context=context, guidance=render_guidance(guidance))
+
+
+def iteration(
+    run_id: str,
+    episode_id: str,
+    number: int,
+    *,
+    reward: float | None,
+    model: str = "gen-a",
+    candidate: int = 0,
+    prop: Proposal | None = None,
+    messages: list[dict[str, str]] | None = None,
+    rubric: Rubric | None = None,
+    at: datetime = T0,
+    status: IterationStatus | None = None,
+    extra_calls: list[LLMCall] | None = None,
+    pass_rate: float | None = None,
+) -> IterationRecord:
+    approved = reward is not None and reward >= 0.75
+    if status is None:
+        status = IterationStatus.FAILED if reward is None else (IterationStatus.APPROVED if approved else IterationStatus.REJECTED)
+    return IterationRecord(
+        run_id=run_id, episode_id=episode_id, number=number, candidate=candidate, proposal_id="p" * 12,
+        status=status, model=model, started_at=at, finished_at=at + timedelta(seconds=5),
+        proposal=prop, diff=f"--- diff {number}.{candidate}\n" if prop else "",
+        rubric=rubric,
+        reward=None if reward is None else Reward(
+            value=reward, pass_rate=reward if pass_rate is None else pass_rate, rubric_score=reward,
+            verdict=Verdict.APPROVED if status is IterationStatus.APPROVED else Verdict.REJECTED,
+        ),
+        llm_calls=[LLMCall(role="generator", model=model, prompt_tokens=100, completion_tokens=20), *(extra_calls or [])],
+        generator_messages=messages or [],
+        check_report=CheckReport(backend="bwrap", pass_rate=reward if pass_rate is None else pass_rate) if reward is not None else None,
+    )
+
+
+def save_episode(
+    store: Store,
+    run_id: str,
+    episode_id: str,
+    task: Task,
+    iterations: list[IterationRecord],
+    *,
+    status: EpisodeStatus,
+    number: int = 1,
+    kind: str = "cli",
+    at: datetime = T0,
+) -> Episode:
+    store.create_run(run_id, kind=kind, repo=task.repo)
+    best = max((r for r in iterations if r.reward), key=lambda r: r.reward.value, default=None)
+    outcomes = {}
+    if best is not None:
+        outcomes = {"best_iteration": best.number, "best_candidate": best.candidate, "best_reward": best.reward.value,
+                    "best_diff": best.diff}
+    episode = Episode(
+        run_id=run_id, episode_id=episode_id, episode_number=number, status=status, task=task,
+        context={"repo": task.repo}, outcomes=outcomes, iterations=iterations, started_at=at,
+        finished_at=at + timedelta(minutes=1),
+    )
+    store.save_episode(episode)
+    return episode
