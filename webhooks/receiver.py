@@ -59,7 +59,7 @@ async def receive_github(request: Request) -> JSONResponse:
         return _answer(413, "too_large", detail=f"payloads over {runtime.max_body_bytes} bytes are refused")
 
     signature = request.headers.get("x-hub-signature-256")
-    if not signature or not verify(runtime.credentials.webhook_secret.get_secret_value(), body, signature):
+    if not signature or not signature.startswith("sha256=") or not verify(runtime.credentials.webhook_secret.get_secret_value(), body, signature):
         return _answer(401, "unauthorized", detail="missing or invalid X-Hub-Signature-256")
 
     event_name = request.headers.get("x-github-event")
