@@ -173,12 +173,11 @@ def build_image(settings: SandboxSettings, *, tag: str | None = None, base_image
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from sandbox.docker import DockerBackend
+    from sandbox.docker import engine_unreachable_reason
 
     settings = SandboxSettings()
-    reason = DockerBackend.unavailable_reason(settings, image="__probe_engine_only__")
-    if reason and "not reachable" in reason:
-        return _fail(f"cannot build: {reason}")
+    if reason := engine_unreachable_reason(settings):
+        return _fail(f"cannot build the check image: {reason}")
     try:
         tag = build_image(settings, tag=args.tag, base_image=args.base_image)
     except SandboxError as exc:

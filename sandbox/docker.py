@@ -35,6 +35,7 @@ LABEL_PID = "aura-sicd.pid"
 ENV_IMAGE_REPO = "aura-sicd-env"
 KEEPER = ["sleep", "infinity"]
 KILL_GRACE_S = 10.0
+HOST_DEADLINE_GRACE_S = 5.0
 
 _reaped_hosts: set[str] = set()
 _reap_lock = threading.Lock()
@@ -44,6 +45,22 @@ def docker_client(settings: SandboxSettings):
     import docker
 
     return docker.from_env(use_context=False, timeout=int(settings.docker_timeout_s))
+
+
+def engine_error(exc: Exception) -> str:
+    return f"the Docker engine is not reachable ({type(exc).__name__}: {str(exc)[:200]})"
+
+
+def engine_unreachable_reason(settings: SandboxSettings) -> str | None:
+    try:
+        client = docker_client(settings)
+        try:
+            client.ping()
+        finally:
+            client.close()
+    except Exception as exc:
+        return engine_error(exc)
+    return None
 
 
 def _pid_alive(pid: int) -> bool:
@@ -88,18 +105,18 @@ class DockerBackend(Backend):
     def unavailable_reason(cls, settings: SandboxSettings, image: str | None = None) -> str | None:
         import docker.errors
 
-        try:
-            client = docker_client(settings)
-            client.ping()
-        except Exception as exc:  # the SDK raises many kinds: no socket, refused, TLS, timeout
-            return f"the Docker engine is not reachable ({type(exc).__name__}: {str(exc)[:200]})"
         image = image or settings.image
         try:
+            client = docker_client(settings)
+        except Exception as exc:
+            return engine_error(exc)
+        try:
+            client.ping()
             client.images.get(image)
         except docker.errors.ImageNotFound:
             return f"the check image {image} does not exist (build it with `aura-sicd sandbox build`)"
-        except Exception as exc:
-            return f"the Docker engine failed to answer about {image}: {exc}"
+        except Exception as exc:  # the SDK raises many kinds: no socket, refused, TLS, timeout
+            return engine_error(exc)
         finally:
             client.close()
         return None
@@ -160,16 +177,21 @@ class DockerBackend(Backend):
                        output_limit: int) -> CommandResult:
         buffer = OutputBuffer(output_limit)
         user = f"{self.settings.sandbox_uid}:{self.settings.sandbox_uid}"
+        # coreutils' timeout kills the command's whole process group from inside, which works even when a
+        # fork bomb holds every pid; the host-side deadline catches what left the group
+        wrapped = ["timeout", "-s", "KILL", f"{timeout:.3f}", *argv]
         started = time.monotonic()
-        task = asyncio.ensure_future(asyncio.to_thread(self._exec_blocking, container.id, argv, env, buffer, user))
+        task = asyncio.ensure_future(asyncio.to_thread(self._exec_blocking, container.id, wrapped, env, buffer, user))
         timed_out = False
         try:
-            code = await asyncio.wait_for(asyncio.shield(task), timeout)
+            code = await asyncio.wait_for(asyncio.shield(task), timeout + HOST_DEADLINE_GRACE_S)
+            timed_out = code == 137 and time.monotonic() - started >= timeout
         except (TimeoutError, asyncio.CancelledError) as exc:
             timed_out = isinstance(exc, TimeoutError)
             await self._kill_commands(container, task)
             if not timed_out:
                 raise
+        if timed_out:
             code = None
         output = buffer.text()
         return CommandResult(argv=argv, exit_code=code, output=output, duration_s=time.monotonic() - started,
@@ -178,12 +200,22 @@ class DockerBackend(Backend):
     async def _kill_commands(self, container, task: asyncio.Future) -> None:
         """Kill every process of the sandbox user; if the exec still hangs, remove the container."""
         user = f"{self.settings.sandbox_uid}:{self.settings.sandbox_uid}"
-        with contextlib.suppress(Exception):
-            await asyncio.to_thread(self.client.api.exec_start,
-                                    self.client.api.exec_create(container.id, ["kill", "-9", "-1"], user=user)["Id"])
-        try:
-            await asyncio.wait_for(asyncio.shield(task), KILL_GRACE_S)
-        except (TimeoutError, Exception):
+        api = self.client.api
+
+        def kill_all() -> None:
+            api.exec_start(api.exec_create(container.id, ["kill", "-9", "-1"], user=user)["Id"])
+
+        for _ in range(3):  # an exec can fail while the pids limit is exhausted
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(kill_all)
+            try:
+                await asyncio.wait_for(asyncio.shield(task), KILL_GRACE_S / 3)
+                return
+            except TimeoutError:
+                continue
+            except Exception:
+                return
+        if not task.done():
             logger.warning("a timed-out command did not end; removing container %s", container.short_id)
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(container.remove, force=True, v=True)

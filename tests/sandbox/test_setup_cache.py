@@ -1,0 +1,56 @@
+"""The setup phase: an editable install with test extras, with network, cached by dependency hash."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from pathlib import Path
+
+from sandbox import open_sandbox
+
+from .conftest import settings_for, write_tree
+
+
+def _package(tmp_path: Path, marker: str) -> Path:
+    # a unique dependency hash per test run, so the first setup really runs
+    return write_tree(tmp_path / "pkg", {
+        "pyproject.toml": (
+            "[build-system]\nrequires = ['setuptools>=61']\nbuild-backend = 'setuptools.build_meta'\n\n"
+            f"[project]\nname = 'tinypkg'\nversion = '0.1.0'\ndescription = '{marker}'\n"
+            "[project.optional-dependencies]\ntest = ['iniconfig']\n"
+        ),
+        "src/tinypkg/__init__.py": "def double(x):\n    return 2 * x\n",
+        "tests/test_double.py": (
+            "import iniconfig\nfrom tinypkg import double\n\n\ndef test_double():\n    assert double(2) == 4\n"
+        ),
+    })
+
+
+async def test_setup_installs_the_package_and_is_cached(backend, tmp_path, caplog):
+    repo = _package(tmp_path, uuid.uuid4().hex)
+    settings = settings_for(backend, memory_mb=1024, pids=256)
+    caplog.set_level(logging.INFO, logger="sandbox")
+    async with open_sandbox(settings, repo) as box:
+        assert box.plan.setup == [["python", "-m", "pip", "install", "--no-input", "-e", ".[test]"]]
+        report = await box.check(repo)
+        network = await box.run(["python", "-c", "import socket; socket.create_connection(('pypi.org', 443), timeout=3)"])
+    assert report.all_green, report.summary()
+    assert report.pass_rate == 1.0
+    assert not network.ok  # the checks run without network even though the setup had it
+    assert sum("setting up" in r.getMessage() for r in caplog.records) == 1
+
+    caplog.clear()
+    async with open_sandbox(settings, repo) as box:
+        again = await box.check(repo)
+    assert again.pass_rate == 1.0
+    assert not any("setting up" in r.getMessage() for r in caplog.records)  # the cached environment
+
+
+async def test_a_repository_without_dependency_files_needs_no_setup(backend, tmp_path, caplog):
+    repo = write_tree(tmp_path / "plain", {"tests/test_x.py": "def test_x():\n    assert True\n"})
+    caplog.set_level(logging.INFO, logger="sandbox")
+    async with open_sandbox(settings_for(backend), repo) as box:
+        assert box.plan.setup == []
+        report = await box.check(repo)
+    assert report.pass_rate == 1.0
+    assert not any("setting up" in r.getMessage() for r in caplog.records)
