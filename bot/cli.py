@@ -15,6 +15,10 @@ COMMAND_MODULES = [
     "bot.commands.episodes",
     "bot.commands.serve",
     "sandbox.cli",
+    "bot.commands.bench",
+    "bot.commands.export",
+    "bot.commands.eval",
+    "bot.commands.learning",
 ]
 
 
