@@ -139,6 +139,8 @@ class RetryPolicy:
             log.warning("GitHub retry budget of %.0fs spent; giving up on %r", self.budget_s, exc)
             return RetryOption(False)
         self.waited_s += wait
+        # githubkit sleeps 60 s when told to wait a falsy (zero) timedelta: never hand it exactly zero
+        wait = max(wait, 0.01)
         log.warning("GitHub request failed (%r); retry %d in %.1fs", exc, retry_count + 1, wait)
         return RetryOption(True, timedelta(seconds=wait))
 

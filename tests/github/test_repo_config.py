@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import pytest
+
+from bot.config import Settings
+from bot.github.repo_config import RepoConfigInvalid, load_repo_config, parse_repo_config
+
+FULL = """
+label: please-fix
+max_iterations: 3
+models: {generator: qwen2.5-coder:14b}
+allow_paths: ["src/**"]
+deny_paths: [".github/workflows/**"]
+setup: pip install -e .
+checks:
+  - {name: tests, run: pytest -q}
+draft_pr_on_failure: false
+"""
+
+
+def test_full_config_applies_on_top_of_settings():
+    config = parse_repo_config(FULL)
+    settings = config.apply(Settings(_env_file=None))
+    assert (settings.trigger_label, settings.max_iterations, settings.generator_model) == ("please-fix", 3, "qwen2.5-coder:14b")
+    assert settings.discriminator_model == Settings(_env_file=None).discriminator_model  # untouched
+    assert settings.allow_paths == ["src/**"] and settings.draft_pr_on_failure is False
+    assert config.checks[0].name == "tests" and config.setup == "pip install -e ."
+
+
+def test_absent_or_empty_file_gives_defaults(tmp_path):
+    assert load_repo_config(tmp_path) == parse_repo_config("")
+    (tmp_path / ".github").mkdir()
+    (tmp_path / ".github" / "aura-sicd.yml").write_text("max_iterations: 2\n")
+    assert load_repo_config(tmp_path).max_iterations == 2
+
+
+def test_every_problem_is_listed_and_defaults_are_not_used():
+    with pytest.raises(RepoConfigInvalid) as info:
+        parse_repo_config("lable: x\nmax_iterations: 0\nmodels: {generatr: a}\n")
+    errors = info.value.errors
+    assert "lable: unknown key (known keys: allow_paths, checks, deny_paths, draft_pr_on_failure, image, label, " \
+           "max_iterations, models, setup)" in errors
+    assert any(e.startswith("max_iterations: Input should be greater than or equal to 1") for e in errors)
+    assert any(e.startswith("models.generatr: unknown key") for e in errors)
+    assert len(errors) == 3
+
+
+def test_not_yaml_or_not_a_mapping():
+    with pytest.raises(RepoConfigInvalid, match="not valid YAML"):
+        parse_repo_config("label: [unclosed")
+    with pytest.raises(RepoConfigInvalid, match="must be a mapping"):
+        parse_repo_config("- a\n- b\n")
