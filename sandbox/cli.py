@@ -34,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("path", type=Path)
     run.add_argument("--timeout", type=float, default=None, metavar="S", help="wall-clock limit in seconds")
     _backend_option(run)
-    run.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD ...")
+    run.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD ...", help="the command, after `--`")
     run.set_defaults(func=cmd_run)
 
     build = commands.add_parser("build", help="build the default check image (Docker)")
@@ -120,7 +120,21 @@ def print_report(report: CheckReport) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     from sandbox.box import open_sandbox
 
-    argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+    # argparse hands everything after PATH over as is: options up to `--`, then the command
+    rest = list(args.argv)
+    if "--" in rest:
+        split = rest.index("--")
+        options, argv = rest[:split], rest[split + 1 :]
+        late = argparse.ArgumentParser(prog="aura-sicd sandbox run PATH", add_help=False, exit_on_error=False)
+        late.add_argument("--timeout", type=float, default=args.timeout)
+        late.add_argument("--backend", choices=["auto", "docker", "bwrap", "local"], default=args.backend)
+        try:
+            parsed = late.parse_args(options)
+        except argparse.ArgumentError as exc:
+            return _fail(f"sandbox run: {exc}")
+        args.timeout, args.backend = parsed.timeout, parsed.backend
+    else:
+        argv = rest
     if not argv:
         return _fail("no command given: aura-sicd sandbox run PATH [--timeout S] -- CMD ...")
     path = args.path.resolve()

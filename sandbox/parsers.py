@@ -79,6 +79,9 @@ def parse_pytest_summary(output: str) -> TestCounts | None:
     return None
 
 
+_GO_BUILD_FAILED = re.compile(r"^FAIL\s+(\S+)\s+\[(?:build|setup) failed\]", re.M)
+
+
 def parse_go_test_json(output: str) -> tuple[TestCounts | None, list[FailingTest]]:
     """`go test -json` events: per-test pass/fail/skip, and packages that failed without a test (build
     errors) as errors."""
@@ -119,14 +122,14 @@ def parse_go_test_json(output: str) -> tuple[TestCounts | None, list[FailingTest
             counts.errors += 1
             text = "".join(package_output.get(package, [])) or event.get("Output", "")
             failing.append(FailingTest(test_id=package or "build", message="build failed", traceback=_trim_traceback(text)))
-    if not seen_event:
+    # before Go 1.24, build errors never reach the JSON stream: go prints them as text
+    broken = _GO_BUILD_FAILED.findall(output)
+    if broken and not any(f.message == "build failed" for f in failing):
+        text = "\n".join(l for l in output.splitlines() if l.strip() and not l.startswith("{"))
+        counts.errors += len(broken)
+        failing += [FailingTest(test_id=pkg, message="build failed", traceback=_trim_traceback(text)) for pkg in broken]
+    if not seen_event and not broken:
         return None, []
-    # build errors of packages never reach the JSON stream (go prints them to stderr)
-    if counts.run == 0 and counts.skipped == 0:
-        errors = [l for l in output.splitlines() if not l.startswith("{") and l.strip()]
-        if errors:
-            counts.errors += 1
-            failing.append(FailingTest(test_id="build", message="build failed", traceback=_trim_traceback("\n".join(errors))))
     return counts, failing
 
 
@@ -151,8 +154,37 @@ def parse_node_output(output: str) -> tuple[TestCounts | None, list[FailingTest]
     elif found := _MOCHA.findall(output):
         words = {kind: int(n) for n, kind in found}
         counts = TestCounts(passed=words.get("passing", 0), failed=words.get("failing", 0), skipped=words.get("pending", 0))
-    failing = [FailingTest(test_id=name) for name in _TAP_NOT_OK.findall(output) if "# SKIP" not in name]
-    return counts, failing
+    return counts, _tap_failures(output)
+
+
+def _tap_failures(output: str) -> list[FailingTest]:
+    """`not ok N - name` lines of TAP, each with the YAML diagnostics block that follows it."""
+    failing: list[FailingTest] = []
+    lines = output.splitlines()
+    for i, line in enumerate(lines):
+        match = _TAP_NOT_OK.match(line)
+        if not match or "# SKIP" in match.group(1):
+            continue
+        indent = len(line) - len(line.lstrip())
+        block: list[str] = []
+        if i + 1 < len(lines) and lines[i + 1].strip() == "---":
+            for detail in lines[i + 2 :]:
+                if detail.strip() == "..." and len(detail) - len(detail.lstrip()) <= indent + 2:
+                    break
+                block.append(detail[indent + 2 :])
+        text = "\n".join(block)
+        failing.append(FailingTest(test_id=match.group(1), message=_tap_error(block), traceback=_trim_traceback(text)))
+    return failing
+
+
+def _tap_error(block: list[str]) -> str:
+    for i, line in enumerate(block):
+        if line.startswith("error:"):
+            value = line[len("error:"):].strip()
+            if value in ("|", "|-", ">", ">-"):  # a YAML block: its first non-empty line
+                value = next((l.strip() for l in block[i + 1 :] if l.strip()), "")
+            return value.strip("'\"")
+    return ""
 
 
 def _count_words(text: str) -> TestCounts:

@@ -98,9 +98,12 @@ def pass_rate(checks: list[CheckResult]) -> tuple[float, str]:
     if tests.status == CheckStatus.ERROR:
         if tests.exit_code in MISSING_COMMAND:
             return 0.0, f"the test command could not start (exit {tests.exit_code})"
-        collection = [f for f in tests.failing_tests if f.message.startswith(("collection failure", "build failed"))]
+        collection = [f for f in tests.failing_tests if f.message.startswith("collection failure")]
         if collection:
             return 0.0, f"collection error in {_collection_errors(collection)}"
+        build = [f for f in tests.failing_tests if f.message == "build failed"]
+        if build:
+            return 0.0, f"build failed in {_collection_errors(build)}"
         return 0.0, f"the tests could not run (exit {tests.exit_code})"
     counts = tests.tests
     if counts is None:

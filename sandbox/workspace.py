@@ -140,7 +140,10 @@ def extract_tar(data: io.BufferedIOBase | io.BytesIO, dest: Path, strip_top: str
             return None
         if member.name.split("/")[0] in SKIPPED_NAMES:
             return None
-        return tarfile.data_filter(member, path)
+        try:
+            return tarfile.data_filter(member, path)
+        except tarfile.FilterError:  # a path outside the destination and the like: leave it behind
+            return None
 
     with tarfile.open(fileobj=data, mode="r|*") as tar:
         tar.extractall(dest, filter=keep)

@@ -1,0 +1,62 @@
+"""The JavaScript/TypeScript and Go plans, run for real with bubblewrap (the host's node and go)."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from sandbox import CheckStatus, open_sandbox
+
+from .conftest import settings_for, write_tree
+
+NODE_TESTS = {
+    "package.json": '{"name": "calc", "version": "1.0.0", "scripts": {"test": "node --test"}}',
+    "calc.js": "exports.add = (a, b) => a + b;\n",
+    "test/calc.test.js": (
+        "const test = require('node:test');\nconst assert = require('node:assert');\n"
+        "const { add } = require('../calc');\n"
+        "test('adds', () => { assert.strictEqual(add(1, 2), 3); });\n"
+        "test('wrong', () => { assert.strictEqual(add(1, 1), 3); });\n"
+    ),
+}
+GO_TESTS = {
+    "go.mod": "module example.com/calc\n\ngo 1.19\n",
+    "calc.go": "package calc\n\nfunc Add(a, b int) int { return a + b }\n",
+    "calc_test.go": (
+        'package calc\n\nimport "testing"\n\nfunc TestAdd(t *testing.T) {\n\tif Add(1, 2) != 3 {\n\t\tt.Fatal("bad")\n\t}\n}\n\n'
+        'func TestWrong(t *testing.T) {\n\tif Add(1, 1) != 3 {\n\t\tt.Errorf("Add(1, 1) = %d, want 3", Add(1, 1))\n\t}\n}\n'
+    ),
+}
+
+
+def _need(tool: str) -> None:
+    if shutil.which(tool) is None:
+        pytest.skip(f"{tool} is not installed on this host")
+
+
+async def test_javascript_plan(bwrap_settings, tmp_path):
+    _need("npm")
+    repo = write_tree(tmp_path / "js", NODE_TESTS)
+    async with open_sandbox(settings_for("bwrap"), repo) as box:
+        report = await box.check(repo)
+    tests = report.check("tests")
+    assert tests.status == CheckStatus.FAILED
+    assert tests.tests.passed == 1 and tests.tests.failed == 1
+    assert [f.test_id for f in tests.failing_tests] == ["wrong"]
+    assert report.pass_rate == 0.5
+
+
+async def test_go_plan(bwrap_settings, tmp_path):
+    _need("go")
+    repo = write_tree(tmp_path / "go", GO_TESTS)
+    broken = write_tree(tmp_path / "broken", {**GO_TESTS, "calc.go": "package calc\n\nfunc Add(a, b int) int { return a + }\n"})
+    async with open_sandbox(settings_for("bwrap", memory_mb=2048, pids=256), repo) as box:
+        report = await box.check(repo)
+        broken_report = await box.check(broken)
+    assert report.check("vet").status == CheckStatus.PASSED
+    assert report.check("tests").tests.model_dump() == {"passed": 1, "failed": 1, "errors": 0, "skipped": 0}
+    assert report.check("tests").failing_tests[0].test_id == "example.com/calc.TestWrong"
+    assert report.pass_rate == 0.5
+    assert broken_report.check("tests").status == CheckStatus.ERROR
+    assert broken_report.pass_rate == 0.0 and broken_report.pass_rate_reason == "build failed in example.com/calc"

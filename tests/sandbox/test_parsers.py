@@ -1,0 +1,130 @@
+"""Parsers and judging on recorded runner output (pytest JUnit, go test -json, node:test TAP)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sandbox import CheckReport, CheckResult, CheckStatus, CommandResult, FailingTest, TestCounts
+from sandbox.parsers import parse_go_test_json, parse_junit, parse_node_output, parse_pytest_summary
+from sandbox.plans import CheckSpec
+from sandbox.runner import judge, pass_rate
+
+DATA = Path(__file__).parent / "data"
+
+
+def test_junit_counts_ids_and_tracebacks():
+    counts, failing = parse_junit((DATA / "pytest-junit-failing.xml").read_bytes())
+    assert counts == TestCounts(passed=1, failed=2, errors=1, skipped=1)
+    assert [f.test_id for f in failing] == [
+        "tests/test_a.py::test_bad", "tests/test_a.py::TestC::test_m", "tests/test_c.py::test_fixture"]
+    assert "assert 1 == 2" in failing[0].traceback
+    assert "fixture broke" in failing[2].traceback
+
+
+def test_junit_collection_error():
+    counts, failing = parse_junit((DATA / "pytest-junit-collection-error.xml").read_bytes())
+    assert counts == TestCounts(errors=1)
+    assert failing[0].test_id == "tests/test_b.py" and failing[0].message == "collection failure"
+    assert "No module named 'nope'" in failing[0].traceback
+
+
+def test_junit_traceback_is_trimmed_from_the_start():
+    long = "x" * 10000 + "\nE   AssertionError: the end"
+    xml = f'<testsuite><testcase classname="t" name="n" file="t.py"><failure message="m">{long}</failure></testcase></testsuite>'
+    _, failing = parse_junit(xml)
+    assert len(failing[0].traceback) <= 2000 and failing[0].traceback.endswith("the end")
+
+
+def test_pytest_summary_fallback():
+    output = (DATA / "pytest-failing-output.txt").read_text()
+    assert parse_pytest_summary(output) == TestCounts(passed=1, failed=2, errors=1, skipped=1)
+    assert parse_pytest_summary("no summary here") is None
+
+
+def test_go_test_json():
+    counts, failing = parse_go_test_json((DATA / "go-test.json.txt").read_text())
+    assert counts == TestCounts(passed=1, failed=1, skipped=1)
+    assert failing[0].test_id == "example.com/calc.TestWrong"
+    assert "Add(1, 1) = 2, want 3" in failing[0].traceback
+
+
+def test_go_build_failure_is_an_error():
+    output = (DATA / "go-test-build-failed.txt").read_text()
+    counts, failing = parse_go_test_json(output)
+    assert counts == TestCounts(errors=1)
+    assert failing[0].test_id == "example.com/calc" and "syntax error" in failing[0].traceback
+    check = judge(CheckSpec(name="tests", command=["go", "test"], parser="go"),
+                  CommandResult(argv=["go"], exit_code=1, output=output))
+    assert check.status == CheckStatus.ERROR
+    assert pass_rate([check]) == (0.0, "build failed in example.com/calc")
+
+
+def test_node_tap():
+    counts, failing = parse_node_output((DATA / "node-test-tap.txt").read_text())
+    assert counts == TestCounts(passed=1, failed=1, skipped=1)
+    assert failing[0].test_id == "wrong"
+    assert failing[0].message == "Expected values to be strictly equal:"
+    assert "2 !== 3" in failing[0].traceback
+
+
+def test_node_other_runner_summaries():
+    jest = "Tests:       1 failed, 2 skipped, 3 passed, 6 total\n"
+    assert parse_node_output(jest)[0] == TestCounts(passed=3, failed=1, skipped=2)
+    vitest = " Tests  2 failed | 5 passed (7)\n"
+    assert parse_node_output(vitest)[0] == TestCounts(passed=5, failed=2)
+    mocha = "  4 passing (8ms)\n  1 pending\n  2 failing\n"
+    assert parse_node_output(mocha)[0] == TestCounts(passed=4, failed=2, skipped=1)
+    assert parse_node_output("done")[0] is None
+
+
+def _check(name: str, status: CheckStatus, **kw) -> CheckResult:
+    return CheckResult(name=name, command=[name], status=status, **kw)
+
+
+def test_pass_rate_rules():
+    ok = _check("syntax", CheckStatus.PASSED)
+    assert pass_rate([ok, _check("tests", CheckStatus.FAILED, exit_code=1, tests=TestCounts(passed=3, failed=1))]) == (
+        0.75, "3 of 4 tests passed")
+    assert pass_rate([ok, _check("tests", CheckStatus.TIMEOUT, duration_s=60)])[1] == "the tests timed out after 60 s"
+    assert pass_rate([ok, _check("tests", CheckStatus.OOM)]) == (0.0, "the tests ran out of memory")
+    assert pass_rate([ok, _check("tests", CheckStatus.ERROR, exit_code=127)])[1] == "the test command could not start (exit 127)"
+    assert pass_rate([ok, _check("tests", CheckStatus.PASSED)]) == (1.0, "tests passed (no per-test counts in its output)")
+    assert pass_rate([ok, _check("tests", CheckStatus.PASSED, tests=TestCounts(skipped=2))]) == (0.0, "no tests ran (2 skipped)")
+    assert pass_rate([ok]) == (0.0, "the plan has no test check")
+    syntax = _check("syntax", CheckStatus.FAILED, output='*** Error compiling \'./a.py\'...\n  File "./a.py", line 3\n    def (\n        ^\nSyntaxError: invalid syntax\n')
+    assert pass_rate([syntax, _check("tests", CheckStatus.PASSED, tests=TestCounts(passed=1))]) == (
+        0.0, "syntax error: a.py:3 SyntaxError: invalid syntax")
+
+
+def test_judge_statuses():
+    spec = CheckSpec(name="tests", command=["python", "-m", "pytest"], parser="pytest")
+    no_tests = judge(spec, CommandResult(argv=[], exit_code=5, output="no tests ran in 0.01s"))
+    assert no_tests.status == CheckStatus.FAILED and no_tests.tests == TestCounts()
+    interrupted = judge(spec, CommandResult(argv=[], exit_code=2, output=""),
+                        (DATA / "pytest-junit-collection-error.xml").read_bytes())
+    assert interrupted.status == CheckStatus.ERROR
+    assert pass_rate([interrupted])[1] == "collection error in tests/test_b.py"
+    missing = judge(CheckSpec(name="lint", command=["ruff"]), CommandResult(argv=[], exit_code=127))
+    assert missing.status == CheckStatus.ERROR
+    timed_out = judge(spec, CommandResult(argv=[], exit_code=None, timed_out=True))
+    assert timed_out.status == CheckStatus.TIMEOUT
+
+
+def test_summary_is_compact_and_bounded():
+    failing = [FailingTest(test_id=f"tests/test_x.py::test_{i}", message=f"AssertionError: case {i}",
+                           traceback="line\n" * 300) for i in range(20)]
+    report = CheckReport(backend="bwrap", pass_rate=0.2, pass_rate_reason="5 of 25 tests passed", checks=[
+        _check("syntax", CheckStatus.PASSED),
+        _check("lint", CheckStatus.FAILED, exit_code=1, output="calc.py:1:1: F821 undefined name 'x'\n"),
+        _check("tests", CheckStatus.FAILED, exit_code=1, tests=TestCounts(passed=5, failed=20), failing_tests=failing),
+    ])
+    text = report.summary(max_chars=1500)
+    assert len(text) <= 1500
+    assert text.startswith("Checks: syntax passed, lint FAILED, tests FAILED")
+    assert "Tests: 5 passed, 20 failed" in text and "Pass rate: 0.20 (5 of 25 tests passed)" in text
+    assert "F821 undefined name" in text and "FAILED tests/test_x.py::test_0: AssertionError: case 0" in text
+    assert "more not shown" in text
+    green = CheckReport(backend="docker", pass_rate=1.0, pass_rate_reason="1 of 1 tests passed",
+                        checks=[_check("tests", CheckStatus.PASSED, tests=TestCounts(passed=1))])
+    assert green.summary() == ("Checks: tests passed\nTests: 1 passed, 0 failed, 0 errors, 0 skipped\n"
+                               "Pass rate: 1.00 (1 of 1 tests passed)")
