@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import functools
 import hashlib
 import logging
 import os
@@ -43,6 +44,12 @@ ETC_ENTRIES = [
 SETUP_TIMEOUT_MESSAGE = "the setup phase timed out"
 
 _probe_cache: dict[tuple[str, int | None], str | None] = {}
+
+
+@functools.cache
+def _python_version(interpreter: str) -> str:
+    return subprocess.run([interpreter, "-c", "import sys; print(sys.version)"],
+                          capture_output=True, text=True, timeout=60).stdout.strip()
 
 
 def _alive(pid: int) -> bool:
@@ -230,8 +237,7 @@ class BwrapBackend(Backend):
 
     async def _ensure_tools(self) -> Path:
         s = self.settings
-        version = subprocess.run([str(s.bwrap_python), "-c", "import sys; print(sys.version)"],
-                                 capture_output=True, text=True, timeout=60).stdout.strip()
+        version = _python_version(str(s.bwrap_python))
         key = hashlib.sha256(f"{s.bwrap_python}\0{version}\0{sorted(s.tools)}".encode()).hexdigest()[:16]
 
         async def build(target: Path) -> None:
