@@ -1,0 +1,66 @@
+"""The deployment image: built from a local base image, it starts as a non-root user and answers /healthz.
+
+Skipped when Docker is unreachable, except with AURA_REQUIRE_SANDBOXES=1 (CI), where that fails.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+REQUIRE = os.environ.get("AURA_REQUIRE_SANDBOXES") == "1"
+BASE_IMAGE = os.environ.get("AURA_SANDBOX_BASE_IMAGE", "aura-base:bookworm")
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+
+def _docker(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def image() -> str:
+    reason = None
+    if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
+        reason = "Docker is not reachable"
+    elif _docker("image", "inspect", BASE_IMAGE).returncode != 0:
+        reason = f"the base image {BASE_IMAGE} is not built (../shared/ci/docker-up.sh builds it)"
+    if reason:
+        if REQUIRE:
+            pytest.fail(f"{reason} (AURA_REQUIRE_SANDBOXES=1)")
+        pytest.skip(reason)
+    tag = f"aura-sicd:test-{uuid.uuid4().hex[:8]}"
+    build = _docker("build", "-q", "--build-arg", f"BASE_IMAGE={BASE_IMAGE}", "-t", tag, str(ROOT), timeout=1200)
+    assert build.returncode == 0, build.stderr[-3000:]
+    yield tag
+    _docker("image", "rm", "-f", tag)
+
+
+def test_image_starts_non_root_and_answers_healthz(image):
+    run = _docker("run", "-d", "-p", "127.0.0.1::3000", image)
+    assert run.returncode == 0, run.stderr
+    container = run.stdout.strip()
+    try:
+        port = _docker("port", container, "3000").stdout.splitlines()[0].rsplit(":", 1)[1]
+        body = None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and body is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+                    body = response.read()
+            except OSError:
+                time.sleep(0.5)
+        assert body == b'{"status":"ok"}', _docker("logs", container).stdout[-3000:]
+        assert _docker("exec", container, "id", "-u").stdout.strip() != "0"
+        # no app configured yet: the first-run page offers the registration
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
+            assert b"Register the GitHub App" in response.read()
+    finally:
+        _docker("rm", "-f", container)
