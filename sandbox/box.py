@@ -53,6 +53,8 @@ def choose_backend(settings: SandboxSettings, image: str | None = None) -> type[
         cls = backend_class(name)
         reason = cls.unavailable_reason(settings, image)
         if reason is None:
+            if reasons:
+                logger.info("sandbox backend auto: using %s (%s)", name, "; ".join(reasons))
             return cls
         reasons.append(f"{name}: {reason}")
     raise SandboxUnavailable("no sandbox backend is available (" + "; ".join(reasons) + "). " + FIX_HINT)
