@@ -1,0 +1,194 @@
+"""Training runs: the cycle over a dataset of tasks for N epochs, lessons carried from epoch to epoch.
+
+The seed's `train(dataset, epochs)`. Each episode's generator is given, before the task's own guidance:
+
+1. pattern examples: approved changes of similar earlier tasks on the repository (`patterns.py`);
+2. guidance memory: relevant human, review and approved-agitator advice (`memory.py`);
+3. carried guidance: the coach's advice from this task's episode in the previous epoch when that one
+   was not approved (memory keeps only approved runs' advice, but within one training run the last
+   attempt's lesson is the most relevant one there is).
+
+After an approved episode its change becomes a pattern. When several generator models are configured
+(`AURA_GENERATOR_MODELS`), the bandit picks one per episode from the rewards so far. Every episode is
+audited. The admin API's `POST /admin/training/start` calls `train`.
+"""
+
+from __future__ import annotations
+
+import statistics
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from bot.config import Settings
+from bot.events import EventBus
+from bot.learning.bandit import ModelBandit
+from bot.learning.memory import memory_guidance
+from bot.learning.patterns import OllamaEmbedder, pattern_examples, record_pattern
+from bot.llm import LLMError, ModelNotPulled, OllamaLLM, OllamaUnreachable
+from bot.records import Episode, EpisodeStatus, GuidanceEntry, Task
+from bot.store import Store
+
+
+class TrainingEpisode(BaseModel):
+    epoch: int
+    task: str
+    episode_id: str
+    episode_number: int
+    model: str
+    status: str
+    best_reward: float | None = None
+    iterations: int = 0
+    tokens: int = 0
+    memory_entries: int = 0  # guidance-memory entries given to the generator
+    pattern_examples: int = 0
+    carried_entries: int = 0  # guidance carried from the previous epoch
+    error: str | None = None
+
+
+class EpochSummary(BaseModel):
+    epoch: int
+    episodes: int
+    approved: int
+    solve_rate: float
+    mean_best_reward: float | None
+    mean_iterations: float
+    tokens: int
+
+
+class TrainingResult(BaseModel):
+    run_id: str
+    repo: str
+    episodes: list[TrainingEpisode] = Field(default_factory=list)
+    epochs: list[EpochSummary] = Field(default_factory=list)
+    patterns_recorded: int = 0
+
+
+class TrainingError(Exception):
+    """A training run that cannot start or go on: bad parameters, no model server."""
+
+
+def carried_guidance(episode: Episode | None) -> list[GuidanceEntry]:
+    """The coach's advice of a previous episode of the same task, as lessons for the next one."""
+    if episode is None:
+        return []
+    carried = []
+    for record in episode.iterations:
+        g = record.guidance_out
+        if g is None:
+            continue
+        parts = [g.guidance, *(f"Focus on: {p}" for p in g.focus_points)]
+        carried.append(GuidanceEntry(
+            source="memory", iteration=None,
+            text=f"From the previous epoch (attempt {record.number}, reward "
+                 f"{record.reward.value if record.reward else 0:.2f}): " + "\n".join(parts),
+        ))
+    return carried
+
+
+def summarize_epochs(episodes: list[TrainingEpisode]) -> list[EpochSummary]:
+    summaries = []
+    for epoch in sorted({e.epoch for e in episodes}):
+        rows = [e for e in episodes if e.epoch == epoch]
+        rewards = [e.best_reward for e in rows if e.best_reward is not None]
+        approved = sum(1 for e in rows if e.status == EpisodeStatus.APPROVED.value)
+        summaries.append(EpochSummary(
+            epoch=epoch, episodes=len(rows), approved=approved, solve_rate=approved / len(rows),
+            mean_best_reward=statistics.fmean(rewards) if rewards else None,
+            mean_iterations=statistics.fmean(e.iterations for e in rows), tokens=sum(e.tokens for e in rows),
+        ))
+    return summaries
+
+
+async def train(
+    settings: Settings,
+    llm: OllamaLLM,
+    store: Store,
+    dataset: list[Task],
+    repo_dir: Path,
+    epochs: int,
+    *,
+    run_id: str | None = None,
+    repo: str | None = None,
+    dry_run: bool = True,
+    max_iterations: int | None = None,
+    bus: EventBus | None = None,
+    bandit: ModelBandit | None = None,
+    embedder: OllamaEmbedder | None = None,
+    on_episode: Callable[[TrainingEpisode], Awaitable[None] | None] | None = None,
+) -> TrainingResult:
+    """Run the cycle on every task of `dataset`, `epochs` times, in `repo_dir` (a git repository)."""
+    from bot.cycle import Cycle, CycleRequest  # the cycle pulls in the sandbox; import it when needed
+
+    if epochs < 1:
+        raise TrainingError("a training run needs at least one epoch")
+    if not dataset:
+        raise TrainingError("a training run needs at least one task")
+    repo_name = repo or dataset[0].repo or Path(repo_dir).resolve().name
+    run_id = run_id or f"train-{uuid.uuid4().hex[:12]}"
+    models = list(dict.fromkeys(settings.generator_models)) or [settings.generator_model]
+    bandit = bandit or ModelBandit(store, human_feedback_weight=settings.human_feedback_weight)
+    if embedder is None and settings.embedding_model:
+        embedder = OllamaEmbedder(settings.ollama_host, settings.embedding_model)
+    store.create_run(run_id, kind="training", repo=repo_name, params={
+        "epochs": epochs, "tasks": [t.title for t in dataset], "dry_run": dry_run, "models": models,
+    })
+    result = TrainingResult(run_id=run_id, repo=repo_name)
+    previous: dict[int, Episode] = {}  # task index -> its episode in the last epoch
+    number = 0
+    status = "failed"
+    try:
+        await llm.ensure_models({*models, settings.discriminator_model, settings.agitator_model})
+        for epoch in range(1, epochs + 1):
+            for index, task in enumerate(dataset):
+                number += 1
+                task = task if task.repo else task.model_copy(update={"repo": repo_name})
+                model = bandit.choose(repo_name, "generator", models)
+                examples = await pattern_examples(store, repo_name, task, limit=settings.pattern_examples, embedder=embedder)
+                memory = memory_guidance(store, repo_name, task, limit=settings.memory_limit)
+                last = previous.get(index)  # an approved one's lessons are in memory already
+                carried = carried_guidance(last) if last is not None and last.status is not EpisodeStatus.APPROVED else []
+                request = CycleRequest(
+                    run_id=run_id, episode_number=number, repo_dir=repo_dir, repo=repo_name, task=task,
+                    guidance=[*examples, *memory, *carried], max_iterations=max_iterations, dry_run=dry_run,
+                )
+                cycle = Cycle(settings.model_copy(update={"generator_model": model}), llm, store=store, bus=bus)
+                row = TrainingEpisode(
+                    epoch=epoch, task=task.title, episode_id=request.episode_id, episode_number=number, model=model,
+                    status="error", memory_entries=len(memory), pattern_examples=len(examples), carried_entries=len(carried),
+                )
+                try:
+                    episode = await cycle.run(request)
+                except (OllamaUnreachable, ModelNotPulled):
+                    raise
+                except LLMError as exc:
+                    row.error = str(exc)
+                    episode = store.get_episode(run_id, request.episode_id)
+                if episode is not None:
+                    previous[index] = episode
+                    rewards = [r.reward.value for r in episode.iterations if r.reward]
+                    row.status = episode.status.value if row.error is None else "error"
+                    row.best_reward = max(rewards) if rewards else None
+                    row.iterations = max((r.number for r in episode.iterations), default=0)
+                    row.tokens = episode.metrics.tokens_used
+                    if episode.status is EpisodeStatus.APPROVED and record_pattern(store, episode) is not None:
+                        result.patterns_recorded += 1
+                store.audit(
+                    actor="training", action="training.episode", subject=f"{run_id}#{number} {task.title}",
+                    decision=row.status, risk_score=None, run_id=run_id,
+                    details=row.model_dump(mode="json", exclude={"task"}),
+                )
+                result.episodes.append(row)
+                if on_episode is not None:
+                    outcome = on_episode(row)
+                    if outcome is not None:
+                        await outcome
+        status = "completed"
+    except (OllamaUnreachable, ModelNotPulled) as exc:
+        raise TrainingError(str(exc)) from exc
+    finally:
+        store.finish_run(run_id, status)
+        result.epochs = summarize_epochs(result.episodes)
+    return result
