@@ -142,7 +142,7 @@ async def main() -> int:
         print(f"python -c pass, {args.runs} rounds (host and each backend in turn), medians:")
         print(f"  host subprocess:                       {ms(host)}")
         for name in backends:
-            extra = statistics.median(b - h for b, h in zip(times[name], times["host"]))
+            extra = statistics.median(b - h for b, h in zip(times[name], times["host"], strict=True))
             target = {"docker": 0.150, "bwrap": 0.030}[name]
             print(f"  {name + ' (warm session):':38} {ms(statistics.median(times[name]))}   extra over host: {ms(extra)}"
                   f"  (target ≤ {target * 1000:.0f} ms: {'met' if extra <= target else 'MISSED'})")

@@ -4,6 +4,8 @@ bounded output."""
 from __future__ import annotations
 
 import logging
+import os
+import shlex
 from abc import ABC, abstractmethod
 from collections import deque
 from pathlib import Path
@@ -12,6 +14,7 @@ from typing import ClassVar
 from pydantic import BaseModel
 
 from sandbox.config import SandboxSettings
+from sandbox.errors import SetupError
 from sandbox.plans import Plan
 
 logger = logging.getLogger("sandbox")
@@ -98,6 +101,33 @@ def trim(text: str, limit: int) -> str:
     buffer = OutputBuffer(limit)
     buffer.feed(text.encode())
     return buffer.text()
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def setup_commands(plan: Plan) -> list[list[str]]:
+    """The plan's setup, then what moves the environment's parts of the workspace (node_modules) to
+    ENV_DIR, from where every check's workspace links to them."""
+    commands = list(plan.setup)
+    moves = " ; ".join(f"if [ -e {WORKSPACE}/{n} ]; then mkdir -p {ENV_DIR} && mv {WORKSPACE}/{n} {ENV_DIR}/{n}; fi"
+                       for n in plan.env_links)
+    return [*commands, ["sh", "-c", moves]] if moves else commands
+
+
+def raise_for_setup(result: CommandResult, timeout_s: float) -> None:
+    if result.timed_out:
+        raise SetupError(f"the setup phase timed out after {timeout_s:.0f} s", trim(result.output, 4000))
+    if not result.ok:
+        raise SetupError(f"the setup command {shlex.join(result.argv)} failed (exit {result.exit_code})",
+                         trim(result.output, 4000))
 
 
 def looks_out_of_memory(exit_code: int | None, output: str) -> bool:

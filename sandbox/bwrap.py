@@ -21,12 +21,21 @@ import secrets
 import shlex
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
-from sandbox.base import BASE_ENV, ENV_DIR, WORKSPACE, Backend, CommandResult, looks_out_of_memory, trim
+from sandbox.base import (
+    BASE_ENV,
+    ENV_DIR,
+    WORKSPACE,
+    Backend,
+    CommandResult,
+    pid_alive,
+    raise_for_setup,
+    setup_commands,
+    trim,
+)
 from sandbox.config import SandboxSettings
-from sandbox.errors import SandboxError, SandboxUnavailable, SetupError
+from sandbox.errors import SandboxError, SetupError
 from sandbox.plans import Plan
 from sandbox.process import run_process
 from sandbox.workspace import clear_dir, copy_tree
@@ -41,7 +50,6 @@ ETC_ENTRIES = [
     "ca-certificates.conf", "localtime", "nsswitch.conf", "hosts", "resolv.conf", "host.conf", "gai.conf",
     "protocols", "services", "mime.types", "python3", "npmrc", "gitconfig",
 ] + [f"python3.{minor}" for minor in range(8, 20)]
-SETUP_TIMEOUT_MESSAGE = "the setup phase timed out"
 
 _probe_cache: dict[tuple[str, int | None], str | None] = {}
 
@@ -50,16 +58,6 @@ _probe_cache: dict[tuple[str, int | None], str | None] = {}
 def _python_version(interpreter: str) -> str:
     return subprocess.run([interpreter, "-c", "import sys; print(sys.version)"],
                           capture_output=True, text=True, timeout=60).stdout.strip()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _rmtree(path: Path) -> None:
@@ -135,7 +133,7 @@ class BwrapBackend(Backend):
     def _reap_stale_sessions(self, sessions: Path) -> None:
         for child in sessions.iterdir():
             pid = child.name.split("-", 1)[0]
-            if pid.isdigit() and not _alive(int(pid)):
+            if pid.isdigit() and not pid_alive(int(pid)):
                 logger.info("removing the session directory %s left by a stopped process", child)
                 _rmtree(child)
 
@@ -184,18 +182,10 @@ class BwrapBackend(Backend):
         full_env = {**BASE_ENV, "PATH": self._path(), **self.env, **(env or {})}
         bwrap_argv = self._bwrap_argv(argv, workspace=workspace, scratch=scratch, network=network,
                                       env_writable=env_writable, tools_writable=tools_writable, env=full_env)
-        code, buffer, timed_out, seconds = await run_process(
-            bwrap_argv, timeout=timeout, output_limit=self.settings.output_limit,
-            env={"PATH": "/usr/bin:/bin"}, user=self.host_uid,
-        )
-        output = buffer.text()
-        return CommandResult(argv=argv, exit_code=code, output=output, duration_s=seconds, timed_out=timed_out,
-                             oom=not timed_out and looks_out_of_memory(code, output), truncated=buffer.truncated)
+        return await run_process(bwrap_argv, shown_argv=argv, timeout=timeout, output_limit=self.settings.output_limit,
+                                 env={"PATH": "/usr/bin:/bin"}, user=self.host_uid)
 
     # --- the setup phase ----------------------------------------------------------------------------------
-
-    def _setup_env(self) -> dict[str, str]:
-        return {k: os.environ[k] for k in self.settings.setup_passthrough_env if k in os.environ}
 
     async def _build_cached(self, kind: str, key: str, build) -> Path:
         """Build cache_dir/kind/key once (under a file lock); a failed build leaves nothing behind."""
@@ -246,7 +236,7 @@ class BwrapBackend(Backend):
             script = f'"$0" -m venv {TOOLS_DIR} && {TOOLS_DIR}/bin/python -m pip install --no-input -q "$@"'
             result = await self._one_off(["sh", "-c", script, str(s.bwrap_python), *s.tools],
                                          timeout=s.setup_timeout_s, network=s.setup_network, source=None,
-                                         tools_writable=True, env=self._setup_env())
+                                         tools_writable=True, env=self.settings.setup_env())
             if not result.ok:
                 raise SetupError("installing the check tools into the bubblewrap environment failed",
                                  trim(result.output, 4000))
@@ -263,7 +253,7 @@ class BwrapBackend(Backend):
 
         async def build(target: Path) -> None:
             self.env_dir = target
-            commands = list(plan.setup)
+            commands = setup_commands(plan)
             if python:
                 # a virtualenv of its own that sees the tools: the repository may pin other versions
                 self.python_env = True
@@ -274,18 +264,12 @@ class BwrapBackend(Backend):
                     f"$({TOOLS_DIR}/bin/python -c \"import sysconfig; print(sysconfig.get_paths()['purelib'])\")"
                 )
                 commands.insert(0, ["sh", "-c", make_venv, str(self.settings.bwrap_python)])
-            moves = " ; ".join(f'if [ -e {WORKSPACE}/{n} ]; then mv {WORKSPACE}/{n} {ENV_DIR}/{n}; fi' for n in plan.env_links)
-            if moves:
-                commands.append(["sh", "-c", moves])
             script = " && ".join(shlex.join(c) for c in commands)
             logger.info("setting up %s (cache key %s)", repo_dir, key)
             result = await self._one_off(["sh", "-c", script], timeout=self.settings.setup_timeout_s,
                                          network=self.settings.setup_network, source=repo_dir, env_writable=True,
-                                         env=self._setup_env())
-            if result.timed_out:
-                raise SetupError(f"{SETUP_TIMEOUT_MESSAGE} after {self.settings.setup_timeout_s:.0f} s", trim(result.output, 4000))
-            if not result.ok:
-                raise SetupError(f"the setup command failed (exit {result.exit_code})", trim(result.output, 4000))
+                                         env=self.settings.setup_env())
+            raise_for_setup(result, self.settings.setup_timeout_s)
 
         self.env_dir = await self._build_cached("envs", key, build)
         self.python_env = python and (self.env_dir / "venv").is_dir()

@@ -50,3 +50,7 @@ class SandboxSettings(BaseSettings):
     bwrap_python: Path = Path("/usr/bin/python3")  # interpreter of the bubblewrap tool environment
     bwrap_host_uid: int = 65534  # when the bot runs as root, bubblewrap runs as this uid (nobody)
     tools: list[str] = Field(default_factory=lambda: ["pytest>=8,<10", "ruff", "mypy"])
+
+    def setup_env(self) -> dict[str, str]:
+        """The host variables that the setup phase receives (proxies, registries), and nothing else."""
+        return {k: os.environ[k] for k in self.setup_passthrough_env if k in os.environ}

@@ -21,9 +21,19 @@ import threading
 import time
 from pathlib import Path
 
-from sandbox.base import BASE_ENV, ENV_DIR, WORKSPACE, Backend, CommandResult, OutputBuffer, trim
+from sandbox.base import (
+    BASE_ENV,
+    ENV_DIR,
+    WORKSPACE,
+    Backend,
+    CommandResult,
+    OutputBuffer,
+    pid_alive,
+    raise_for_setup,
+    setup_commands,
+)
 from sandbox.config import SandboxSettings
-from sandbox.errors import SandboxError, SandboxUnavailable, SetupError
+from sandbox.errors import SandboxError
 from sandbox.plans import Plan
 from sandbox.workspace import extract_tar, make_tar
 
@@ -63,23 +73,13 @@ def engine_unreachable_reason(settings: SandboxSettings) -> str | None:
     return None
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def reap_stale_containers(client) -> int:
     """Remove sandbox containers that a crashed process on this host left behind; returns how many."""
     removed = 0
     for container in client.containers.list(all=True, filters={"label": LABEL}):
         labels = container.labels
         pid = labels.get(LABEL_PID, "")
-        if labels.get(LABEL_HOST) != socket.gethostname() or not pid.isdigit() or _pid_alive(int(pid)):
+        if labels.get(LABEL_HOST) != socket.gethostname() or not pid.isdigit() or pid_alive(int(pid)):
             continue
         logger.info("removing sandbox container %s left by stopped process %s", container.short_id, pid)
         with contextlib.suppress(Exception):
@@ -271,23 +271,13 @@ class DockerBackend(Backend):
         container = await asyncio.to_thread(self._create, base, network=self.settings.setup_network, read_only=False)
         try:
             await asyncio.to_thread(self._put_workspace, container, repo_dir, {})
-            passthrough = {k: os.environ[k] for k in self.settings.setup_passthrough_env if k in os.environ}
             deadline = time.monotonic() + self.settings.setup_timeout_s
-            commands = list(plan.setup)
-            moves = " ; ".join(f"if [ -e {WORKSPACE}/{n} ]; then mkdir -p {ENV_DIR} && mv {WORKSPACE}/{n} {ENV_DIR}/{n}; fi"
-                               for n in plan.env_links)
-            if moves:
-                commands.append(["sh", "-c", moves])
-            for command in commands:
+            env = {**self.env, **self.settings.setup_env()}
+            for command in setup_commands(plan):
                 remaining = deadline - time.monotonic()
-                result = await self._exec_in(container, command, timeout=max(remaining, 1),
-                                             env={**self.env, **passthrough}, output_limit=self.settings.output_limit)
-                if result.timed_out:
-                    raise SetupError(f"the setup phase timed out after {self.settings.setup_timeout_s:.0f} s",
-                                     trim(result.output, 4000))
-                if not result.ok:
-                    raise SetupError(f"the setup command {command} failed (exit {result.exit_code})",
-                                     trim(result.output, 4000))
+                result = await self._exec_in(container, command, timeout=max(remaining, 1), env=env,
+                                             output_limit=self.settings.output_limit)
+                raise_for_setup(result, self.settings.setup_timeout_s)
             # /workspace is a volume: the commit keeps the environment, not the repository's files
             await asyncio.to_thread(container.commit, repository=ENV_IMAGE_REPO, tag=key,
                                     changes=[f"LABEL {LABEL}.env=1", f"USER {self.settings.sandbox_uid}"])

@@ -11,7 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from sandbox.base import BASE_ENV, Backend, CommandResult, looks_out_of_memory
+from sandbox.base import BASE_ENV, Backend, CommandResult
 from sandbox.config import SandboxSettings
 from sandbox.errors import SandboxError
 from sandbox.plans import Plan
@@ -57,11 +57,8 @@ class LocalBackend(Backend):
         logger.warning(WARNING)
         path = os.pathsep.join([os.path.dirname(sys.executable), "/usr/local/bin", "/usr/bin", "/bin"])
         full_env = {**BASE_ENV, "HOME": str(self.root), "PATH": path, **self.env, **(env or {})}
-        code, buffer, timed_out, seconds = await run_process(
-            argv, timeout=timeout, output_limit=self.settings.output_limit, env=full_env, cwd=str(self._workspace()))
-        output = buffer.text()
-        return CommandResult(argv=argv, exit_code=code, output=output, duration_s=seconds, timed_out=timed_out,
-                             oom=not timed_out and looks_out_of_memory(code, output), truncated=buffer.truncated)
+        return await run_process(argv, timeout=timeout, output_limit=self.settings.output_limit, env=full_env,
+                                 cwd=str(self._workspace()))
 
     async def read_file(self, path: str) -> bytes | None:
         host = Path(path) if not path.startswith("/workspace/") else self._workspace() / path[len("/workspace/"):]

@@ -9,20 +9,21 @@ import signal
 import time
 from collections.abc import Mapping
 
-from sandbox.base import OutputBuffer
+from sandbox.base import CommandResult, OutputBuffer, looks_out_of_memory
 
 
 async def run_process(
     argv: list[str],
     *,
+    shown_argv: list[str] | None = None,
     timeout: float,
     output_limit: int,
     env: Mapping[str, str],
     cwd: str | None = None,
     user: int | None = None,
-) -> tuple[int | None, OutputBuffer, bool, float]:
-    """Run `argv` in its own session; on timeout kill its whole process group. Returns (exit code,
-    output, timed out, seconds)."""
+) -> CommandResult:
+    """Run `argv` in its own session; on timeout kill its whole process group. The result shows
+    `shown_argv` (the command inside a wrapper) when given."""
     started = time.monotonic()
     extra = {"user": user, "group": user, "extra_groups": []} if user is not None else {}
     proc = await asyncio.create_subprocess_exec(
@@ -59,4 +60,7 @@ async def run_process(
     except TimeoutError:
         reader.cancel()
     code = None if timed_out else proc.returncode
-    return code, buffer, timed_out, time.monotonic() - started
+    output = buffer.text()
+    return CommandResult(argv=shown_argv or argv, exit_code=code, output=output,
+                         duration_s=time.monotonic() - started, timed_out=timed_out,
+                         oom=not timed_out and looks_out_of_memory(code, output), truncated=buffer.truncated)

@@ -13,7 +13,6 @@ from sandbox import CheckStatus, open_sandbox
 
 from .conftest import settings_for, write_tree
 
-
 TINY = {"calc.py": "def add(a, b):\n    return a + b\n",
         "tests/test_calc.py": "from calc import add\n\n\ndef test_add():\n    assert add(1, 2) == 3\n"}
 
@@ -63,7 +62,7 @@ for host, port in [(a.rsplit(':', 1)[0], int(a.rsplit(':', 1)[1])) for a in sys.
 
 async def test_network_egress_fails(backend, repo, host_server):
     port, accepted = host_server
-    targets = [f"{_host_address()}:{port}", f"127.0.0.1:{port}", "172.17.0.1:%d" % port, "1.1.1.1:443", "pypi.org:443"]
+    targets = [f"{_host_address()}:{port}", f"127.0.0.1:{port}", f"172.17.0.1:{port}", "1.1.1.1:443", "pypi.org:443"]
     # the control: the port really answers from the host
     socket.create_connection((_host_address(), port), timeout=3).close()
     async with open_sandbox(settings_for(backend), repo) as box:
