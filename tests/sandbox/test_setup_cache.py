@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import uuid
 from pathlib import Path
 
@@ -40,10 +41,30 @@ async def test_setup_installs_the_package_and_is_cached(backend, tmp_path, caplo
     assert sum("setting up" in r.getMessage() for r in caplog.records) == 1
 
     caplog.clear()
-    async with open_sandbox(settings, repo) as box:
-        again = await box.check(repo)
-    assert again.pass_rate == 1.0
-    assert not any("setting up" in r.getMessage() for r in caplog.records)  # the cached environment
+    environment = None
+    try:
+        async with open_sandbox(settings, repo) as box:
+            again = await box.check(repo)
+            environment = box._backend.image if backend == "docker" else box._backend.env_dir
+        assert again.pass_rate == 1.0
+        assert not any("setting up" in r.getMessage() for r in caplog.records)  # the cached environment
+    finally:
+        if environment is not None:
+            _remove_environment(backend, environment)
+
+
+def _remove_environment(backend: str, environment) -> None:
+    """Each run makes a fresh environment (its own dependency hash): don't let them pile up."""
+    if backend == "docker":
+        import docker
+
+        client = docker.from_env(use_context=False)
+        client.images.remove(environment, force=True)
+        client.close()
+    else:
+        shutil.rmtree(environment)
+        environment.with_name(environment.name + ".ready").unlink()
+        environment.with_name(environment.name + ".lock").unlink(missing_ok=True)
 
 
 async def test_a_repository_without_dependency_files_needs_no_setup(backend, tmp_path, caplog):
