@@ -65,8 +65,6 @@ from sandbox.reports import CheckReport
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# Tokens kept free in the generator's window for its own template and the task text's framing.
-PROMPT_OVERHEAD_TOKENS = 1500
 GUIDANCE_SHARE = 0.25  # at most this share of the generator's input budget goes to the guidance history
 
 
@@ -116,6 +114,7 @@ class GenerateOutcome(BaseModel):
     error: str | None = None
     guidance: list[GuidanceEntry] = Field(default_factory=list)  # what the generator was shown
     context_tokens: int = 0
+    messages: list[dict[str, str]] = Field(default_factory=list)  # the generator's prompt, for training data
     llm_ms: float = 0.0
 
 
@@ -316,6 +315,7 @@ class Cycle:
         external_ms += gen.llm_ms
         record.llm_calls.extend(gen.calls)
         record.guidance_in = gen.guidance
+        record.generator_messages = gen.messages
         if gen.proposal is None:
             record.error = gen.error
             return await self._finish(record, started, external_ms)
@@ -448,26 +448,22 @@ class Cycle:
     ) -> GenerateOutcome:
         s = self.settings
         guidance = fit_guidance(history, self._guidance_budget())
-        budget = (
-            s.generator_num_ctx - s.max_output_tokens - PROMPT_OVERHEAD_TOKENS
-            - count_tokens(task.text) - sum(count_tokens(g.text) + 16 for g in guidance)
-        )
-        context = await asyncio.to_thread(build_generator_context, index, task, budget_tokens=max(budget, 256), previous=previous)
         generator = Generator(
             self.llm, model=cand.model, num_ctx=s.generator_num_ctx,
             max_output_tokens=s.max_output_tokens, temperature=cand.temperature,
         )
+        budget = max(256, generator.context_budget(task, guidance))
+        context = await asyncio.to_thread(build_generator_context, index, task, budget_tokens=budget, previous=previous)
         started = time.perf_counter()
         try:
             proposal, calls = await generator.propose(task, context.render(), guidance)
         except (InvalidModelOutput, PromptTooLarge) as exc:
-            return GenerateOutcome(
-                calls=getattr(exc, "calls", []), error=str(exc), guidance=guidance,
-                context_tokens=context.tokens, llm_ms=(time.perf_counter() - started) * 1000,
-            )
+            proposal, calls, error = None, getattr(exc, "calls", []), str(exc)
+        else:
+            error = None
         return GenerateOutcome(
-            proposal=proposal, calls=calls, guidance=guidance, context_tokens=context.tokens,
-            llm_ms=(time.perf_counter() - started) * 1000,
+            proposal=proposal, calls=calls, error=error, guidance=guidance, context_tokens=context.tokens,
+            messages=generator.last_messages, llm_ms=(time.perf_counter() - started) * 1000,
         )
 
     async def apply(self, ws: Workspace, proposal: Proposal) -> ApplyOutcome:
@@ -524,7 +520,7 @@ class Cycle:
 
     def _guidance_budget(self) -> int:
         s = self.settings
-        return int((s.generator_num_ctx - s.max_output_tokens - PROMPT_OVERHEAD_TOKENS) * GUIDANCE_SHARE)
+        return int((s.generator_num_ctx - s.max_output_tokens) * GUIDANCE_SHARE)
 
     def _audit_policy(self, req: CycleRequest, record: IterationRecord, decision: PolicyDecision) -> None:
         if self.store is None:

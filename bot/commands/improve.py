@@ -68,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
 async def improve(settings: Settings, args: argparse.Namespace, task: Task) -> int:
     from bot.cycle import Cycle, CycleRequest
     from bot.events import ChecksFinished, EventBus, IterationCompleted, IterationStarted
+    from bot.learning.prepare import after_episode, prepare_episode
     from bot.llm import LLMError, OllamaLLM
     from bot.store import Store, StoreError
     from bot.workspace import WorkspaceError
@@ -76,7 +77,7 @@ async def improve(settings: Settings, args: argparse.Namespace, task: Task) -> i
     console = Console(stderr=True, highlight=False)
     llm = OllamaLLM.from_settings(settings)
     try:
-        models = [settings.generator_model, settings.discriminator_model, settings.agitator_model]
+        models = [settings.generator_model, *settings.generator_models, settings.discriminator_model, settings.agitator_model]
         models += [spec.partition("@")[0] for spec in settings.ensemble_models]
         try:
             await llm.ensure_models(models)
@@ -108,17 +109,21 @@ async def improve(settings: Settings, args: argparse.Namespace, task: Task) -> i
         bus.subscribe(ChecksFinished, on_checks)
         bus.subscribe(IterationCompleted, on_completed)
 
+        repo = args.path.resolve().name
+        prepared = await prepare_episode(settings, store, repo, task)
+        if prepared.memory_entries or prepared.pattern_examples:
+            console.print(f"using {prepared.memory_entries} memory entries and {prepared.pattern_examples} examples learned on {repo}")
         request = CycleRequest(
             repo_dir=args.path,
-            repo=args.path.resolve().name,
+            repo=repo,
             task=task,
             base_ref=args.base,
-            guidance=[GuidanceEntry(source="human", text=g) for g in args.guidance],
+            guidance=[*prepared.guidance, *(GuidanceEntry(source="human", text=g) for g in args.guidance)],
             max_iterations=args.max_iterations,
             dry_run=args.dry_run,
         )
-        store.create_run(request.run_id, kind="cli", repo=request.repo, params={"path": str(args.path.resolve()), "dry_run": args.dry_run})
-        cycle = Cycle(settings, llm, store=store, bus=bus)
+        store.create_run(request.run_id, kind="cli", repo=repo, params={"path": str(args.path.resolve()), "dry_run": args.dry_run})
+        cycle = Cycle(settings.model_copy(update={"generator_model": prepared.generator_model}), llm, store=store, bus=bus)
         try:
             with status:
                 episode = await cycle.run(request)
@@ -130,6 +135,8 @@ async def improve(settings: Settings, args: argparse.Namespace, task: Task) -> i
             console.print(f"[red]the model server failed mid-run:[/red] {exc}")
             return 1
         store.finish_run(request.run_id, episode.status.value)
+        if not args.dry_run:
+            after_episode(store, episode)
         return report(settings, episode, console)
     finally:
         await llm.aclose()

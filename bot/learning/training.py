@@ -25,8 +25,8 @@ from pydantic import BaseModel, Field
 from bot.config import Settings
 from bot.events import EventBus
 from bot.learning.bandit import ModelBandit
-from bot.learning.memory import memory_guidance
-from bot.learning.patterns import OllamaEmbedder, pattern_examples, record_pattern
+from bot.learning.patterns import OllamaEmbedder
+from bot.learning.prepare import after_episode, prepare_episode
 from bot.llm import LLMError, ModelNotPulled, OllamaLLM, OllamaUnreachable
 from bot.records import Episode, EpisodeStatus, GuidanceEntry, Task
 from bot.store import Store
@@ -145,19 +145,18 @@ async def train(
             for index, task in enumerate(dataset):
                 number += 1
                 task = task if task.repo else task.model_copy(update={"repo": repo_name})
-                model = bandit.choose(repo_name, "generator", models)
-                examples = await pattern_examples(store, repo_name, task, limit=settings.pattern_examples, embedder=embedder)
-                memory = memory_guidance(store, repo_name, task, limit=settings.memory_limit)
+                prepared = await prepare_episode(settings, store, repo_name, task, bandit=bandit, embedder=embedder)
+                model = prepared.generator_model
                 last = previous.get(index)  # an approved one's lessons are in memory already
                 carried = carried_guidance(last) if last is not None and last.status is not EpisodeStatus.APPROVED else []
                 request = CycleRequest(
                     run_id=run_id, episode_number=number, repo_dir=repo_dir, repo=repo_name, task=task,
-                    guidance=[*examples, *memory, *carried], max_iterations=max_iterations, dry_run=dry_run,
+                    guidance=[*prepared.guidance, *carried], max_iterations=max_iterations, dry_run=dry_run,
                 )
                 cycle = Cycle(settings.model_copy(update={"generator_model": model}), llm, store=store, bus=bus)
                 row = TrainingEpisode(
                     epoch=epoch, task=task.title, episode_id=request.episode_id, episode_number=number, model=model,
-                    status="error", memory_entries=len(memory), pattern_examples=len(examples), carried_entries=len(carried),
+                    status="error", memory_entries=prepared.memory_entries, pattern_examples=prepared.pattern_examples, carried_entries=len(carried),
                 )
                 try:
                     episode = await cycle.run(request)
@@ -173,7 +172,7 @@ async def train(
                     row.best_reward = max(rewards) if rewards else None
                     row.iterations = max((r.number for r in episode.iterations), default=0)
                     row.tokens = episode.metrics.tokens_used
-                    if episode.status is EpisodeStatus.APPROVED and record_pattern(store, episode) is not None:
+                    if after_episode(store, episode):
                         result.patterns_recorded += 1
                 store.audit(
                     actor="training", action="training.episode", subject=f"{run_id}#{number} {task.title}",

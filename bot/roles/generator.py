@@ -9,6 +9,7 @@ from bot.roles.prompting import Role, defuse, render_guidance, render_task
 class Generator(Role[Proposal]):
     name = "generator"
     schema = Proposal
+    last_messages: list[dict[str, str]] = []  # the prompt of the latest request, kept for training data
 
     async def propose(
         self, task: Task, context: str, guidance: list[GuidanceEntry]
@@ -23,6 +24,7 @@ class Generator(Role[Proposal]):
                 "guidance": (render_guidance(guidance), "tail"),
             },
         )
+        self.last_messages = messages
         return await self.ask(messages)
 
     def context_budget(self, task: Task, guidance: list[GuidanceEntry]) -> int:
