@@ -23,7 +23,8 @@ from bot.github.payloads import PullRequest
 from bot.github.permissions import PermissionChecker
 from bot.github.publish import Publisher
 from bot.store import Store
-from bot.store.github import DeliveryStatus, GitHubStore
+from bot.store.github import DeliveryStatus, DeliveryUpdate, GitHubStore
+from webhooks.delivery_log import DeliveryLog
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +38,15 @@ class Admission:
         queue: JobQueue,
         store: Store,
         github_store: GitHubStore,
+        deliveries: DeliveryLog,
     ) -> None:
         self.github = github
         self.permissions = permissions
         self.queue = queue
         self.store = store
         self.github_store = github_store
+        self.deliveries = deliveries
+        self._installations: dict[str, int] = {}  # repo → installation, for deliveries without one
 
     async def admit(self, job: JobRequest) -> tuple[DeliveryStatus, str | None]:
         """Admit `job` and record the result on its delivery; returns (status, detail)."""
@@ -52,18 +56,19 @@ class Admission:
             status, detail = "failed", f"admission failed: {exc!r}"
             log.warning("delivery %s: %s", job.delivery_id, detail)
         # A failed admission keeps its job, so the next start tries again.
-        await asyncio.to_thread(
-            self.github_store.update_delivery, job.delivery_id, status=status, detail=detail,
-            keep_job=status == "failed",
+        await self.deliveries.update(
+            DeliveryUpdate(delivery_id=job.delivery_id, status=status, detail=detail, keep_job=status == "failed")
         )
         return status, detail
 
     async def _admit(self, job: JobRequest) -> tuple[DeliveryStatus, str | None]:
         if job.installation_id is None:
-            installation_id = await asyncio.to_thread(self.github_store.installation_for_repo, job.repo)
+            installation_id = self._installations.get(job.repo)
+            installation_id = installation_id or await asyncio.to_thread(self.github_store.installation_for_repo, job.repo)
             installation_id = installation_id or await self.github.repo_installation_id(job.repo)
             if installation_id is None:
                 return "ignored", f"the app is not installed on {job.repo}"
+            self._installations[job.repo] = installation_id
             job = job.model_copy(update={"installation_id": installation_id})
         gh = self.github.installation_client(job.installation_id)
         publisher = Publisher(gh, job.repo)

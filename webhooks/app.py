@@ -76,7 +76,7 @@ def create_app(
         try:
             yield
         finally:
-            await runtime.drain()
+            await runtime.aclose()
             if own_store:
                 opened.close()
 

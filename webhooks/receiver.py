@@ -1,4 +1,4 @@
-"""`POST /webhooks/github`: verify, parse, route, record, acknowledge; admission runs after the response.
+"""`POST /webhooks/github`: verify, parse, route, record, acknowledge; admission runs in its own task.
 
 Order matters: the signature is checked on the raw bytes before anything is parsed; a body over the
 size limit is refused while it is being read; the delivery id makes recording (and so enqueueing)
@@ -7,18 +7,17 @@ idempotent. The answer goes out within milliseconds; GitHub calls happen in the 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 
 from githubkit.webhooks import verify
 from pydantic import ValidationError
-from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from bot.github.job_request import JobRequest
 from bot.github.payloads import Event
+from bot.store.github import DeliveryRecord, DeliveryStatus
 from webhooks.routing import HandlerContext, Ignored, Recorded
 from webhooks.runtime import Runtime
 
@@ -101,26 +100,37 @@ async def receive_github(request: Request) -> JSONResponse:
     job = outcome if isinstance(outcome, JobRequest) else None
     status = "received" if job else ("ignored" if isinstance(outcome, Ignored) else "recorded")
     detail = outcome.reason if isinstance(outcome, Ignored) else outcome.summary if isinstance(outcome, Recorded) else None
-    first_time = await asyncio.to_thread(
-        runtime.github_store.record_delivery,
-        delivery_id,
-        event=event_name,
-        action=action,
-        repo=_repo(event),
-        installation_id=event.installation_id,
-        sender=event.sender.login if event.sender else None,
-        status=status,
-        detail=detail,
-        job=job.model_dump(mode="json") if job else None,
-    )
+    try:
+        first_time = await _record(runtime, delivery_id, event_name, event, status, detail, job)
+    except Exception:
+        log.exception("delivery %s (%s): cannot record it", delivery_id, ctx.event)
+        return _answer(503, "unavailable", detail="the store cannot record deliveries now; GitHub may redeliver")
     if not first_time:
         return _answer(200, "duplicate", delivery=delivery_id)
     if job is None:
         return _answer(200, status, reason=detail)
-    return JSONResponse(
-        {"status": "accepted", "delivery": delivery_id, "kind": job.kind.value},
-        status_code=202,
-        background=BackgroundTask(runtime.admit, job),
+    # Admission runs as its own task, not in this request's cycle: the connection is free at once.
+    runtime.spawn(runtime.admit(job))
+    return _answer(202, "accepted", delivery=delivery_id, kind=job.kind.value)
+
+
+async def _record(
+    runtime: Runtime, delivery_id: str, event_name: str, event: Event, status: DeliveryStatus,
+    detail: str | None, job: JobRequest | None,
+) -> bool:
+    """Write the delivery row (group-committed); False when the delivery id was seen before."""
+    return await runtime.deliveries.record(
+        DeliveryRecord(
+            delivery_id=delivery_id,
+            event=event_name,
+            action=event.action,
+            repo=_repo(event),
+            installation_id=event.installation_id,
+            sender=event.sender.login if event.sender else None,
+            status=status,
+            detail=detail,
+            job=job.model_dump(mode="json") if job else None,
+        )
     )
 
 

@@ -14,6 +14,7 @@ from bot.github.permissions import PermissionChecker
 from bot.store import Store
 from bot.store.github import GitHubStore
 from webhooks.admission import Admission
+from webhooks.delivery_log import DeliveryLog
 from webhooks.routing import Router
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,12 @@ class Runtime:
     credentials: AppCredentials | None = None
     github: GitHubApp | None = None
     admission: Admission | None = None
+    admission_concurrency: int = 16
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self._admission_slots = asyncio.Semaphore(self.admission_concurrency)
+        self.deliveries = DeliveryLog(self.github_store)
 
     def configure(self, credentials: AppCredentials) -> None:
         """Start serving as this App (at startup, or right after the first-run registration)."""
@@ -48,6 +54,7 @@ class Runtime:
             queue=self.queue,
             store=self.store,
             github_store=self.github_store,
+            deliveries=self.deliveries,
         )
 
     def remember_label(self, repo: str, label: str) -> None:
@@ -58,7 +65,8 @@ class Runtime:
         if self.admission is None:
             log.warning("delivery %s kept for later: no GitHub App configured", job.delivery_id)
             return
-        await self.admission.admit(job)
+        async with self._admission_slots:
+            await self.admission.admit(job)
 
     async def resume_admissions(self) -> int:
         """Admit deliveries acknowledged before the last stop but never admitted."""
@@ -74,5 +82,11 @@ class Runtime:
         task.add_done_callback(self._tasks.discard)
 
     async def drain(self) -> None:
+        """Wait for every admission in flight (shutdown; tests)."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def aclose(self) -> None:
+        await self.drain()
+        if self.github is not None:
+            await self.github.aclose()

@@ -152,6 +152,27 @@ def _seconds(header: str, default: float) -> float:
         return default
 
 
+class _SharedTransport(httpx.AsyncBaseTransport):
+    """One connection pool for every githubkit client of the process.
+
+    githubkit builds a new httpx client per call unless it runs inside `async with gh:` (a context
+    variable, so not shared across tasks); each would open its own TLS connections. Handing every client
+    this transport keeps connections pooled; closing a per-call client leaves the pool open.
+    """
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        pass  # the pool outlives the per-call clients; GitHubApp.aclose closes it
+
+    async def close_pool(self) -> None:
+        await self.inner.aclose()
+
+
 class GitHubApp:
     """The App's clients. One per process; `installation_client` is cheap and shares the token cache."""
 
@@ -170,7 +191,7 @@ class GitHubApp:
         self.api_url = api_url
         self.timeout = timeout
         self.cache_strategy = cache_strategy or MemCacheStrategy()
-        self.transport = transport
+        self.transport = _SharedTransport(transport or httpx.AsyncHTTPTransport())
         self.retry_backoff_s = retry_backoff_s
         self.retry_budget_s = retry_budget_s
         self._auth = AppAuthStrategy(credentials.app_id, credentials.private_key.get_secret_value())
@@ -185,6 +206,9 @@ class GitHubApp:
                 "AURA_GITHUB_WEBHOOK_SECRET, or register one from the page `aura-sicd serve` shows at /"
             )
         return cls(credentials, api_url=settings.github_api_url, **kwargs)
+
+    async def aclose(self) -> None:
+        await self.transport.close_pool()
 
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(backoff_s=self.retry_backoff_s, budget_s=self.retry_budget_s)

@@ -7,6 +7,7 @@ or two; async code calls it from a thread) and safe to share between threads.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -22,7 +23,7 @@ from bot.records import utcnow
 from bot.store.store import Store, StoreError
 from bot.store.tables import Base, BigId
 
-DeliveryStatus = Literal["received", "ignored", "denied", "enqueued", "duplicate", "failed"]
+DeliveryStatus = Literal["received", "recorded", "ignored", "denied", "enqueued", "duplicate", "failed"]
 PullState = Literal["open", "merged", "closed"]
 
 
@@ -129,6 +130,25 @@ class DeliveryInfo(BaseModel):
     updated_at: datetime
 
 
+class DeliveryRecord(BaseModel):
+    delivery_id: str
+    event: str
+    action: str | None = None
+    repo: str | None = None
+    installation_id: int | None = None
+    sender: str | None = None
+    status: DeliveryStatus = "received"
+    detail: str | None = None
+    job: dict[str, Any] | None = None
+
+
+class DeliveryUpdate(BaseModel):
+    delivery_id: str
+    status: DeliveryStatus
+    detail: str | None = None
+    keep_job: bool = False
+
+
 class InstallationInfo(BaseModel):
     installation_id: int
     account: str | None = None
@@ -174,6 +194,7 @@ class GitHubStore:
         self.store = store
         self._engine = store.engine
         self._write_engine = store.engine.execution_options(aura_write=True)  # BEGIN IMMEDIATE on SQLite
+        self._write_lock = threading.Lock()
 
     @contextmanager
     def _read(self) -> Iterator[Session]:
@@ -185,8 +206,10 @@ class GitHubStore:
 
     @contextmanager
     def _write(self) -> Iterator[Session]:
+        # One writer at a time within the process: SQLite serialises writers anyway, and threads queueing
+        # on this lock wait microseconds where SQLite's busy handler would sleep milliseconds.
         try:
-            with Session(self._write_engine) as session, session.begin():
+            with self._write_lock, Session(self._write_engine) as session, session.begin():
                 yield session
         except OperationalError as exc:
             raise StoreError(f"database error: {exc.orig}") from exc
@@ -214,26 +237,41 @@ class GitHubStore:
         job: dict[str, Any] | None = None,
     ) -> bool:
         """Record a delivery once; False when this delivery id was already recorded (a redelivery)."""
-        now = utcnow()
-        stmt = (
-            self._insert(DeliveryRow)
-            .values(
-                delivery_id=delivery_id, event=event, action=action, repo=repo, installation_id=installation_id,
-                sender=sender, status=status, detail=detail, job=job, received_at=now, updated_at=now,
-            )
-            .on_conflict_do_nothing(index_elements=["delivery_id"])
+        record = DeliveryRecord(
+            delivery_id=delivery_id, event=event, action=action, repo=repo, installation_id=installation_id,
+            sender=sender, status=status, detail=detail, job=job,
         )
-        with self._write() as session:
-            return session.execute(stmt).rowcount == 1
+        return bool(self.write_deliveries([record])[0])
 
     def update_delivery(
         self, delivery_id: str, *, status: DeliveryStatus, detail: str | None = None, keep_job: bool = False
     ) -> None:
-        values: dict[str, Any] = {"status": status, "detail": detail, "updated_at": utcnow()}
-        if not keep_job:
-            values["job"] = None  # admitted or refused: the queue (or nobody) holds it now
+        """Set the outcome; the job is dropped unless `keep_job` (admitted or refused: nobody needs it)."""
+        self.write_deliveries([DeliveryUpdate(delivery_id=delivery_id, status=status, detail=detail, keep_job=keep_job)])
+
+    def write_deliveries(self, operations: list[DeliveryRecord | DeliveryUpdate]) -> list[bool | None]:
+        """Apply records and updates in order, in one transaction (group commit for busy receivers).
+
+        Returns, per operation, whether a record was new (False: a redelivery) and None for updates.
+        """
+        now = utcnow()
+        results: list[bool | None] = []
         with self._write() as session:
-            session.execute(update(DeliveryRow).where(DeliveryRow.delivery_id == delivery_id).values(values))
+            for op in operations:
+                if isinstance(op, DeliveryRecord):
+                    stmt = (
+                        self._insert(DeliveryRow)
+                        .values(**op.model_dump(), received_at=now, updated_at=now)
+                        .on_conflict_do_nothing(index_elements=["delivery_id"])
+                    )
+                    results.append(session.execute(stmt).rowcount == 1)
+                else:
+                    values: dict[str, Any] = {"status": op.status, "detail": op.detail, "updated_at": now}
+                    if not op.keep_job:
+                        values["job"] = None
+                    session.execute(update(DeliveryRow).where(DeliveryRow.delivery_id == op.delivery_id).values(values))
+                    results.append(None)
+        return results
 
     def forget_delivery(self, delivery_id: str) -> None:
         """Drop a delivery whose handling failed, so GitHub's redelivery is processed afresh."""

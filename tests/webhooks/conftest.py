@@ -60,6 +60,10 @@ def client(settings, queue, github) -> Iterator[TestClient]:
 
 
 def deliver(client: TestClient, event: str, body: bytes, *, delivery: str | None = None, secret: str = WEBHOOK_SECRET):
-    """POST a delivery signed with `secret`, exactly as GitHub would."""
+    """POST a delivery signed with `secret`, exactly as GitHub would, and wait for its admission."""
     headers = signed_headers(event, body, delivery or str(uuid.uuid4()), secret)
-    return client.post("/webhooks/github", content=body, headers=headers)
+    response = client.post("/webhooks/github", content=body, headers=headers)
+    runtime = getattr(client.app.state, "runtime", None)
+    if runtime is not None:
+        client.portal.call(runtime.drain)
+    return response
