@@ -2,8 +2,8 @@
 
     uvicorn --factory webhooks.app:create_app      (or `aura-sicd serve`)
 
-Routes: POST /webhooks/github, GET /healthz, GET /readyz, GET / (first-run setup or status),
-GET /setup/callback. Everything the routes share is the `Runtime` in `app.state.runtime`.
+Routes: POST /webhooks/github, GET /healthz, GET /readyz, GET / (first-run setup, then the dashboard),
+GET /setup/callback, GET /metrics, /dashboard/... (webhooks/dashboard.py), /admin/... (webhooks/admin.py). Everything the routes share is the `Runtime` in `app.state.runtime`.
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ from bot.github.client import AppCredentials, GitHubApp, load_credentials
 from bot.github.job_request import InMemoryJobQueue, JobQueue
 from bot.store import Store
 from bot.store.github import GitHubStore
-from webhooks import health, setup
+from webhooks import admin, dashboard, health, setup
 from webhooks.handlers import router as default_router
+from webhooks.metrics import Metrics, count_deliveries, job_counts_of, metrics_endpoint
 from webhooks.receiver import receive_github
 from webhooks.routing import Router
 from webhooks.runtime import ReadinessCheck, Runtime
@@ -66,6 +67,10 @@ def create_app(
         )
         if credentials is not None:
             runtime.configure(credentials)
+        # A queue with a lifecycle (the durable one) starts here, before pending admissions enqueue.
+        if (start_queue := getattr(job_queue, "start", None)) is not None:
+            await start_queue(runtime)
+        if credentials is not None:
             resumed = await runtime.resume_admissions()
             if resumed:
                 log.info("admitting %d deliveries acknowledged before the last stop", resumed)
@@ -73,20 +78,29 @@ def create_app(
             log.warning("no GitHub App configured: open %s/ to register one", settings.public_url)
         app.state.runtime = runtime
         app.state.setup_states = set()
+        app.state.metrics = Metrics(opened, job_counts=job_counts_of(job_queue), events=runtime.router.events)
+        app.state.training = admin.TrainingRuns(runtime, app.state.metrics)
         try:
             yield
         finally:
+            await app.state.training.aclose()
+            await runtime.drain()
+            if (stop_queue := getattr(job_queue, "stop", None)) is not None:
+                await stop_queue()
             await runtime.aclose()
             if own_store:
                 opened.close()
 
     return Starlette(
         routes=[
-            Route("/webhooks/github", receive_github, methods=["POST"]),
+            Route("/webhooks/github", count_deliveries(receive_github), methods=["POST"]),
             Route("/healthz", health.healthz, methods=["GET"]),
             Route("/readyz", health.readyz, methods=["GET"]),
-            Route("/", setup.index, methods=["GET"]),
+            Route("/", dashboard.home, methods=["GET"]),
             Route("/setup/callback", setup.callback, methods=["GET"]),
+            Route("/metrics", metrics_endpoint, methods=["GET"]),
+            *dashboard.routes(),
+            *admin.routes(),
         ],
         lifespan=lifespan,
     )

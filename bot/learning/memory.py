@@ -120,7 +120,7 @@ def list_memory(store: Store, repo: str, *, limit: int = 50) -> list[StoredGuida
     return eligible_guidance(store, repo)[:limit]
 
 
-def forget(store: Store, repo: str, guidance_id: int, *, actor: str = "cli") -> bool:
+def forget(store: Store, repo: str, guidance_id: int, *, actor: str = "cli", risk_score: float | None = None) -> bool:
     """Delete one memory entry of `repo` (an id of another repository is refused, as if unknown), and
     audit the decision. False when the repository has no entry with that id."""
     with store.engine.execution_options(aura_write=True).begin() as connection:
@@ -132,5 +132,6 @@ def forget(store: Store, repo: str, guidance_id: int, *, actor: str = "cli") -> 
         action="memory.forget",
         subject=f"{repo}#guidance-{guidance_id}",
         decision="deleted" if deleted else "not_found",
+        risk_score=risk_score,
     )
     return bool(deleted)

@@ -1,0 +1,723 @@
+"""The admin API under `/admin`: training runs, proposed pull requests, guidance memory.
+
+Every endpoint needs `Authorization: Bearer <AURA_ADMIN_TOKEN>`; without a token configured the API is
+off (404 on every route but the schema). Capability flags gate what changes something:
+
+| endpoint | needs |
+| --- | --- |
+| `POST /admin/training/start` | `ENABLE_TRAINING`; a run that is not a dry run also `SAFE_MODE` off |
+| `POST /admin/training/propose-pr` | nothing for a dry run; else `ENABLE_AUTONOMY` and `SAFE_MODE` off |
+| `DELETE /admin/memory/{owner}/{name}/{id}` | the token only |
+
+A refusal is a 403 whose `detail` names the flag. Every decision, allowed or refused, is written to the
+audit trail with a risk score (`Policy.evaluate` for proposed changes, `TRAINING_RISK` for runs).
+Requests with a wrong token are only logged: anyone can send them, and they must not fill the trail.
+The schema is served at `/admin/openapi.json`, built from the same pydantic models that validate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import re
+import tempfile
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from githubkit.exception import GitHubException
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic.json_schema import models_json_schema
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from bot.events import EventBus
+from bot.edits import UnsafePathError, safe_path
+from bot.github.messages import pr_body
+from bot.github.mirror import RepoMirror
+from bot.github.publish import Publisher
+from bot.learning.memory import forget, list_memory
+from bot.learning.training import TrainingError, train
+from bot.llm import OllamaLLM
+from bot.policy import Policy
+from bot.records import Change, ChangeType, PolicyDecision, Proposal, Task, proposal_id_for
+from bot.store import EpisodeSummary, RunInfo, RunSummary, StoredGuidance, StoreError
+from bot.store.github import BotPullRequest
+from bot.workspace import GitError, WorkspaceError, ensure_repository, run_git
+from webhooks.metrics import Metrics
+from webhooks.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+ACTOR = "admin-api"
+REPO_PART = r"[A-Za-z0-9_.-]{1,100}"
+RUN_ID = r"^[A-Za-z0-9_.-]{1,64}$"
+# A training run's risk, written to the audit trail: a dry run only runs models and sandboxed checks; a
+# real one also keeps a commit per approved episode on local aura-sicd/* branches (nothing is pushed).
+TRAINING_RISK = {"dry_run": 0.1, "commit": 0.3}
+MEMORY_FORGET_RISK = 0.1  # deleting one piece of advice; it can be given again
+
+
+class AdminRefused(Exception):
+    def __init__(self, status_code: int, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.status_code, self.detail, self.extra = status_code, detail, extra
+
+
+# --- request and response models -----------------------------------------------------------------
+
+
+class TrainingStart(BaseModel):
+    """Run the cycle over a dataset for several epochs. The dataset is one task per file in `files`
+    (the description applied to that file), or the description alone; `episodes` counts every episode,
+    so it must be a multiple of the number of tasks: epochs = episodes / tasks."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: str | None = Field(None, pattern=RUN_ID)
+    episodes: int = Field(1, ge=1, le=1000)
+    dry_run: bool = True
+    task_description: str = Field(min_length=1, max_length=20_000)
+    repo: str | None = Field(None, pattern=rf"^{REPO_PART}/{REPO_PART}$", description="owner/name of an installed repository")
+    path: str | None = Field(None, min_length=1, description="a git repository on this server")
+    files: list[str] = Field(default_factory=list, max_length=200)
+    max_iterations: int | None = Field(None, ge=1, le=50)
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainingStart:
+        if (self.repo is None) == (self.path is None):
+            raise ValueError("give exactly one of `repo` (owner/name of an installed repository) or `path` (a local git repository)")
+        if not self.task_description.strip():
+            raise ValueError("`task_description` is empty")
+        tasks = len(self.dataset())
+        if self.episodes % tasks:
+            raise ValueError(
+                f"`episodes` ({self.episodes}) must be a multiple of the number of tasks ({tasks}, one per file): "
+                "every epoch runs every task once"
+            )
+        return self
+
+    def dataset(self) -> list[Task]:
+        text = self.task_description.strip()
+        title = text.splitlines()[0][:120]
+        files = list(dict.fromkeys(f.strip() for f in self.files if f.strip()))
+        if not files:
+            return [Task(title=title, body=text, source="admin")]
+        return [Task(title=f"{title} ({f})", body=text, files=[f], source="admin") for f in files]
+
+    @property
+    def epochs(self) -> int:
+        return self.episodes // len(self.dataset())
+
+
+class TrainingStarted(BaseModel):
+    run_id: str
+    status: str = "running"
+    repo: str
+    tasks: int
+    epochs: int
+    episodes: int
+    dry_run: bool
+    risk_score: float
+    summary_url: str
+    episodes_url: str
+
+
+class ProposedChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    file_path: str = Field(min_length=1, max_length=1000)
+    new_content: str | None = None
+    change_type: ChangeType = ChangeType.UPDATE
+    rationale: str = ""
+
+    @model_validator(mode="after")
+    def _content(self) -> ProposedChange:
+        if self.change_type is ChangeType.DELETE and self.new_content is not None:
+            raise ValueError(f"{self.file_path}: a delete carries no new_content")
+        if self.change_type is not ChangeType.DELETE and self.new_content is None:
+            raise ValueError(f"{self.file_path}: a {self.change_type.value} needs new_content (the whole new file)")
+        return self
+
+
+class ProposePR(BaseModel):
+    """A pull request from given changes (whole files). A dry run returns the proposal and touches nothing."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: str = Field(pattern=RUN_ID)
+    title: str = Field(min_length=1, max_length=256)
+    description: str = Field("", max_length=60_000)
+    changes: list[ProposedChange] = Field(min_length=1, max_length=100)
+    dry_run: bool = True
+    repo_owner: str = Field(pattern=rf"^{REPO_PART}$")
+    repo_name: str = Field(pattern=rf"^{REPO_PART}$")
+    base_branch: str | None = Field(None, min_length=1, max_length=250, description="default: the repository's default branch")
+
+    @property
+    def repo(self) -> str:
+        return f"{self.repo_owner}/{self.repo_name}"
+
+    @property
+    def proposal_id(self) -> str:
+        return proposal_id_for(self.run_id, self.repo, self.title, self.model_dump_json(include={"changes"}))
+
+    @property
+    def branch(self) -> str:
+        return f"aura-sicd/{self.proposal_id}"
+
+    def body(self) -> str:
+        lines = ["## Description", "", self.description.strip() or self.title, "", "## Changes Summary", ""]
+        for change in self.changes:
+            lines.append(f"- **{change.change_type.value.upper()}**: `{change.file_path}`")
+            lines += [f"  {line}" for line in (change.rationale.strip() or "(no rationale given)").splitlines()]
+        return pr_body("\n".join(lines), footer=f"Training Run ID: `{self.run_id}`\nProposal ID: `{self.proposal_id}`")
+
+    def as_proposal(self) -> Proposal:
+        """For the policy: whole-file updates count every line as added (the old file is not read)."""
+        changes = [
+            Change(file_path=c.file_path, change_type=ChangeType.DELETE, rationale=c.rationale)
+            if c.change_type is ChangeType.DELETE
+            else Change(file_path=c.file_path, change_type=ChangeType.CREATE, new_content=c.new_content, rationale=c.rationale)
+            for c in self.changes
+        ]
+        return Proposal(summary=self.title, changes=changes)
+
+
+class PullInfo(BaseModel):
+    number: int
+    html_url: str
+
+
+class ProposalResult(BaseModel):
+    proposal_id: str
+    branch: str
+    repo: str
+    base_branch: str | None
+    title: str
+    body: str
+    dry_run: bool
+    policy: PolicyDecision
+    risk_score: float
+    commit: str | None = None
+    pull_request: PullInfo | None = None
+
+
+class RunStatus(RunSummary):
+    status: str
+    kind: str
+    repo: str
+
+
+class EpisodeList(BaseModel):
+    run_id: str
+    episodes: list[dict[str, Any]]  # full Episode records (iterations included), or EpisodeSummary with ?summary=1
+
+
+class MemoryList(BaseModel):
+    repo: str
+    entries: list[StoredGuidance]
+
+
+class Forgotten(BaseModel):
+    repo: str
+    id: int
+    deleted: bool
+
+
+class Problem(BaseModel):
+    detail: str
+    errors: list[dict[str, Any]] = Field(default_factory=list)
+
+
+# --- auth, capabilities, audit ---------------------------------------------------------------------
+
+
+def token_matches(expected: str | None, given: str | None) -> bool:
+    return bool(expected) and given is not None and hmac.compare_digest(expected.encode(), given.encode())
+
+
+def _authorize(request: Request) -> None:
+    expected = request.app.state.runtime.settings.admin_token
+    if not expected:
+        raise AdminRefused(404, "the admin API is off: set AURA_ADMIN_TOKEN to turn it on")
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token_matches(expected, given.strip()):
+        log.warning("admin API: refused a request without the right bearer token from %s", request.client)
+        raise AdminRefused(401, "send the admin token: Authorization: Bearer <AURA_ADMIN_TOKEN>")
+
+
+def _audit(runtime: Runtime, action: str, subject: str, decision: str, risk: float | None, **details: Any) -> None:
+    runtime.store.audit(actor=ACTOR, action=action, subject=subject, decision=decision, risk_score=risk,
+                        details=details, run_id=details.get("run_id"))
+
+
+async def _refuse(runtime: Runtime, action: str, subject: str, risk: float | None, reason: str, **details: Any) -> AdminRefused:
+    await asyncio.to_thread(_audit, runtime, action, subject, "refused", risk, reason=reason, **details)
+    return AdminRefused(403, reason)
+
+
+async def _body(request: Request, model: type[BaseModel]) -> Any:
+    raw = await request.body()
+    try:
+        return model.model_validate_json(raw or b"{}")
+    except ValidationError as exc:
+        errors = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors(include_url=False, include_context=False)]
+        detail = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in errors)
+        raise AdminRefused(422, f"invalid request: {detail}", errors=errors) from exc
+
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def admin_endpoint(func: Endpoint) -> Endpoint:
+    """Authorize, then run; a refusal becomes a JSON answer with its status code."""
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            _authorize(request)
+            return await func(request)
+        except AdminRefused as exc:
+            return JSONResponse({"detail": exc.detail, **exc.extra}, status_code=exc.status_code)
+        except StoreError as exc:
+            return JSONResponse({"detail": f"the store failed: {exc}"}, status_code=503)
+
+    endpoint.__name__ = func.__name__
+    endpoint.__doc__ = func.__doc__
+    return endpoint
+
+
+def _json(model: BaseModel | list, status_code: int = 200) -> JSONResponse:
+    if isinstance(model, list):
+        return JSONResponse([m.model_dump(mode="json") for m in model], status_code=status_code)
+    return JSONResponse(model.model_dump(mode="json"), status_code=status_code)
+
+
+# --- training runs ---------------------------------------------------------------------------------
+
+
+@dataclass
+class TrainingRuns:
+    """Training runs in flight: one asyncio task each, cancelled when the server stops (the run is then
+    marked failed). Their status lives in the store's runs table."""
+
+    runtime: Runtime
+    metrics: Metrics | None = None
+    llm_factory: Callable[[Any], OllamaLLM] = OllamaLLM.from_settings
+    tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+
+    @property
+    def mirror(self) -> RepoMirror:
+        return RepoMirror(self.runtime.settings.data_dir)
+
+    def start(self, run_id: str, body: TrainingStart, repo_name: str, source: Path | None, installation_id: int | None) -> None:
+        task = asyncio.get_running_loop().create_task(self._run(run_id, body, repo_name, source, installation_id))
+        self.tasks[run_id] = task
+        task.add_done_callback(lambda _: self.tasks.pop(run_id, None))
+
+    async def _run(self, run_id: str, body: TrainingStart, repo_name: str, source: Path | None, installation_id: int | None) -> None:
+        settings, store = self.runtime.settings, self.runtime.store
+        worktree_job = f"train-{run_id}"
+        llm = None
+        try:
+            if source is None:
+                source = await self._checkout(repo_name, installation_id, worktree_job)
+            bus = EventBus()
+            if self.metrics is not None:
+                self.metrics.observe(bus)
+            llm = self.llm_factory(settings)
+            result = await train(
+                settings, llm, store, body.dataset(), source, body.epochs, run_id=run_id, repo=repo_name,
+                dry_run=body.dry_run, max_iterations=body.max_iterations, bus=bus,
+            )
+            await asyncio.to_thread(_audit, self.runtime, "training.run", run_id, "completed", None, run_id=run_id,
+                                    epochs=[e.model_dump(mode="json") for e in result.epochs],
+                                    patterns_recorded=result.patterns_recorded)
+        except Exception as exc:  # the run is over either way: record why
+            log.exception("training run %s failed", run_id)
+            reason = str(exc) if isinstance(exc, (TrainingError, WorkspaceError, GitError, StoreError)) else repr(exc)
+            await asyncio.to_thread(self._fail, run_id, reason)
+        finally:
+            if llm is not None:
+                await llm.aclose()
+            if body.repo is not None:
+                await asyncio.to_thread(self.mirror.remove_worktree, repo_name, worktree_job)
+
+    def _fail(self, run_id: str, reason: str) -> None:
+        run = self.runtime.store.get_run(run_id)
+        if run is not None and run.status == "running":
+            self.runtime.store.finish_run(run_id, "failed")
+        _audit(self.runtime, "training.run", run_id, "failed", None, run_id=run_id, error=reason)
+
+    async def _checkout(self, repo: str, installation_id: int | None, job: str) -> Path:
+        """A worktree of the repository's default branch, from its mirror (the token stays in memory)."""
+        github = self.runtime.github
+        if github is None or installation_id is None:
+            raise TrainingError(f"no GitHub App installation for {repo}")
+        gh = github.installation_client(installation_id)
+        owner, _, name = repo.partition("/")
+        data = (await gh.rest.repos.async_get(owner, name)).json()
+        token = await github.installation_token(installation_id)
+        branch = data.get("default_branch") or "main"
+        await asyncio.to_thread(self.mirror.sync, repo, data["clone_url"], token)
+        return await asyncio.to_thread(self.mirror.add_worktree, repo, job, start=f"origin/{branch}", branch=f"aura-sicd/{job}")
+
+    async def aclose(self) -> None:
+        for task in list(self.tasks.values()):
+            task.cancel()
+        await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+
+    async def wait(self, run_id: str) -> None:
+        """Until the run's task ends (tests)."""
+        task = self.tasks.get(run_id)
+        if task is not None:
+            await asyncio.gather(task, return_exceptions=True)
+
+
+async def _installation_for(runtime: Runtime, repo: str) -> int:
+    if runtime.github is None:
+        raise AdminRefused(503, "no GitHub App is configured yet: open / to register one")
+    installation = await asyncio.to_thread(runtime.github_store.installation_for_repo, repo)
+    if installation is None:
+        try:
+            installation = await runtime.github.repo_installation_id(repo)
+        except GitHubException as exc:
+            raise AdminRefused(502, f"GitHub did not answer which installation covers {repo}: {exc!r}") from exc
+    if installation is None:
+        raise AdminRefused(404, f"aura-sicd is not installed on {repo}")
+    return installation
+
+
+async def start_training(request: Request) -> Response:
+    """Start a training run (202); it runs in the background, its status at /runs/{run_id}/summary."""
+    runtime: Runtime = request.app.state.runtime
+    settings = runtime.settings
+    body: TrainingStart = await _body(request, TrainingStart)
+    run_id = body.run_id or f"train-{uuid.uuid4().hex[:12]}"
+    risk = TRAINING_RISK["dry_run" if body.dry_run else "commit"]
+    subject = f"{run_id} on {body.repo or body.path}"
+    details = {"run_id": run_id, "episodes": body.episodes, "dry_run": body.dry_run, "repo": body.repo, "path": body.path}
+    if not settings.enable_training:
+        raise await _refuse(runtime, "training.start", subject, risk, "training is off: set ENABLE_TRAINING=1", **details)
+    if not body.dry_run and settings.safe_mode:
+        raise await _refuse(runtime, "training.start", subject, risk,
+                            "SAFE_MODE is on: only dry runs may train (set SAFE_MODE=0 to keep commits)", **details)
+    if await asyncio.to_thread(runtime.store.get_run, run_id) is not None:
+        raise AdminRefused(409, f"run {run_id!r} exists already: pick another run_id or leave it out")
+
+    source: Path | None = None
+    installation_id: int | None = None
+    if body.path is not None:
+        try:
+            source = await asyncio.to_thread(ensure_repository, Path(body.path))
+        except WorkspaceError as exc:
+            raise AdminRefused(422, f"invalid request: path: {exc}") from exc
+        repo_name = source.name
+    else:
+        repo_name = body.repo  # type: ignore[assignment]
+        installation_id = await _installation_for(runtime, repo_name)
+
+    training: TrainingRuns = request.app.state.training
+    models = list(dict.fromkeys(settings.generator_models)) or [settings.generator_model]
+
+    def record() -> None:
+        runtime.store.create_run(run_id, kind="training", repo=repo_name, params={
+            "epochs": body.epochs, "tasks": [t.title for t in body.dataset()], "dry_run": body.dry_run,
+            "models": models, "episodes": body.episodes, "source": body.repo or str(source), "started_by": ACTOR,
+        })
+        _audit(runtime, "training.start", subject, "allowed", risk, **details)
+
+    await asyncio.to_thread(record)
+    training.start(run_id, body, repo_name, source, installation_id)
+    started = TrainingStarted(
+        run_id=run_id, repo=repo_name, tasks=len(body.dataset()), epochs=body.epochs, episodes=body.episodes,
+        dry_run=body.dry_run, risk_score=risk, summary_url=f"/admin/training/runs/{run_id}/summary",
+        episodes_url=f"/admin/training/episodes/{run_id}",
+    )
+    return _json(started, 202)
+
+
+# --- proposed pull requests ------------------------------------------------------------------------
+
+
+def _evaluate(settings: Any, proposal: Proposal) -> PolicyDecision:
+    with tempfile.TemporaryDirectory(prefix="aura-policy-") as root:  # no checkout: paths and sizes only
+        return Policy.from_settings(settings).evaluate(proposal, Path(root))
+
+
+async def propose_pr(request: Request) -> Response:
+    """Open a pull request from whole-file changes; `dry_run` (the default) only renders it."""
+    runtime: Runtime = request.app.state.runtime
+    settings = runtime.settings
+    body: ProposePR = await _body(request, ProposePR)
+    decision = await asyncio.to_thread(_evaluate, settings, body.as_proposal())
+    result = ProposalResult(
+        proposal_id=body.proposal_id, branch=body.branch, repo=body.repo, base_branch=body.base_branch,
+        title=body.title, body=body.body(), dry_run=body.dry_run, policy=decision, risk_score=decision.risk_score,
+    )
+    subject = f"{body.repo} {body.branch}"
+    details = {"run_id": body.run_id, "proposal_id": body.proposal_id, "files": [c.file_path for c in body.changes],
+               "violations": decision.violations}
+    if body.dry_run:
+        await asyncio.to_thread(_audit, runtime, "training.propose_pr", subject, "dry_run", decision.risk_score, **details)
+        return _json(result)
+    if not settings.enable_autonomy:
+        raise await _refuse(runtime, "training.propose_pr", subject, decision.risk_score,
+                            "autonomy is off: set ENABLE_AUTONOMY=1 to open pull requests", **details)
+    if settings.safe_mode:
+        raise await _refuse(runtime, "training.propose_pr", subject, decision.risk_score,
+                            "SAFE_MODE is on: pull requests are only previewed (dry_run); set SAFE_MODE=0", **details)
+    if not decision.allowed:
+        raise await _refuse(runtime, "training.propose_pr", subject, decision.risk_score,
+                            "the policy refuses these changes: " + " ".join(decision.violations), **details)
+    installation_id = await _installation_for(runtime, body.repo)
+    try:
+        commit, base, pull = await _publish(runtime, installation_id, body, result.body)
+    except GitHubException as exc:
+        await asyncio.to_thread(_audit, runtime, "training.propose_pr", subject, "failed", decision.risk_score,
+                                error=repr(exc), **details)
+        raise AdminRefused(502, f"GitHub refused a request: {exc!r}") from exc
+    except (GitError, WorkspaceError) as exc:
+        await asyncio.to_thread(_audit, runtime, "training.propose_pr", subject, "failed", decision.risk_score,
+                                error=str(exc), **details)
+        raise AdminRefused(502, f"git failed: {exc}") from exc
+    result = result.model_copy(update={"commit": commit, "base_branch": base, "pull_request": pull})
+    await asyncio.to_thread(_audit, runtime, "training.propose_pr", subject, "opened", decision.risk_score,
+                            pull_request=pull.html_url, commit=commit, **details)
+    return _json(result, 201)
+
+
+async def _publish(runtime: Runtime, installation_id: int, body: ProposePR, text: str) -> tuple[str, str, PullInfo]:
+    """Commit the changes on the proposal's branch in the repository's mirror, push, open the PR."""
+    github = runtime.github
+    assert github is not None
+    gh = github.installation_client(installation_id)
+    repo_data = (await gh.rest.repos.async_get(body.repo_owner, body.repo_name)).json()
+    clone_url = repo_data["clone_url"]
+    base = body.base_branch or repo_data.get("default_branch") or "main"
+    token = await github.installation_token(installation_id)
+    mirror = RepoMirror(runtime.settings.data_dir)
+    job = f"propose-{body.proposal_id}"
+
+    def commit_and_push() -> str:
+        mirror.sync(body.repo, clone_url, token)
+        if mirror.remote_sha(body.repo, base) is None:
+            raise AdminRefused(422, f"invalid request: base_branch: {body.repo} has no branch {base!r}")
+        existing = mirror.remote_sha(body.repo, body.branch) is not None  # a retry continues its branch
+        start = f"origin/{body.branch}" if existing else f"origin/{base}"
+        worktree = mirror.add_worktree(body.repo, job, start=start, branch=body.branch)
+        try:
+            _write_changes(worktree, body.changes)
+            run_git(["add", "--all"], worktree)
+            if _staged(worktree):  # a retry with the same changes adds no empty commit
+                message = f"{body.title}\n\nAura-Run-Id: {body.run_id}\nAura-Proposal-Id: {body.proposal_id}\n"
+                run_git(["commit", "--quiet", "--no-verify", "-F", "-"], worktree, input=message)
+            return mirror.push(worktree, clone_url, token, body.branch)
+        finally:
+            mirror.remove_worktree(body.repo, job)
+
+    sha = await asyncio.to_thread(commit_and_push)
+    pr = await Publisher(gh, body.repo).open_pr(head=body.branch, base=base, title=body.title, body=text)
+    await asyncio.to_thread(runtime.github_store.upsert_bot_pr, BotPullRequest(
+        repo=body.repo, number=pr.number, branch=body.branch, base_ref=base, proposal_id=body.proposal_id,
+        run_id=body.run_id, html_url=pr.html_url,
+    ))
+    return sha, base, PullInfo(number=pr.number, html_url=pr.html_url)
+
+
+def _staged(worktree: Path) -> bool:
+    return bool(run_git(["diff", "--cached", "--name-only"], worktree).strip())
+
+
+def _write_changes(root: Path, changes: list[ProposedChange]) -> None:
+    for change in changes:
+        try:
+            target = safe_path(root, change.file_path)
+        except UnsafePathError as exc:
+            raise AdminRefused(422, f"invalid request: {change.file_path}: {exc}") from exc
+        if change.change_type is ChangeType.DELETE:
+            if not target.is_file():
+                raise AdminRefused(422, f"invalid request: {change.file_path}: cannot delete, the base branch has no such file")
+            target.unlink()
+            continue
+        if change.change_type is ChangeType.UPDATE and not target.is_file():
+            raise AdminRefused(422, f"invalid request: {change.file_path}: cannot update, the base branch has no such file "
+                                    "(use change_type create)")
+        if change.change_type is ChangeType.CREATE and target.exists():
+            raise AdminRefused(422, f"invalid request: {change.file_path}: cannot create, the file exists (use change_type update)")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(change.new_content or "", encoding="utf-8")
+
+
+# --- reading runs and episodes ---------------------------------------------------------------------
+
+
+async def _run_or_404(runtime: Runtime, run_id: str) -> RunInfo:
+    run = await asyncio.to_thread(runtime.store.get_run, run_id)
+    if run is None:
+        raise AdminRefused(404, f"unknown run {run_id!r}")
+    return run
+
+
+async def run_summary(request: Request) -> Response:
+    """Episode counts by state, tokens, changes proposed and actions of a run, and its status."""
+    runtime: Runtime = request.app.state.runtime
+    run = await _run_or_404(runtime, request.path_params["run_id"])
+    summary = await asyncio.to_thread(runtime.store.run_summary, run.run_id)
+    return _json(RunStatus(**summary.model_dump(), status=run.status, kind=run.kind, repo=run.repo))
+
+
+async def list_runs(request: Request) -> Response:
+    """The newest runs (`?kind=training`, `?repo=owner/name`, `?limit=`)."""
+    runtime: Runtime = request.app.state.runtime
+    limit = _int_param(request, "limit", 50, 1, 500)
+    runs = await asyncio.to_thread(runtime.store.list_runs, repo=request.query_params.get("repo"), limit=limit)
+    kind = request.query_params.get("kind")
+    return _json([r for r in runs if kind is None or r.kind == kind])
+
+
+async def list_run_episodes(request: Request) -> Response:
+    """A run's episodes with their iterations (`?summary=1`: one line each)."""
+    runtime: Runtime = request.app.state.runtime
+    run = await _run_or_404(runtime, request.path_params["run_id"])
+    if request.query_params.get("summary") in ("1", "true"):
+        rows: list[BaseModel] = await asyncio.to_thread(runtime.store.list_episode_summaries, run.run_id)
+    else:
+        rows = await asyncio.to_thread(runtime.store.list_episodes, run.run_id)
+    return _json(EpisodeList(run_id=run.run_id, episodes=[r.model_dump(mode="json") for r in rows]))
+
+
+async def get_episode(request: Request) -> Response:
+    """One episode with its iterations."""
+    runtime: Runtime = request.app.state.runtime
+    run = await _run_or_404(runtime, request.path_params["run_id"])
+    episode = await asyncio.to_thread(runtime.store.get_episode, run.run_id, request.path_params["episode_id"])
+    if episode is None:
+        raise AdminRefused(404, f"run {run.run_id!r} has no episode {request.path_params['episode_id']!r}")
+    return _json(episode)
+
+
+def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise AdminRefused(422, f"invalid request: {name} must be a whole number from {low} to {high}")
+    return int(raw)
+
+
+# --- guidance memory -------------------------------------------------------------------------------
+
+
+def _repo_param(request: Request) -> str:
+    owner, name = request.path_params["owner"], request.path_params["name"]
+    if not (re.fullmatch(REPO_PART, owner) and re.fullmatch(REPO_PART, name)):
+        raise AdminRefused(422, "invalid request: the repository must be owner/name")
+    return f"{owner}/{name}"
+
+
+async def memory_list(request: Request) -> Response:
+    """What guidance memory may hand to the generator on a repository, newest first, with ids."""
+    runtime: Runtime = request.app.state.runtime
+    repo = _repo_param(request)
+    limit = _int_param(request, "limit", 50, 1, 1000)
+    entries = await asyncio.to_thread(list_memory, runtime.store, repo, limit=limit)
+    return _json(MemoryList(repo=repo, entries=entries))
+
+
+async def memory_forget(request: Request) -> Response:
+    """Forget one memory entry of the repository (audited); 404 when it has none with that id."""
+    runtime: Runtime = request.app.state.runtime
+    repo = _repo_param(request)
+    raw = request.path_params["guidance_id"]
+    if not raw.isdigit():
+        raise AdminRefused(422, f"invalid request: the entry id must be a number, got {raw!r}")
+    deleted = await asyncio.to_thread(forget, runtime.store, repo, int(raw), actor=ACTOR, risk_score=MEMORY_FORGET_RISK)
+    if not deleted:
+        raise AdminRefused(404, f"{repo} has no memory entry {raw}")
+    return _json(Forgotten(repo=repo, id=int(raw), deleted=True))
+
+
+# --- routes and schema -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str
+    endpoint: Endpoint
+    response: type[BaseModel] | None
+    status: int = 200
+    body: type[BaseModel] | None = None
+    many: bool = False
+
+
+OPERATIONS = [
+    Operation("POST", "/admin/training/start", start_training, TrainingStarted, 202, body=TrainingStart),
+    Operation("POST", "/admin/training/propose-pr", propose_pr, ProposalResult, 200, body=ProposePR),
+    Operation("GET", "/admin/training/runs", list_runs, RunInfo, many=True),
+    Operation("GET", "/admin/training/runs/{run_id}/summary", run_summary, RunStatus),
+    Operation("GET", "/admin/training/episodes/{run_id}", list_run_episodes, EpisodeList),
+    Operation("GET", "/admin/training/episodes/{run_id}/{episode_id}", get_episode, None),
+    Operation("GET", "/admin/memory/{owner}/{name}", memory_list, MemoryList),
+    Operation("DELETE", "/admin/memory/{owner}/{name}/{guidance_id}", memory_forget, Forgotten),
+]
+
+
+def openapi_schema() -> dict[str, Any]:
+    from bot.records import Episode
+
+    models: list[type[BaseModel]] = [Problem, Episode, EpisodeSummary]
+    for op in OPERATIONS:
+        models += [m for m in (op.body, op.response) if m is not None]
+    unique = list(dict.fromkeys(models))
+    _, defs = models_json_schema([(m, "validation") for m in unique], ref_template="#/components/schemas/{model}")
+
+    def ref(model: type[BaseModel]) -> dict[str, str]:
+        return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+    paths: dict[str, dict[str, Any]] = {}
+    for op in OPERATIONS:
+        response_model = op.response or Episode
+        content = {"type": "array", "items": ref(response_model)} if op.many else ref(response_model)
+        problem = {"application/json": {"schema": ref(Problem)}}
+        spec: dict[str, Any] = {
+            "summary": (op.endpoint.__doc__ or "").strip().splitlines()[0],
+            "operationId": op.endpoint.__name__,
+            "security": [{"bearer": []}],
+            "parameters": [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
+                           for p in re.findall(r"{(\w+)}", op.path)],
+            "responses": {
+                str(op.status): {"description": "OK", "content": {"application/json": {"schema": content}}},
+                "401": {"description": "no or wrong bearer token", "content": problem},
+                "403": {"description": "a capability flag refuses it; `detail` says which", "content": problem},
+                "404": {"description": "unknown, or the admin API is off", "content": problem},
+                "422": {"description": "invalid request", "content": problem},
+            },
+        }
+        if op.body is not None:
+            spec["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref(op.body)}}}
+        if op.endpoint is propose_pr:
+            spec["responses"]["201"] = {"description": "opened", "content": {"application/json": {"schema": ref(ProposalResult)}}}
+        paths.setdefault(op.path, {})[op.method.lower()] = spec
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "aura-sicd admin API", "version": "1"},
+        "paths": paths,
+        "components": {"schemas": defs.get("$defs", {}),
+                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+    }
+
+
+async def openapi(request: Request) -> Response:
+    return JSONResponse(openapi_schema())
+
+
+def routes() -> list[Route]:
+    return [Route("/admin/openapi.json", openapi, methods=["GET"])] + [
+        Route(op.path, admin_endpoint(op.endpoint), methods=[op.method]) for op in OPERATIONS
+    ]
