@@ -7,8 +7,8 @@ import sys
 
 from pydantic import BaseModel
 
-from bot.commands.improve import load_settings
-from bot.store import Store, StoreError
+from bot.commands.common import load_settings, open_store
+from bot.store import Store
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -52,12 +52,8 @@ def _run(args: argparse.Namespace, body) -> int:  # noqa: ANN001 - body(store) -
     if getattr(args, "limit", None) is not None and args.limit < 1:
         print("aura-sicd: --limit must be at least 1", file=sys.stderr)
         return 2
-    try:
-        with Store.open(settings.database_url) as store:
-            return body(store)
-    except StoreError as exc:
-        print(f"aura-sicd: {exc}", file=sys.stderr)
-        return 2
+    with open_store(settings) as store:
+        return body(store)
 
 
 def report_command(args: argparse.Namespace) -> int:

@@ -8,7 +8,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bot.commands.improve import load_settings
+from bot.commands.common import load_settings
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

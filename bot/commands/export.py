@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bot.commands.improve import load_settings
+from bot.commands.common import load_settings
 from bot.store import Store, StoreError
 
 

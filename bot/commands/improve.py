@@ -7,10 +7,10 @@ import asyncio
 import sys
 from pathlib import Path
 
-from pydantic import ValidationError
 from rich.console import Console
 
 from bot.cli import ConfigError
+from bot.commands.common import load_settings
 from bot.config import Settings
 from bot.records import Episode, EpisodeStatus, GuidanceEntry, Task
 
@@ -30,14 +30,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--base", default="HEAD", help="the commit to start from (default HEAD)")
     p.add_argument("--dry-run", action="store_true", help="run the cycle but leave no branch or commit behind")
     p.set_defaults(func=run)
-
-
-def load_settings() -> Settings:
-    try:
-        return Settings()
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"invalid settings: {problems}") from exc
 
 
 def read_task(args: argparse.Namespace) -> Task:

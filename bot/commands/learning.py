@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from bot.commands.improve import load_settings
-from bot.store import Store, StoreError
+from bot.commands.common import load_settings, open_store
+from bot.store import Store
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -44,13 +44,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _with_store(body) -> int:  # noqa: ANN001 - body(store) -> int
-    settings = load_settings()
-    try:
-        with Store.open(settings.database_url) as store:
-            return body(store)
-    except StoreError as exc:
-        print(f"aura-sicd: {exc}", file=sys.stderr)
-        return 2
+    with open_store(load_settings()) as store:
+        return body(store)
 
 
 def memory_command(args: argparse.Namespace) -> int:
