@@ -14,6 +14,7 @@ COMMAND_MODULES = [
     "bot.commands.improve",
     "bot.commands.episodes",
     "bot.commands.serve",
+    "bot.commands.worker",
     "sandbox.cli",
     "bot.commands.bench",
     "bot.commands.export",

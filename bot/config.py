@@ -72,6 +72,11 @@ class Settings(BaseSettings):
     host: str = "0.0.0.0"
     port: int = 3000
     queue_concurrency: int = Field(2, ge=1)
+    # --- durable jobs (DBOS; docs/github-app.md "Jobs") ---
+    dbos_url: str | None = None  # DBOS system database; default: SQLite in the data directory; Postgres for several machines
+    dbos_executor_id: str | None = None  # stable, unique per process when several share one database
+    review_coalesce_s: float = Field(5.0, ge=0.0)  # review comments arriving within this window make one iteration
+    serve_runs_jobs: bool = True  # false: `serve` only enqueues and `aura-sicd worker` processes work the jobs
 
     # --- admin API ---
     admin_token: str | None = None
@@ -87,6 +92,10 @@ class Settings(BaseSettings):
     @property
     def database_url(self) -> str:
         return self.store_url or f"sqlite:///{(self.data_dir / 'aura.db').resolve()}"
+
+    @property
+    def dbos_database_url(self) -> str:
+        return self.dbos_url or f"sqlite:///{(self.data_dir / 'dbos.sqlite').resolve()}"
 
     @property
     def proposals_dir(self) -> Path:

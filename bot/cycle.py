@@ -54,6 +54,7 @@ from bot.workspace import (
     commit_diff,
     create_worktree,
     delete_branch,
+    ensure_worktree,
     remove_worktree,
     reset_worktree,
     worktree_diff,
@@ -197,6 +198,7 @@ class Cycle:
         if self.store is not None:
             self.store.create_run(req.run_id, kind=req.kind, repo=repo_name)  # idempotent
         ws = await self.step("checkout", self.checkout, req)
+        await asyncio.to_thread(ensure_worktree, ws)  # a resumed job gets its recorded workspace back
         episode = Episode(
             run_id=req.run_id,
             episode_id=req.episode_id,

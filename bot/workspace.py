@@ -115,11 +115,20 @@ def create_worktree(
 
 
 def ensure_worktree(ws: Workspace) -> None:
-    """Recreate the worktree after a restart elsewhere (a resumed job); no-op when it is there."""
+    """Recreate the worktree after a restart elsewhere (a resumed job); no-op when it is there.
+
+    The branch is recreated at the base commit when it is gone too (a finished episode without a commit
+    deletes it; a job replayed after a crash may look at its worktree again).
+    """
     if (ws.path / ".git").exists():
         return
+    if ws.path.exists():
+        shutil.rmtree(ws.path, ignore_errors=True)  # a half-made directory from an interrupted `worktree add`
     run_git(["worktree", "prune"], ws.source_repo)
-    run_git(["worktree", "add", "--force", str(ws.path), ws.branch], ws.source_repo)
+    if run_git(["rev-parse", "--verify", "--quiet", f"refs/heads/{ws.branch}"], ws.source_repo, check=False).strip():
+        run_git(["worktree", "add", "--force", str(ws.path), ws.branch], ws.source_repo)
+    else:
+        run_git(["worktree", "add", "--force", "-b", ws.branch, str(ws.path), ws.base_sha], ws.source_repo)
 
 
 def reset_worktree(ws: Workspace) -> None:

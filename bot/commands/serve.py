@@ -25,9 +25,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def build_app(settings: Settings):
     """The ASGI app `serve` runs: the place where the durable job queue is plugged in."""
+    from bot.jobs import DBOSJobQueue
     from webhooks.app import create_app
 
-    return create_app(settings)
+    return create_app(settings, queue=DBOSJobQueue(settings))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,0 +1,168 @@
+"""DBOS: launching it for this process, and `DBOSJobQueue`, the durable `JobQueue`.
+
+- System database: SQLite at `<data dir>/dbos.sqlite` by default, `AURA_DBOS_URL` (Postgres) when
+  several processes on several machines share the jobs.
+- The application version is pinned (`APPLICATION_VERSION`): a restart after an upgrade still resumes
+  the jobs in flight. A change that reorders a workflow's steps must go behind `DBOS.patch()` (or bump
+  the version and let old jobs finish first).
+- Executor id: `AURA_DBOS_EXECUTOR_ID`, else `DBOS__VMID`, else `local`; a process resumes only its own
+  executor's unfinished jobs, so each process needs a stable id of its own.
+- One job queue, partitioned by `JobRequest.partition_key` with `partition_concurrency=1` (at most one
+  job per PR branch or issue at a time, across every process) and `worker_concurrency =
+  AURA_QUEUE_CONCURRENCY` per process; a small second queue carries the coalescing workflows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from typing import TYPE_CHECKING
+
+from dbos import DBOS, DBOSConfig, Debouncer, SetEnqueueOptions, SetWorkflowID
+from dbos._error import DBOSWorkflowIDInUseError
+
+from bot.config import Settings
+from bot.github.job_request import JobRequest
+from bot.github.mirror import RepoMirror
+from bot.jobs.workflow import (
+    COALESCE_QUEUE,
+    COALESCE_TOPIC,
+    JOB_QUEUE,
+    JobServices,
+    coalesce_workflow,
+    configure,
+    job_workflow,
+)
+
+if TYPE_CHECKING:
+    from dbos import Queue
+
+    from webhooks.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+APP_NAME = "aura-sicd"
+APPLICATION_VERSION = "aura-sicd-jobs-1"  # pinned; see the module docstring before changing a workflow
+QUEUE_POLL_S = 0.5
+
+
+def executor_id(settings: Settings) -> str:
+    return settings.dbos_executor_id or os.environ.get("DBOS__VMID") or "local"
+
+
+def dbos_config(settings: Settings) -> DBOSConfig:
+    return {
+        "name": APP_NAME,
+        "system_database_url": settings.dbos_database_url,
+        "application_version": APPLICATION_VERSION,
+        "executor_id": executor_id(settings),
+        "log_level": "WARNING",
+    }
+
+
+class DBOSJobQueue:
+    """The durable `JobQueue`: workflow id = delivery id; launched with the process (`start`/`launch`).
+
+    `serve` hands one to `create_app`, whose lifespan calls `start(runtime)`; the `worker` command
+    calls `launch(services)` itself. Only one per process (DBOS is process-wide).
+    """
+
+    def __init__(self, settings: Settings, *, run_jobs: bool | None = None) -> None:
+        self.settings = settings
+        self.run_jobs = settings.serve_runs_jobs if run_jobs is None else run_jobs
+        self._jobs: Queue | None = None
+        self._coalesce: Queue | None = None
+        self._debouncer: Debouncer | None = None
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    async def start(self, runtime: Runtime) -> None:
+        """The web app's lifespan hook: jobs use the app's store and GitHub client."""
+        services = JobServices(
+            settings=self.settings,
+            store=runtime.store,
+            github=lambda: runtime.github,
+            mirror=RepoMirror(self.settings.data_dir),
+            remember_label=runtime.remember_label,
+        )
+        await self.launch(services)
+
+    async def launch(self, services: JobServices) -> None:
+        """Launch DBOS in the running event loop (workflows then run on it) and register the queues.
+
+        Unfinished jobs of this executor resume right away, so the services are set first.
+        """
+        configure(services)
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        DBOS(config=dbos_config(self.settings))
+        if not self.run_jobs:
+            DBOS.listen_queues([])  # enqueue only; worker processes dequeue
+        DBOS.launch()
+        self._jobs = await DBOS.register_queue_async(
+            JOB_QUEUE,
+            worker_concurrency=self.settings.queue_concurrency,
+            partition_concurrency=1,
+            polling_interval_sec=QUEUE_POLL_S,
+            on_conflict="always_update",
+        )
+        self._coalesce = await DBOS.register_queue_async(
+            COALESCE_QUEUE, polling_interval_sec=QUEUE_POLL_S, on_conflict="always_update"
+        )
+        self._debouncer = Debouncer.create_async(coalesce_workflow, queue=self._coalesce)
+        log.info("durable job queue up (%s, executor %s, %s)", _redacted(self.settings.dbos_database_url),
+                 executor_id(self.settings), "running jobs" if self.run_jobs else "enqueue only")
+
+    async def stop(self) -> None:
+        """Shut DBOS down; jobs in flight stop where they are and resume at the next start."""
+        if self._jobs is None:
+            return
+        self._jobs = self._coalesce = self._debouncer = None
+        await asyncio.to_thread(DBOS.destroy)
+        configure(None)
+
+    # --- the JobQueue protocol -------------------------------------------------------------------
+
+    async def enqueue(self, job: JobRequest) -> bool:
+        if self._jobs is None or self._debouncer is None:
+            raise RuntimeError("the durable job queue is not launched")
+        payload = job.model_dump(mode="json")
+        if job.coalesce_key:
+            return await self._coalesce_job(job, payload)
+        try:
+            with (SetWorkflowID(job.delivery_id, workflow_id_reuse_policy="reject"),
+                  SetEnqueueOptions(queue_partition_key=job.partition_key)):
+                await self._jobs.enqueue_async(job_workflow, payload)
+        except DBOSWorkflowIDInUseError:
+            return False
+        return True
+
+    async def _coalesce_job(self, job: JobRequest, payload: dict) -> bool:
+        """Debounce by coalesce key; the debounced workflow also gets each job as a message.
+
+        The debouncer keeps only the latest arguments, so earlier jobs of the burst reach the workflow as
+        messages (durable in the system database) and it folds them all into one job.
+        """
+        assert self._debouncer is not None
+        if await DBOS.get_workflow_status_async(job.delivery_id) is not None:
+            return False  # this delivery started the burst's workflow before
+        with SetWorkflowID(job.delivery_id):
+            handle = await self._debouncer.debounce_async(job.coalesce_key, self.settings.review_coalesce_s, payload)
+        await DBOS.send_async(handle.workflow_id, payload, COALESCE_TOPIC)
+        return True
+
+    async def ready(self) -> str | None:
+        if self._jobs is None:
+            return "the durable job queue is not launched"
+        await DBOS.list_workflows_async(limit=1, load_input=False, load_output=False)
+        return None
+
+
+def _redacted(url: str) -> str:
+    """A database URL without its password, for logs."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "(unparsable URL)"
