@@ -511,7 +511,7 @@ async def _publish(runtime: Runtime, installation_id: int, body: ProposePR, text
         start = f"origin/{body.branch}" if existing else f"origin/{base}"
         worktree = mirror.add_worktree(body.repo, job, start=start, branch=body.branch)
         try:
-            _write_changes(worktree, body.changes)
+            _write_changes(worktree, body.changes, resuming=existing)
             run_git(["add", "--all"], worktree)
             if _staged(worktree):  # a retry with the same changes adds no empty commit
                 message = f"{body.title}\n\nAura-Run-Id: {body.run_id}\nAura-Proposal-Id: {body.proposal_id}\n"
@@ -533,21 +533,24 @@ def _staged(worktree: Path) -> bool:
     return bool(run_git(["diff", "--cached", "--name-only"], worktree).strip())
 
 
-def _write_changes(root: Path, changes: list[ProposedChange]) -> None:
+def _write_changes(root: Path, changes: list[ProposedChange], *, resuming: bool = False) -> None:
+    """Write the changes; `resuming` (the proposal's branch exists: a retry) accepts what is already done."""
     for change in changes:
         try:
             target = safe_path(root, change.file_path)
         except UnsafePathError as exc:
             raise AdminRefused(422, f"invalid request: {change.file_path}: {exc}") from exc
         if change.change_type is ChangeType.DELETE:
-            if not target.is_file():
+            if target.is_file():
+                target.unlink()
+            elif not resuming:
                 raise AdminRefused(422, f"invalid request: {change.file_path}: cannot delete, the base branch has no such file")
-            target.unlink()
             continue
         if change.change_type is ChangeType.UPDATE and not target.is_file():
             raise AdminRefused(422, f"invalid request: {change.file_path}: cannot update, the base branch has no such file "
                                     "(use change_type create)")
-        if change.change_type is ChangeType.CREATE and target.exists():
+        done = resuming and target.is_file() and target.read_text(encoding="utf-8", errors="replace") == change.new_content
+        if change.change_type is ChangeType.CREATE and target.exists() and not done:
             raise AdminRefused(422, f"invalid request: {change.file_path}: cannot create, the file exists (use change_type update)")
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(change.new_content or "", encoding="utf-8")
