@@ -7,20 +7,24 @@ or two; async code calls it from a thread) and safe to share between threads.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel
-from sqlalchemy import Boolean, Index, String, Text, UniqueConstraint, delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import (
+    Boolean,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    delete,
+    select,
+    update,
+)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from bot.records import utcnow
-from bot.store.store import Store, StoreError
+from bot.store.store import Store
 from bot.store.tables import Base, BigId
 
 DeliveryStatus = Literal["received", "recorded", "ignored", "denied", "enqueued", "duplicate", "failed"]
@@ -192,30 +196,9 @@ class HumanFeedback(BaseModel):
 class GitHubStore:
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._engine = store.engine
-        self._write_engine = store.engine.execution_options(aura_write=True)  # BEGIN IMMEDIATE on SQLite
-        self._write_lock = threading.Lock()
-
-    @contextmanager
-    def _read(self) -> Iterator[Session]:
-        try:
-            with Session(self._engine) as session:
-                yield session
-        except OperationalError as exc:
-            raise StoreError(f"database error: {exc.orig}") from exc
-
-    @contextmanager
-    def _write(self) -> Iterator[Session]:
-        # One writer at a time within the process: SQLite serialises writers anyway, and threads queueing
-        # on this lock wait microseconds where SQLite's busy handler would sleep milliseconds.
-        try:
-            with self._write_lock, Session(self._write_engine) as session, session.begin():
-                yield session
-        except OperationalError as exc:
-            raise StoreError(f"database error: {exc.orig}") from exc
-
-    def _insert(self, table: type[Base]) -> Any:
-        return (postgresql if self._engine.dialect.name == "postgresql" else sqlite).insert(table)
+        self._read = store.read_session
+        self._write = store.write_session
+        self._insert = store.insert
 
     def ping(self) -> None:
         with self._read() as session:

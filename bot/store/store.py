@@ -8,6 +8,7 @@ models of `bot.records`, stored with `model_dump(mode="json")`.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -35,7 +36,14 @@ from bot.records import (
     IterationRecord,
     utcnow,
 )
-from bot.store.tables import AuditRow, Base, EpisodeRow, GuidanceRow, IterationRow, RunRow
+from bot.store.tables import (
+    AuditRow,
+    Base,
+    EpisodeRow,
+    GuidanceRow,
+    IterationRow,
+    RunRow,
+)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -217,6 +225,9 @@ class Store:
         self.url = normalize_url(url)
         self._engine = create_store_engine(self.url)
         self._write_engine = self._engine.execution_options(aura_write=True)
+        # One writer at a time within the process: SQLite serialises writers anyway, and threads queueing
+        # on this lock wait microseconds where SQLite's busy handler would sleep milliseconds.
+        self._write_lock = threading.RLock()
 
     @classmethod
     def open(cls, url: str) -> Store:
@@ -262,17 +273,18 @@ class Store:
     def write_session(self) -> Iterator[Session]:
         """A session inside one write transaction (BEGIN IMMEDIATE on SQLite), committed on exit."""
         try:
-            with Session(self._write_engine) as session, session.begin():
+            with self._write_lock, Session(self._write_engine) as session, session.begin():
                 yield session
         except DBAPIError as exc:
             raise StoreError(f"database error on {self.url.render_as_string()}: {exc.orig}") from exc
 
-    def _insert(self, table: type[Base]) -> Any:
+    def insert(self, table: type[Base]) -> Any:
+        """An INSERT in the database's dialect, so callers can add ON CONFLICT clauses."""
         dialect = postgresql if self._engine.dialect.name == "postgresql" else sqlite
         return dialect.insert(table)
 
     def _upsert(self, session: Session, table: type[Base], values: dict[str, Any], keys: list[str]) -> None:
-        stmt = self._insert(table).values(values)
+        stmt = self.insert(table).values(values)
         changed = {name: stmt.excluded[name] for name in values if name not in keys}
         session.execute(stmt.on_conflict_do_update(index_elements=keys, set_=changed))
 
@@ -293,7 +305,7 @@ class Store:
             "created_at": utcnow(),
         }
         with self.write_session() as session:
-            session.execute(self._insert(RunRow).values(values).on_conflict_do_nothing(index_elements=["run_id"]))
+            session.execute(self.insert(RunRow).values(values).on_conflict_do_nothing(index_elements=["run_id"]))
 
     def finish_run(self, run_id: str, status: str) -> None:
         if not status:

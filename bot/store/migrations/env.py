@@ -9,12 +9,10 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import text
 
-from bot.store.tables import Base
-import bot.store.github  # noqa: F401,E402  (registers the GitHub tables in Base.metadata)
-import bot.learning.tables  # noqa: F401,E402  (registers the learning tables in Base.metadata)
+from bot.store.schema import metadata
 
 config = context.config
-target_metadata = Base.metadata
+target_metadata = metadata
 
 # Any constant: Postgres sessions migrating the same database wait for each other on it.
 MIGRATION_LOCK_KEY = 0x4155_5241  # "AURA"
