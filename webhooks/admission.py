@@ -18,15 +18,18 @@ from githubkit.exception import GitHubException
 
 from bot.github.client import GitHubApp
 from bot.github.job_request import JobKind, JobQueue, JobRequest
-from bot.github.messages import permission_denied
+from bot.github.messages import forget_usage, forgotten, permission_denied
 from bot.github.payloads import PullRequest
 from bot.github.permissions import PermissionChecker
 from bot.github.publish import Publisher
+from bot.learning.memory import forget
 from bot.store import Store
 from bot.store.github import DeliveryStatus, DeliveryUpdate, GitHubStore
 from webhooks.delivery_log import DeliveryLog
 
 log = logging.getLogger(__name__)
+
+FORGET_RISK = 0.1  # one piece of advice deleted; it can be given again
 
 
 class Admission:
@@ -79,6 +82,9 @@ class Admission:
             await publisher.comment(job.number, permission_denied(job.triggered_by))
             return "denied", f"{job.triggered_by} has no write permission on {job.repo}"
 
+        if job.kind is JobKind.FORGET:
+            return await self._forget(publisher, job)
+
         if job.kind in (JobKind.PR_ITERATE, JobKind.PR_FOREIGN) and job.head_sha is None:
             pr = PullRequest.model_validate(await publisher.get_pr(job.number))
             if pr.state == "closed":
@@ -98,6 +104,17 @@ class Admission:
             await asyncio.to_thread(self.store.add_guidance, job.repo, entry)
         await self._acknowledge(publisher, job)
         return "enqueued", job.kind.value
+
+    async def _forget(self, publisher: Publisher, job: JobRequest) -> tuple[DeliveryStatus, str | None]:
+        """`/aura forget <id>`: delete the repository's memory entry (audited) and say so in a comment."""
+        if job.memory_id is None:
+            await publisher.comment(job.number, forget_usage())
+            return "recorded", "forget without an entry id"
+        deleted = await asyncio.to_thread(
+            forget, self.store, job.repo, job.memory_id, actor=f"github:{job.triggered_by}", risk_score=FORGET_RISK
+        )
+        await publisher.comment(job.number, forgotten(job.triggered_by, job.memory_id, deleted=deleted))
+        return "recorded", f"memory entry {job.memory_id} {'deleted' if deleted else 'not found'}"
 
     async def _acknowledge(self, publisher: Publisher, job: JobRequest) -> None:
         """👀 on the issue or comment that asked; a failed reaction never fails the job."""

@@ -40,6 +40,7 @@ class JobKind(StrEnum):
     PR_ITERATE = "pr_iterate"  # our own PR: /improve or review feedback → a new commit on its branch
     PR_FOREIGN = "pr_foreign"  # someone else's PR: a new aura-sicd/<id> PR targeting its branch
     FEEDBACK = "feedback"  # our PR closed: merged (positive) or not (negative); no cycle
+    FORGET = "forget"  # `/aura forget <id>`: admission deletes a guidance-memory entry and replies; never enqueued
 
 
 class ReplyTarget(BaseModel):
@@ -68,6 +69,7 @@ class JobRequest(BaseModel):
     label: str | None = None  # the trigger label to remove when done
     reply_to: list[ReplyTarget] = Field(default_factory=list)
     merged: bool | None = None  # FEEDBACK only
+    memory_id: int | None = None  # FORGET only: the entry to delete (None: the comment gave no number)
     coalesce_key: str | None = None  # jobs with the same key within the window become one
     coalesced_deliveries: list[str] = Field(default_factory=list)  # delivery ids merged into this one
     received_at: datetime = Field(default_factory=utcnow)

@@ -58,3 +58,15 @@ def invalid_repo_config(path: str, errors: str) -> str:
         f"aura-sicd did not start: `{path}` is not valid, and the defaults are not used in its place.\n\n"
         f"```\n{errors}\n```\n\nFix the file and trigger again."
     )
+
+
+def forgotten(login: str, memory_id: int, *, deleted: bool) -> str:
+    if deleted:
+        return (f"@{login} done: memory entry {memory_id} is forgotten; aura-sicd will not hand it to the model again. "
+                "`aura-sicd learning memory` (or the admin API) lists what is left.")
+    return (f"@{login} this repository has no memory entry {memory_id}, so nothing was forgotten. "
+            "`aura-sicd learning memory OWNER/REPO` (or `GET /admin/memory/OWNER/REPO`) lists the entries with their ids.")
+
+
+def forget_usage() -> str:
+    return "Usage: `/aura forget <id>`, where the id is a number from `aura-sicd learning memory OWNER/REPO`."

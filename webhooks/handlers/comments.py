@@ -1,4 +1,4 @@
-"""`issue_comment` events: `/improve [guidance]` on an issue, our PR, or someone else's PR."""
+"""`issue_comment` events: `/improve [guidance]` on an issue, our PR, or someone else's PR; `/aura forget <id>`."""
 
 from __future__ import annotations
 
@@ -11,9 +11,13 @@ from webhooks.routing import HandlerContext, Ignored, Outcome, Router
 
 router = Router()
 
+FORGET_COMMAND = "/aura forget"
+
 
 @router.register("issue_comment", action="created")
 async def issue_comment_created(event: IssueCommentEvent, ctx: HandlerContext) -> Outcome:
+    if command_argument(event.comment.body, FORGET_COMMAND) is not None:
+        return forget_memory(event, ctx)
     argument = command_argument(event.comment.body, IMPROVE_COMMAND)
     if argument is None:
         return Ignored(f"not an {IMPROVE_COMMAND} command")
@@ -45,4 +49,23 @@ async def issue_comment_created(event: IssueCommentEvent, ctx: HandlerContext) -
         guidance=guidance,
         triggered_by=login,
         reply_to=reply_to,
+    )
+
+
+def forget_memory(event: IssueCommentEvent, ctx: HandlerContext) -> Outcome:
+    """`/aura forget <id>`: admission checks the sender may write, deletes the entry and replies."""
+    argument = command_argument(event.comment.body, FORGET_COMMAND) or ""
+    number = argument.split()[0].lstrip("#") if argument.split() else ""
+    login = event.comment.user.login if event.comment.user else (event.sender.login if event.sender else "")
+    return JobRequest(
+        kind=JobKind.FORGET,
+        delivery_id=ctx.delivery_id,
+        event=ctx.event,
+        installation_id=event.installation_id,
+        repo=event.repository.full_name,
+        clone_url=clone_url(event.repository),
+        number=event.issue.number,
+        triggered_by=login,
+        memory_id=int(number) if number.isdigit() else None,
+        reply_to=[ReplyTarget(kind="issue_comment", id=event.comment.id)],
     )
