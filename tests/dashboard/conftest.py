@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import respx
+from starlette.testclient import TestClient
+
+from bot.github.job_request import InMemoryJobQueue
+from tests.admin.conftest import make_settings
+from tests.dashboard.data import fill
+from tests.fakes.github import FakeGitHub
+from tests.webhooks.conftest import make_client
+
+
+@pytest.fixture
+def github() -> Iterator[FakeGitHub]:
+    with respx.mock(assert_all_called=False) as mock:
+        yield FakeGitHub(mock)
+
+
+@pytest.fixture
+def open_client(tmp_path, github) -> Iterator[TestClient]:
+    """No admin token: a local install, the dashboard is open."""
+    with make_client(make_settings(tmp_path, admin_token=None), InMemoryJobQueue()) as client:
+        client.ids = fill(client.app.state.runtime.store)
+        yield client
