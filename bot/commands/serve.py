@@ -51,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         app = build_app(settings)
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level, access_log=False)
+        # the stock asyncio loop: uvloop refuses the user/group arguments the sandbox starts its processes with
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level, access_log=False, loop="asyncio")
     except (GitHubAppNotConfigured, StoreError) as exc:
         raise ConfigError(str(exc)) from exc
     return 0
