@@ -35,8 +35,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bot.events import EventBus
 from bot.edits import UnsafePathError, safe_path
+from bot.events import EventBus
 from bot.github.messages import pr_body
 from bot.github.mirror import RepoMirror
 from bot.github.publish import Publisher

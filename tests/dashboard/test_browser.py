@@ -7,7 +7,6 @@ Skipped when chromium or Playwright is missing, except with AURA_REQUIRE_SANDBOX
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import threading
 import time
