@@ -8,6 +8,9 @@ exactly one job per unique delivery. The server is the real app (SQLite store in
 directory, the in-memory queue); GitHub is faked inside the server process at the HTTP level, so
 admission (installation token, permission check, 👀 reaction) runs as in production. Targets: ≥ 500
 deliveries/s with p99 < 50 ms. Every loop is bounded in count; nothing leaves 127.0.0.1.
+
+`--queue dbos` puts the durable queue behind admission (DBOS on SQLite in the data directory, enqueue
+only: no job runs) and counts the job workflows it holds.
 """
 
 from __future__ import annotations
@@ -64,7 +67,13 @@ def make_app():
     from webhooks.app import create_app
 
     settings = Settings(_env_file=None, trigger_label="bug")  # data dir, app id, key, secret from AURA_*
-    queue = InMemoryJobQueue(concurrency=settings.queue_concurrency)
+    if os.environ.get("BENCH_QUEUE") == "dbos":
+        from bot.jobs import DBOSJobQueue
+
+        # the durable queue, enqueue only: the benchmark measures acknowledging and admitting, not the cycle
+        queue = DBOSJobQueue(settings, run_jobs=False)
+    else:
+        queue = InMemoryJobQueue(concurrency=settings.queue_concurrency)
 
     async def ready() -> None:
         return None
@@ -77,13 +86,23 @@ def make_app():
         readiness={"store": ready},
     )
 
+    async def job_ids() -> list[str]:
+        if isinstance(queue, InMemoryJobQueue):
+            return [j.delivery_id for j in queue.released]
+        from dbos import DBOS
+
+        from bot.jobs.workflow import JOB_WORKFLOW
+
+        workflows = await DBOS.list_workflows_async(name=JOB_WORKFLOW, load_input=False, load_output=False)
+        return [w.workflow_id for w in workflows]
+
     async def jobs(request):
         deliveries = request.app.state.runtime.github_store.list_deliveries(limit=100_000)
         by_status: dict[str, int] = {}
         for d in deliveries:
             by_status[d.status] = by_status.get(d.status, 0) + 1
-        return JSONResponse({"jobs": len(queue.released), "unique_jobs": len({j.delivery_id for j in queue.released}),
-                             "deliveries": by_status})
+        ids = await job_ids()
+        return JSONResponse({"jobs": len(ids), "unique_jobs": len(set(ids)), "deliveries": by_status})
 
     app.router.routes.append(Route("/_bench/jobs", jobs))
     return app
@@ -231,7 +250,7 @@ async def run(args: argparse.Namespace, port: int) -> int:
               f"{elapsed:.2f} s ({args.burst / elapsed:.0f}/s), all admitted after {all_admitted:.2f} s "
               f"({len(unique) / all_admitted:.0f} jobs/s); statuses {statuses}; "
               f"jobs created {new_jobs} for {len(unique)} unique deliveries -> {'exact' if exact else 'WRONG'}")
-        print(f"delivery records: {after['deliveries']}")
+        print(f"queue: {args.queue}; delivery records: {after['deliveries']}")
         ok = exact and rate >= 500 and _percentile(load, 0.99) < 50
         print(f"targets (>= 500/s with p99 < 50 ms, exact job count): {'met' if ok else 'NOT met'}")
         return 0 if exact else 1
@@ -243,13 +262,15 @@ def main() -> int:
     parser.add_argument("--load", type=int, default=5000, help="deliveries for the sustained-rate figure")
     parser.add_argument("--burst", type=int, default=5000, help="deliveries in the duplicate burst")
     parser.add_argument("--senders", type=int, default=8, help="concurrent keep-alive connections")
+    parser.add_argument("--queue", choices=["memory", "dbos"], default="memory",
+                        help="the in-memory queue, or the durable DBOS queue (SQLite in the data directory)")
     args = parser.parse_args()
 
     port = _free_port()
     with tempfile.TemporaryDirectory() as data:
         env = {**os.environ, "AURA_DATA_DIR": data, "AURA_GITHUB_APP_ID": "1", "AURA_GITHUB_PRIVATE_KEY": _private_key(),
                "AURA_GITHUB_WEBHOOK_SECRET": SECRET, "AURA_STORE_URL": f"sqlite:///{data}/aura.db",
-               "PYTHONPATH": str(ROOT)}
+               "PYTHONPATH": str(ROOT), "BENCH_QUEUE": args.queue}
         server = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--factory", "benchmarks.webhook_receiver:make_app",
              "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"],
