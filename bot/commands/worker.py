@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
     import logging
 
-    from bot.commands.improve import load_settings
+    from bot.commands.common import load_settings
     from bot.github.client import GitHubApp, GitHubAppNotConfigured
     from bot.store import Store, StoreError
 

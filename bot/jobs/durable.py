@@ -161,8 +161,9 @@ class DBOSJobQueue:
 def _redacted(url: str) -> str:
     """A database URL without its password, for logs."""
     from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
 
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except Exception:
+    except ArgumentError:
         return "(unparsable URL)"

@@ -7,7 +7,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-from bot.events import ChecksFinished, EpisodeCompleted, EventBus, IterationCompleted, IterationStarted
+from bot.events import (
+    ChecksFinished,
+    EpisodeCompleted,
+    EventBus,
+    IterationCompleted,
+    IterationStarted,
+)
 from bot.github.messages import progress_comment
 from bot.pr_body import STATUS_MARK, chosen_iteration
 from bot.records import Episode, EpisodeStatus, IterationRecord

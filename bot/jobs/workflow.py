@@ -38,7 +38,7 @@ from bot.github.client import GitHubApp, RetryPolicy
 from bot.github.job_request import JobKind, JobRequest
 from bot.github.messages import invalid_repo_config, progress_comment, progress_marker
 from bot.github.mirror import RepoMirror
-from bot.github.publish import PullRef, Publisher
+from bot.github.publish import Publisher, PullRef
 from bot.github.repo_config import RepoConfig, RepoConfigInvalid, parse_repo_config
 from bot.github.text import sanitize
 from bot.jobs import git as jobgit
@@ -286,7 +286,6 @@ class JobRun:
 
     async def publish_new_pr(self, episode: Episode, checkout: Checkout) -> JobOutcome:
         """An issue, or someone else's PR: a new aura-sicd/<id> PR (a draft when not approved)."""
-        job = self.job
         if episode.status is EpisodeStatus.NO_CHANGE:
             await self.step("comment-no-change", self.comment, no_change_comment(episode))
             await self.step("remove-label", self.remove_label)

@@ -24,7 +24,14 @@ import pytest
 import respx
 
 from tests.e2e.servers import RouterServer, free_port
-from tests.fakes.github import APP_ID, WEBHOOK_SECRET, FakeGitHub, private_key_pem, signed_headers, webhook_payload
+from tests.fakes.github import (
+    APP_ID,
+    WEBHOOK_SECRET,
+    FakeGitHub,
+    private_key_pem,
+    signed_headers,
+    webhook_payload,
+)
 from tests.fakes.ollama import FakeOllama
 from tests.jobs.conftest import DISC, GEN, GOOD_RUBRIC, RIGHT_FIX, make_remote
 from tests.repos import git
@@ -51,10 +58,10 @@ class Fakes:
         self.ollama_server = RouterServer(self.ollama_router, ollama_port, before=self._maybe_hold)
 
     def _maybe_hold(self, request: httpx.Request) -> None:
-        if request.url.path == "/api/chat" and b'"title":"Rubric"' in request.content.replace(b" ", b""):
-            if self.hold_scoring.is_set():
-                self.scoring_started.set()
-                self.release.wait(timeout=60)
+        scoring = request.url.path == "/api/chat" and b'"title":"Rubric"' in request.content.replace(b" ", b"")
+        if scoring and self.hold_scoring.is_set():
+            self.scoring_started.set()
+            self.release.wait(timeout=60)
 
     def pulls_created(self) -> list[dict]:
         return [body for method, path, body in self.github.requests if method == "POST" and path == f"/repos/{REPO}/pulls"]
@@ -83,10 +90,12 @@ def start_serve(tmp_path: Path, fakes: Fakes, port: int) -> subprocess.Popen:
         "AURA_PUBLIC_URL": "https://bot.example.com",
         "PYTHONPATH": str(ROOT),
     }
+    log = open(tmp_path / f"serve-{port}-{time.time():.0f}.log", "w")  # noqa: SIM115 (handed to the child)
     process = subprocess.Popen(
         [sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=open(tmp_path / f"serve-{port}-{time.time()}.log", "w"),
+        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=log,
     )
+    log.close()  # the child keeps its own descriptor
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:

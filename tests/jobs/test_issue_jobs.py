@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from bot.github.messages import progress_marker
 from bot.store.github import GitHubStore
+from tests.fakes.github import TOKEN
 from tests.jobs.conftest import (
     AGITATION,
     GOOD_RUBRIC,
@@ -17,7 +20,6 @@ from tests.jobs.conftest import (
     issue_job,
     needs_bwrap,
 )
-from tests.fakes.github import TOKEN
 
 pytestmark = needs_bwrap
 
@@ -29,8 +31,7 @@ def created(env: JobsEnv, suffix: str) -> list[dict]:
 async def test_approved_issue_opens_one_pr_that_closes_it(jobs_env: JobsEnv):
     env = jobs_env
     env.ollama.queue("generator", RIGHT_FIX).queue("discriminator", GOOD_RUBRIC)
-    env.github.comment_route  # the issue's discussion: one human comment the task must include
-    env.github._comment_bodies[900] = (12, "Seen on Python 3.12 too.")
+    env.github._comment_bodies[900] = (12, "Seen on Python 3.12 too.")  # the issue's discussion
 
     outcome = await env.run(issue_job(env.remote))
 
@@ -65,8 +66,7 @@ async def test_approved_issue_opens_one_pr_that_closes_it(jobs_env: JobsEnv):
     assert stored.run_id == outcome["run_id"]
     # the token never reached DBOS's tables or the store
     for db in (env.settings.data_dir / "dbos.sqlite", env.settings.database_url.removeprefix("sqlite:///")):
-        data = open(db, "rb").read()
-        assert TOKEN.encode() not in data
+        assert TOKEN.encode() not in Path(db).read_bytes()
 
 
 async def test_exhausted_issue_opens_a_draft_and_says_what_was_tried(jobs_env: JobsEnv):

@@ -8,7 +8,15 @@ import asyncio
 from bot.github.job_request import JobKind, JobRequest, ReplyTarget
 from bot.records import GuidanceEntry
 from bot.store.github import BotPullRequest, GitHubStore
-from tests.jobs.conftest import GOOD_RUBRIC, INSTALLATION, REPO, JobsEnv, needs_bwrap, result_of, update
+from tests.jobs.conftest import (
+    GOOD_RUBRIC,
+    INSTALLATION,
+    REPO,
+    JobsEnv,
+    needs_bwrap,
+    result_of,
+    update,
+)
 from tests.repos import git
 
 pytestmark = needs_bwrap
