@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from bot import __version__
+from bot.errors import ConfigError  # commands import it from here too
 
 # Modules that add subcommands: each has `register(subparsers)` and sets `func` on its parsers;
 # `func(args)` returns the exit code. Exit codes: 0 success, 1 the work failed, 2 configuration error.
@@ -21,10 +22,6 @@ COMMAND_MODULES = [
     "bot.commands.eval",
     "bot.commands.learning",
 ]
-
-
-class ConfigError(Exception):
-    """A problem the user fixes in their configuration; printed without a traceback, exit code 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:

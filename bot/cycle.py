@@ -276,10 +276,8 @@ class Cycle:
                 return
             if number < max_iterations:
                 new_guidance = await self._guidance_after(req, chosen, number)
-                for entry in new_guidance:
-                    history.append(entry)
-                    if self.store is not None:
-                        self.store.add_guidance(repo_name, entry, run_id=req.run_id, episode_id=req.episode_id)
+                history.extend(new_guidance)
+                await self.step(f"remember-{number}", self.remember, repo_name, new_guidance, req.run_id, req.episode_id)
             self._record(episode, records)
             previous = chosen  # every attempt starts from the base again; the index stays the base's
         episode.status = EpisodeStatus.EXHAUSTED
@@ -326,10 +324,10 @@ class Cycle:
             record.status = IterationStatus.NO_CHANGE
             return await self._finish(record, started, external_ms)
 
-        applied = await self.step(f"apply-{number}-{candidate_index}", self.apply, ws, gen.proposal)
+        subject = f"{record.proposal_id}#{number}.{candidate_index}"
+        applied = await self.step(f"apply-{number}-{candidate_index}", self.apply, ws, gen.proposal, req.run_id, subject)
         record.policy = applied.policy
         record.diff = applied.diff
-        self._audit_policy(req, record, applied.policy)
         if not applied.policy.allowed:
             record.error = "policy: " + "; ".join(applied.policy.violations)
             return await self._finish(record, started, external_ms)
@@ -468,10 +466,13 @@ class Cycle:
             messages=generator.last_messages, llm_ms=(time.perf_counter() - started) * 1000,
         )
 
-    async def apply(self, ws: Workspace, proposal: Proposal) -> ApplyOutcome:
+    async def apply(self, ws: Workspace, proposal: Proposal, run_id: str, subject: str) -> ApplyOutcome:
+        """Policy first (audited), then the edits; a refused proposal is never applied."""
+
         def work() -> ApplyOutcome:
             reset_worktree(ws)
             decision = self.policy.evaluate(proposal, ws.path)
+            self._audit_policy(run_id, subject, proposal, decision)
             if not decision.allowed:
                 return ApplyOutcome(policy=decision)
             try:
@@ -515,6 +516,12 @@ class Cycle:
             return GuideOutcome(calls=getattr(exc, "calls", []), error=str(exc))
         return GuideOutcome(guidance=guidance, calls=calls)
 
+    async def remember(self, repo: str, entries: list[GuidanceEntry], run_id: str, episode_id: str) -> list[int]:
+        """The guidance history on record (a step, so a resumed job does not store it twice)."""
+        if self.store is None:
+            return []
+        return [self.store.add_guidance(repo, e, run_id=run_id, episode_id=episode_id) for e in entries]
+
     async def commit(self, ws: Workspace, diff: str, message: str, trailers: dict[str, str]) -> str:
         return await asyncio.to_thread(commit_diff, ws, diff, message, trailers)
 
@@ -524,21 +531,21 @@ class Cycle:
         s = self.settings
         return int((s.generator_num_ctx - s.max_output_tokens) * GUIDANCE_SHARE)
 
-    def _audit_policy(self, req: CycleRequest, record: IterationRecord, decision: PolicyDecision) -> None:
+    def _audit_policy(self, run_id: str, subject: str, proposal: Proposal, decision: PolicyDecision) -> None:
         if self.store is None:
             return
         self.store.audit(
             actor="policy",
             action="proposal.evaluate",
-            subject=f"{record.proposal_id}#{record.number}.{record.candidate}",
+            subject=subject,
             decision="allowed" if decision.allowed else "denied",
             risk_score=decision.risk_score,
             details={
                 "violations": decision.violations,
-                "files": [c.file_path for c in record.proposal.changes] if record.proposal else [],
+                "files": [c.file_path for c in proposal.changes],
                 "lines_added": decision.lines_added,
             },
-            run_id=req.run_id,
+            run_id=run_id,
         )
 
     def _save_episode(self, episode: Episode) -> None:

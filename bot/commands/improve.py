@@ -63,10 +63,14 @@ async def improve(settings: Settings, args: argparse.Namespace, task: Task) -> i
     from bot.learning.prepare import after_episode, prepare_episode
     from bot.llm import LLMError, OllamaLLM
     from bot.store import Store, StoreError
-    from bot.workspace import WorkspaceError
+    from bot.workspace import WorkspaceError, ensure_repository
     from sandbox import SandboxError
 
     console = Console(stderr=True, highlight=False)
+    try:
+        ensure_repository(args.path)  # cheap checks before the model server is asked
+    except WorkspaceError as exc:
+        raise ConfigError(str(exc)) from exc
     llm = OllamaLLM.from_settings(settings)
     try:
         models = [settings.generator_model, *settings.generator_models, settings.discriminator_model, settings.agitator_model]

@@ -244,3 +244,43 @@ async def test_human_guidance_is_in_the_first_prompt(repo, settings, store, fake
     assert "Keep the docstring of add unchanged." in fake_ollama.prompt(fake_ollama.requests_for("generator")[0])
     assert episode.status is EpisodeStatus.APPROVED
     assert "commit" not in episode.outcomes and not branch_exists(repo, episode.context["branch"])  # dry run
+
+
+class RecordingSteps:
+    """A stand-in for a durable step runner: the first run records each step's output by name; a replay
+    returns the recorded outputs without running the steps, as DBOS does for a resumed workflow."""
+
+    def __init__(self) -> None:
+        self.outputs: dict[str, object] = {}
+        self.replaying = False
+
+    async def __call__(self, name, fn, *args):
+        if self.replaying:
+            return self.outputs[name]
+        self.outputs[name] = result = await fn(*args)
+        return result
+
+
+async def test_a_replayed_episode_repeats_no_side_effect(repo, settings, store, fake_ollama):  # noqa: F811
+    fake_ollama.queue("generator", WRONG_FIX, RIGHT_FIX)
+    fake_ollama.queue("discriminator", WEAK_RUBRIC, GOOD_RUBRIC)
+    fake_ollama.queue("agitator", AGITATION)
+    steps = RecordingSteps()
+    request = CycleRequest(repo_dir=repo, task=TASK)
+    cycle = Cycle(settings, fake_ollama.llm(), store=store, step=steps)
+
+    first = await cycle.run(request)
+    chat_requests = len(fake_ollama.requests)
+    guidance_rows = len(store.list_guidance("calc"))
+    audit_rows = len(store.list_audit(run_id=request.run_id))
+    steps.replaying = True
+    replayed = await cycle.run(request)
+
+    assert len(fake_ollama.requests) == chat_requests  # no model was asked again
+    assert len(store.list_guidance("calc")) == guidance_rows == 1
+    assert len(store.list_audit(run_id=request.run_id)) == audit_rows == 2
+    assert replayed.status is first.status is EpisodeStatus.APPROVED
+    assert replayed.outcomes["commit"] == first.outcomes["commit"]
+    assert [r.status for r in store.get_episode(request.run_id, request.episode_id).iterations] == [
+        IterationStatus.REJECTED, IterationStatus.APPROVED
+    ]
