@@ -79,5 +79,5 @@ def _why_not(record: IterationRecord | None) -> str:
     if record is None:
         return "no attempt produced a usable change."
     if record.reward is not None and record.reward.reasons:
-        return "; ".join(record.reward.reasons)
+        return " ".join(record.reward.reasons)
     return record.error or record.apply_error or "it did not pass its checks."

@@ -12,7 +12,7 @@ from rich.console import Console
 from bot.cli import ConfigError
 from bot.commands.common import load_settings
 from bot.config import Settings
-from bot.records import Episode, EpisodeStatus, GuidanceEntry, Task
+from bot.records import Episode, EpisodeStatus, GuidanceEntry, IterationStatus, Task
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -99,6 +99,8 @@ async def improve(settings: Settings, args: argparse.Namespace, task: Task) -> i
             checks = ", ".join(f"{c.name} {c.status.value}" for c in r.check_report.checks) if r.check_report else "no checks"
             reward = f"reward {r.reward.value:.3f}" if r.reward else "no reward"
             why = r.error or r.apply_error or ""
+            if not why and r.reward is not None and r.status is not IterationStatus.APPROVED:
+                why = " ".join(r.reward.reasons)
             console.print(f"[bold]iteration {r.number}[/bold] {r.status.value}: {checks}; {reward}" + (f"\n  {why}" if why else ""))
 
         bus.subscribe(IterationStarted, on_started)
