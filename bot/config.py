@@ -77,6 +77,7 @@ class Settings(BaseSettings):
     dbos_executor_id: str | None = None  # stable, unique per process when several share one database
     review_coalesce_s: float = Field(5.0, ge=0.0)  # review comments arriving within this window make one iteration
     serve_runs_jobs: bool = True  # false: `serve` only enqueues and `aura-sicd worker` processes work the jobs
+    serve_admits: bool = True  # false: `serve` only records and acknowledges; `aura-sicd worker` admits and enqueues
 
     # --- admin API ---
     admin_token: str | None = None

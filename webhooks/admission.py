@@ -1,20 +1,28 @@
 """After the acknowledgement: decide whether a job may run, then enqueue it.
 
-The receiver answers GitHub first and admits afterwards, because admission talks to GitHub (who is
-asking, which installation, which branch a PR has). The delivery row holds the `JobRequest` until
-admission finishes, so a process stopped in between admits it on its next start.
+The receiver answers GitHub first and its job ends there: the delivery row, written before the answer,
+holds the `JobRequest`. Admission talks to GitHub (who is asking, which installation, which branch a PR
+has) and enqueues, so it runs elsewhere: an `Admitter` reads the rows waiting for admission in
+batches — in the `aura-sicd worker` process, or as a background loop in `serve` (`AURA_SERVE_ADMITS`).
 
-Steps: find the installation when the delivery had none → check the sender may write (one polite reply
-when not) → read the PR when a comment on it did not say whose branch it is → enqueue → keep the
-guidance in the store's history → 👀 on what triggered it.
+`Admission` decides one job. Steps: find the installation when the delivery had none → check the sender
+may write (one polite reply when not) → read the PR when a comment on it did not say whose branch it is
+→ enqueue → keep the guidance in the store's history → 👀 on what triggered it.
+
+`Admitter` claims rows atomically (`GitHubStore.claim_admissions`: one admitter per row, a lease so a
+crashed admitter's rows are taken again), admits them with bounded concurrency and writes each outcome
+only while it still holds the claim. A job is enqueued once whatever happens: its delivery row is unique
+and the queue refuses a second job with the same delivery id (DBOS workflow id = delivery id).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 
 from githubkit.exception import GitHubException
+from pydantic import ValidationError
 
 from bot.github.client import GitHubApp
 from bot.github.job_request import JobKind, JobQueue, JobRequest
@@ -24,7 +32,7 @@ from bot.github.permissions import PermissionChecker
 from bot.github.publish import Publisher
 from bot.learning.memory import forget
 from bot.store import Store
-from bot.store.github import DeliveryStatus, DeliveryUpdate, GitHubStore
+from bot.store.github import DeliveryInfo, DeliveryStatus, DeliveryUpdate, GitHubStore
 from webhooks.delivery_log import DeliveryLog
 
 log = logging.getLogger(__name__)
@@ -41,28 +49,22 @@ class Admission:
         queue: JobQueue,
         store: Store,
         github_store: GitHubStore,
-        deliveries: DeliveryLog,
     ) -> None:
         self.github = github
         self.permissions = permissions
         self.queue = queue
         self.store = store
         self.github_store = github_store
-        self.deliveries = deliveries
         self._installations: dict[str, int] = {}  # repo → installation, for deliveries without one
 
     async def admit(self, job: JobRequest) -> tuple[DeliveryStatus, str | None]:
-        """Admit `job` and record the result on its delivery; returns (status, detail)."""
+        """Admit `job`: (status, detail). GitHub or network trouble gives "failed" (tried again later)."""
         try:
-            status, detail = await self._admit(job)
+            return await self._admit(job)
         except (GitHubException, OSError) as exc:
-            status, detail = "failed", f"admission failed: {exc!r}"
+            detail = f"admission failed: {exc!r}"
             log.warning("delivery %s: %s", job.delivery_id, detail)
-        # A failed admission keeps its job, so the next start tries again.
-        await self.deliveries.update(
-            DeliveryUpdate(delivery_id=job.delivery_id, status=status, detail=detail, keep_job=status == "failed")
-        )
-        return status, detail
+            return "failed", detail
 
     async def _admit(self, job: JobRequest) -> tuple[DeliveryStatus, str | None]:
         if job.installation_id is None:
@@ -125,3 +127,149 @@ class Admission:
                 await publisher.react(target, "eyes")
             except GitHubException as exc:
                 log.info("could not react to %s %s on %s: %r", target.kind, target.id, job.repo, exc)
+
+
+class Admitter:
+    """Admits the deliveries the receiver recorded: claim a batch, admit each, write each outcome.
+
+    - `name` is stable per process and unique (like the DBOS executor id): at `start` the rows this name
+      had claimed before a crash are released at once; anyone else's wait for their lease to run out.
+    - At most `concurrency` admissions run at once; a new batch is claimed when half of that is free,
+      so GitHub's latency overlaps and the store sees one claim transaction per batch.
+    - `wake()` (the receiver, after recording a job) makes it look at once; otherwise it polls every
+      `poll_s` (deliveries recorded by another process, failed ones whose backoff has passed).
+    - A failed admission keeps its job and is tried again after `retry_base_s`, doubling up to
+      `retry_max_s`. An admission is cut off after `timeout_s` (well inside the lease).
+    """
+
+    def __init__(
+        self,
+        admission: Admission,
+        deliveries: DeliveryLog,
+        *,
+        name: str,
+        batch_size: int = 64,
+        concurrency: int = 16,
+        lease_s: float = 120.0,
+        timeout_s: float = 60.0,
+        poll_s: float = 1.0,
+        retry_base_s: float = 5.0,
+        retry_max_s: float = 600.0,
+    ) -> None:
+        if timeout_s >= lease_s:
+            raise ValueError("an admission's timeout must be shorter than its claim's lease")
+        if retry_base_s <= 0:
+            raise ValueError("retry_base_s must be positive (a failing delivery would be retried without pause)")
+        self.admission = admission
+        self.deliveries = deliveries
+        self.store = deliveries.store
+        self.name = name
+        self.batch_size = batch_size
+        self.concurrency = concurrency
+        self.lease_s = lease_s
+        self.timeout_s = timeout_s
+        self.poll_s = poll_s
+        self.retry_base_s = retry_base_s
+        self.retry_max_s = retry_max_s
+        self.admitted = 0  # outcomes written by this admitter (figures for benchmarks and logs)
+        self._wake = asyncio.Event()
+        self._claiming = asyncio.Lock()
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.Task[None] | None = None
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Release this name's claims left by a crash, take the first batch, then keep admitting."""
+        released = await asyncio.to_thread(self.store.release_claims, f"{self.name}:")
+        if released:
+            log.info("admitter %s: released %d deliveries claimed before a crash", self.name, released)
+        await self._claim_and_spawn()  # leftovers from the last run start before serving begins
+        self._loop = asyncio.create_task(self._run(), name=f"admitter {self.name}")
+
+    async def stop(self) -> None:
+        """Stop claiming and let the admissions in flight finish (their outcomes are written)."""
+        if self._loop is not None:
+            self._loop.cancel()
+            await asyncio.gather(self._loop, return_exceptions=True)
+            self._loop = None
+        await self._wait_inflight()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def settle(self) -> None:
+        """Admit everything that can be admitted now, and wait for it (tests, benchmarks)."""
+        while True:
+            await self._wait_inflight()
+            if not await self._claim_and_spawn() and not self._inflight:
+                return
+
+    # --- the loop --------------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        low_water = max(1, min(self.batch_size, self.concurrency) // 2)
+        while True:
+            if self.concurrency - len(self._inflight) < low_water:
+                await asyncio.wait(set(self._inflight), return_when=asyncio.FIRST_COMPLETED)
+                continue
+            self._wake.clear()
+            try:
+                claimed = await self._claim_and_spawn()
+            except Exception:  # the store is down: keep the loop, try again at the next poll
+                log.exception("admitter %s: cannot claim deliveries", self.name)
+                claimed = 0
+            if claimed == 0:
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self.poll_s)
+                except TimeoutError:
+                    pass
+
+    async def _claim_and_spawn(self) -> int:
+        async with self._claiming:
+            room = self.concurrency - len(self._inflight)
+            if room <= 0:
+                return 0
+            claim = f"{self.name}:{uuid.uuid4().hex[:12]}"
+            claimed = await asyncio.to_thread(
+                self.store.claim_admissions, claim, limit=min(room, self.batch_size), lease_s=self.lease_s
+            )
+            for delivery in claimed:
+                task = asyncio.create_task(self._admit_one(delivery, claim))
+                self._inflight.add(task)
+                task.add_done_callback(self._inflight.discard)
+            return len(claimed)
+
+    async def _wait_inflight(self) -> None:
+        while self._inflight:
+            await asyncio.gather(*list(self._inflight), return_exceptions=True)
+
+    async def _admit_one(self, delivery: DeliveryInfo, claim: str) -> None:
+        keep_job = False
+        try:
+            job = JobRequest.model_validate(delivery.job)
+        except ValidationError as exc:  # written by an older version that no longer reads the same
+            status, detail = "failed", f"the stored job cannot be read: {exc.errors()[0]['msg']}"
+        else:
+            try:
+                status, detail = await asyncio.wait_for(self.admission.admit(job), self.timeout_s)
+            except TimeoutError:
+                status, detail = "failed", f"admission took longer than {self.timeout_s:.0f} s"
+            except Exception as exc:  # a bug or the store: logged, and tried again after the backoff
+                log.exception("delivery %s: admission failed", delivery.delivery_id)
+                status, detail = "failed", f"admission failed: {exc!r}"
+            keep_job = status == "failed"
+        retry = min(self.retry_base_s * 2 ** (delivery.attempts - 1), self.retry_max_s) if keep_job else None
+        update = DeliveryUpdate(
+            delivery_id=delivery.delivery_id, status=status, detail=detail, keep_job=keep_job, claim=claim,
+            retry_after_s=retry,
+        )
+        try:
+            if not await self.deliveries.update(update):
+                log.warning("delivery %s: its claim ran out before admission finished; the outcome of "
+                            "whoever took it over counts", delivery.delivery_id)
+                return
+        except Exception:  # the row stays claimed; it is taken again when the lease runs out
+            log.exception("delivery %s: cannot write the admission's outcome", delivery.delivery_id)
+            return
+        self.admitted += 1

@@ -70,11 +70,8 @@ def create_app(
         # A queue with a lifecycle (the durable one) starts here, before pending admissions enqueue.
         if (start_queue := getattr(job_queue, "start", None)) is not None:
             await start_queue(runtime)
-        if credentials is not None:
-            resumed = await runtime.resume_admissions()
-            if resumed:
-                log.info("admitting %d deliveries acknowledged before the last stop", resumed)
-        else:
+        await runtime.start_admitting()  # AURA_SERVE_ADMITS: deliveries left from the last run first
+        if credentials is None:
             log.warning("no GitHub App configured: open %s/ to register one", settings.public_url)
         app.state.runtime = runtime
         app.state.setup_states = set()
@@ -84,7 +81,7 @@ def create_app(
             yield
         finally:
             await app.state.training.aclose()
-            await runtime.drain()
+            await runtime.stop_admitting()
             if (stop_queue := getattr(job_queue, "stop", None)) is not None:
                 await stop_queue()
             await runtime.aclose()

@@ -1,7 +1,7 @@
 """Group commit for delivery rows: writes that arrive while one transaction runs share the next one.
 
 Every acknowledged delivery is one row written before the answer (that row is what makes a redelivery a
-no-op) and one update after admission. One SQLite transaction per row caps a busy receiver at a few
+no-op) and one update after admission (by the admitter, in this process or a worker's). One SQLite transaction per row caps a busy receiver at a few
 hundred deliveries a second; batching whatever is waiting into one transaction lifts that cap while
 each caller still gets its own answer (new or duplicate) only after its row is committed.
 """
@@ -17,18 +17,19 @@ class DeliveryLog:
     def __init__(self, store: GitHubStore, *, max_batch: int = 256) -> None:
         self.store = store
         self.max_batch = max_batch
-        self._waiting: list[tuple[DeliveryRecord | DeliveryUpdate, asyncio.Future[bool | None]]] = []
+        self._waiting: list[tuple[DeliveryRecord | DeliveryUpdate, asyncio.Future[bool]]] = []
         self._writer: asyncio.Task[None] | None = None
 
     async def record(self, record: DeliveryRecord) -> bool:
         """True when the delivery is new, False for a redelivery; returns once the row is committed."""
-        return bool(await self._submit(record))
+        return await self._submit(record)
 
-    async def update(self, update: DeliveryUpdate) -> None:
-        await self._submit(update)
+    async def update(self, update: DeliveryUpdate) -> bool:
+        """True once applied; False when the row is gone or no longer held by `update.claim`."""
+        return await self._submit(update)
 
-    async def _submit(self, op: DeliveryRecord | DeliveryUpdate) -> bool | None:
-        future: asyncio.Future[bool | None] = asyncio.get_running_loop().create_future()
+    async def _submit(self, op: DeliveryRecord | DeliveryUpdate) -> bool:
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._waiting.append((op, future))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_all())
@@ -39,11 +40,11 @@ class DeliveryLog:
             batch, self._waiting = self._waiting[: self.max_batch], self._waiting[self.max_batch :]
             try:
                 results = await asyncio.to_thread(self.store.write_deliveries, [op for op, _ in batch])
-            except Exception as exc:  # every caller of the failed batch hears about it
+            except Exception as exc:  # noqa: BLE001  (every caller of the failed batch hears about it)
                 for _, future in batch:
                     if not future.done():
                         future.set_exception(exc)
                 continue
             for (_, future), result in zip(batch, results, strict=True):
                 if not future.done():
-                    future.set_result(result)
+                    future.set_result(bool(result))

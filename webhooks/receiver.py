@@ -1,8 +1,10 @@
-"""`POST /webhooks/github`: verify, parse, route, record, acknowledge; admission runs in its own task.
+"""`POST /webhooks/github`: verify, parse, route, record, acknowledge. Nothing more.
 
 Order matters: the signature is checked on the raw bytes before anything is parsed; a body over the
 size limit is refused while it is being read; the delivery id makes recording (and so enqueueing)
-idempotent. The answer goes out within milliseconds; GitHub calls happen in the background task.
+idempotent. The receiver's work ends once the delivery row (holding its `JobRequest`) is committed and
+the answer sent; an admitter (webhooks/admission.py), in this process or a worker, makes the GitHub
+calls and enqueues.
 """
 
 from __future__ import annotations
@@ -109,8 +111,7 @@ async def receive_github(request: Request) -> JSONResponse:
         return _answer(200, "duplicate", delivery=delivery_id)
     if job is None:
         return _answer(200, status, reason=detail)
-    # Admission runs as its own task, not in this request's cycle: the connection is free at once.
-    runtime.spawn(runtime.admit(job))
+    runtime.admission_due()  # the row is committed: an admitter takes it from there
     return _answer(202, "accepted", delivery=delivery_id, kind=job.kind.value)
 
 

@@ -4,22 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from bot.config import Settings
 from bot.github.client import AppCredentials, GitHubApp
-from bot.github.job_request import JobQueue, JobRequest
+from bot.github.job_request import JobQueue
 from bot.github.permissions import PermissionChecker
 from bot.store import Store
 from bot.store.github import GitHubStore
-from webhooks.admission import Admission
+from webhooks.admission import Admission, Admitter
 from webhooks.delivery_log import DeliveryLog
 from webhooks.routing import Router
 
 log = logging.getLogger(__name__)
 
 ReadinessCheck = Callable[[], Awaitable[str | None]]  # None when fine, else what is wrong
+
+
+def admitter_name(settings: Settings) -> str:
+    """This process's stable name among admitters: its job-queue executor id (unique per process)."""
+    return settings.dbos_executor_id or os.environ.get("DBOS__VMID") or "local"
 
 
 @dataclass
@@ -36,57 +42,63 @@ class Runtime:
     repo_labels: dict[str, str] = field(default_factory=dict)
     credentials: AppCredentials | None = None
     github: GitHubApp | None = None
-    admission: Admission | None = None
+    admitter: Admitter | None = None  # admission in this process (AURA_SERVE_ADMITS), once configured
     admission_concurrency: int = 16
-    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _admitting: bool = False
+    _starting: asyncio.Task[None] | None = None
 
     def __post_init__(self) -> None:
-        self._admission_slots = asyncio.Semaphore(self.admission_concurrency)
         self.deliveries = DeliveryLog(self.github_store)
 
     def configure(self, credentials: AppCredentials) -> None:
         """Start serving as this App (at startup, or right after the first-run registration)."""
         self.credentials = credentials
         self.github = self.github_factory(credentials)
-        self.admission = Admission(
+        if not self.settings.serve_admits:
+            return  # `aura-sicd worker` processes admit what this one records
+        admission = Admission(
             github=self.github,
             permissions=PermissionChecker(self.github, ttl_s=self.permission_ttl_s),
             queue=self.queue,
             store=self.store,
             github_store=self.github_store,
-            deliveries=self.deliveries,
         )
+        self.admitter = Admitter(
+            admission, self.deliveries, name=f"serve:{admitter_name(self.settings)}",
+            concurrency=self.admission_concurrency,
+        )
+        if self._admitting:  # registered while serving: start at once
+            self._starting = asyncio.get_running_loop().create_task(self.admitter.start())
 
     def remember_label(self, repo: str, label: str) -> None:
         """A repository's own trigger label, learnt when a job reads its .github/aura-sicd.yml."""
         self.repo_labels[repo] = label
 
-    async def admit(self, job: JobRequest) -> None:
-        if self.admission is None:
-            log.warning("delivery %s kept for later: no GitHub App configured", job.delivery_id)
-            return
-        async with self._admission_slots:
-            await self.admission.admit(job)
+    async def start_admitting(self) -> None:
+        """Admit in this process from now on (the lifespan, once the queue is up): leftovers first."""
+        self._admitting = True
+        if self.admitter is not None:
+            await self.admitter.start()
 
-    async def resume_admissions(self) -> int:
-        """Admit deliveries acknowledged before the last stop but never admitted."""
-        pending = await asyncio.to_thread(self.github_store.pending_admissions)
-        for delivery in pending:
-            if delivery.job is not None:
-                self.spawn(self.admit(JobRequest.model_validate(delivery.job)))
-        return len(pending)
-
-    def spawn(self, coro: Awaitable[None]) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def admission_due(self) -> None:
+        """A job was recorded: the admitter in this process, if any, looks at once."""
+        if self.admitter is not None:
+            self.admitter.wake()
 
     async def drain(self) -> None:
-        """Wait for every admission in flight (shutdown; tests)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        """Admit everything recorded so far and wait for it (tests; benchmarks)."""
+        if self.admitter is not None:
+            await self.admitter.settle()
+
+    async def stop_admitting(self) -> None:
+        """Shutdown: stop claiming, let the admissions in flight finish."""
+        self._admitting = False
+        if self._starting is not None:
+            await asyncio.gather(self._starting, return_exceptions=True)
+        if self.admitter is not None:
+            await self.admitter.stop()
 
     async def aclose(self) -> None:
-        await self.drain()
+        await self.stop_admitting()
         if self.github is not None:
             await self.github.aclose()

@@ -1,8 +1,13 @@
-"""`aura-sicd worker`: a process that only works jobs from the durable queue (no web server).
+"""`aura-sicd worker`: a process that admits deliveries and works jobs from the durable queue (no web server).
 
-Several workers on several machines share one Postgres `AURA_DBOS_URL`; give each a stable executor id
-of its own (`--executor-id` or `AURA_DBOS_EXECUTOR_ID`): after a restart a worker resumes the jobs it
-had in flight. Stops on SIGTERM/SIGINT; the job in flight resumes at its last finished step next time.
+Admission (installation, permission check, 👀, enqueue) of the deliveries `serve` recorded runs here
+unless `--no-admit`; with `AURA_SERVE_ADMITS=false`, `serve` only records and acknowledges. Several
+workers may admit at once: each delivery is claimed by one of them and enqueued once.
+
+Several workers on several machines share one Postgres `AURA_DBOS_URL` (and `AURA_STORE_URL`); give each
+a stable executor id of its own (`--executor-id` or `AURA_DBOS_EXECUTOR_ID`): after a restart a worker
+resumes the jobs it had in flight and takes back the deliveries it was admitting. Stops on
+SIGTERM/SIGINT; the job in flight resumes at its last finished step next time.
 """
 
 from __future__ import annotations
@@ -15,12 +20,14 @@ from bot.cli import ConfigError
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "worker",
-        help="work jobs from the durable queue (no web server)",
-        description="Runs the GitHub App's jobs: the cycle for each admitted delivery, and publishing. Uses the "
-        "same settings as `serve`. Exit 2 on a configuration error.",
+        help="admit deliveries and work jobs from the durable queue (no web server)",
+        description="Admits the deliveries `serve` recorded and runs the GitHub App's jobs: the cycle for each "
+        "admitted delivery, and publishing. Uses the same settings as `serve`. Exit 2 on a configuration error.",
     )
     p.add_argument("--executor-id", help="this process's stable name in the job queue (default AURA_DBOS_EXECUTOR_ID)")
     p.add_argument("--concurrency", type=int, help="jobs at once in this process (default AURA_QUEUE_CONCURRENCY)")
+    p.add_argument("--no-admit", action="store_true",
+                   help="only work jobs; leave admitting deliveries to `serve` or other workers")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     p.set_defaults(func=run)
 
@@ -47,30 +54,51 @@ def run(args: argparse.Namespace) -> int:
     except (GitHubAppNotConfigured, StoreError) as exc:
         raise ConfigError(str(exc)) from exc
     try:
-        asyncio.run(work(settings, store, github))
+        asyncio.run(work(settings, store, github, admit=not args.no_admit))
     finally:
         store.close()
     return 0
 
 
-async def work(settings, store, github) -> None:
+async def work(settings, store, github, *, admit: bool = True, run_jobs: bool = True) -> None:
+    """Launch the job queue (and the admitter), then run until SIGTERM/SIGINT.
+
+    `run_jobs=False` only admits and enqueues (the receiver benchmark's worker).
+    """
     import asyncio
     import logging
     import signal
 
     from bot.github.mirror import RepoMirror
+    from bot.github.permissions import PermissionChecker
     from bot.jobs import DBOSJobQueue, JobServices
+    from bot.jobs.durable import executor_id
+    from bot.store.github import GitHubStore
+    from webhooks.admission import Admission, Admitter
+    from webhooks.delivery_log import DeliveryLog
 
+    log = logging.getLogger(__name__)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    queue = DBOSJobQueue(settings, run_jobs=True)
+    queue = DBOSJobQueue(settings, run_jobs=run_jobs)
     services = JobServices(settings=settings, store=store, github=lambda: github, mirror=RepoMirror(settings.data_dir))
     await queue.launch(services)
-    logging.getLogger(__name__).info("worker ready: up to %d jobs at once", settings.queue_concurrency)
+    admitter = None
+    if admit:
+        github_store = GitHubStore(store)
+        admission = Admission(github=github, permissions=PermissionChecker(github), queue=queue, store=store,
+                              github_store=github_store)
+        # no wake-up from a receiver in another process: poll often (an indexed read, no write lock)
+        admitter = Admitter(admission, DeliveryLog(github_store), name=f"worker:{executor_id(settings)}", poll_s=0.2)
+        await admitter.start()
+    log.info("worker ready: %s%s", f"up to {settings.queue_concurrency} jobs at once" if run_jobs else "no jobs",
+             ", admitting deliveries" if admit else "")
     try:
         await stop.wait()
     finally:
+        if admitter is not None:
+            await admitter.stop()
         await queue.stop()
         await github.aclose()

@@ -7,7 +7,7 @@ or two; async code calls it from a thread) and safe to share between threads.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -18,6 +18,8 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     delete,
+    null,
+    or_,
     select,
     update,
 )
@@ -29,6 +31,7 @@ from bot.store.tables import Base, BigId
 
 DeliveryStatus = Literal["received", "recorded", "ignored", "denied", "enqueued", "duplicate", "failed"]
 PullState = Literal["open", "merged", "closed"]
+WAITING_FOR_ADMISSION: tuple[DeliveryStatus, ...] = ("received", "failed")
 
 
 # --- tables --------------------------------------------------------------------------------------
@@ -50,6 +53,11 @@ class DeliveryRow(Base):
     job: Mapped[dict[str, Any] | None]  # the JobRequest while it waits for admission
     received_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # Admission claims (migration 0004): who holds the row, until when nobody else may take it (the
+    # claim's lease, or a failed admission's backoff), and how often it was taken.
+    claimed_by: Mapped[str | None]
+    available_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(server_default="0")
 
     __table_args__ = (
         Index("ix_github_deliveries_status_received_at", "status", "received_at"),
@@ -132,6 +140,9 @@ class DeliveryInfo(BaseModel):
     job: dict[str, Any] | None = None
     received_at: datetime
     updated_at: datetime
+    claimed_by: str | None = None
+    available_at: datetime | None = None
+    attempts: int = 0
 
 
 class DeliveryRecord(BaseModel):
@@ -151,6 +162,10 @@ class DeliveryUpdate(BaseModel):
     status: DeliveryStatus
     detail: str | None = None
     keep_job: bool = False
+    # An admitter's outcome: applied only while the row is still claimed by `claim` (a claim whose lease
+    # ran out may have been taken by another admitter, whose outcome then counts).
+    claim: str | None = None
+    retry_after_s: float | None = None  # with keep_job: no admitter takes the row again before this
 
 
 class InstallationInfo(BaseModel):
@@ -232,28 +247,36 @@ class GitHubStore:
         """Set the outcome; the job is dropped unless `keep_job` (admitted or refused: nobody needs it)."""
         self.write_deliveries([DeliveryUpdate(delivery_id=delivery_id, status=status, detail=detail, keep_job=keep_job)])
 
-    def write_deliveries(self, operations: list[DeliveryRecord | DeliveryUpdate]) -> list[bool | None]:
+    def write_deliveries(self, operations: list[DeliveryRecord | DeliveryUpdate]) -> list[bool]:
         """Apply records and updates in order, in one transaction (group commit for busy receivers).
 
-        Returns, per operation, whether a record was new (False: a redelivery) and None for updates.
+        Returns, per operation, whether a record was new (False: a redelivery) or an update applied
+        (False: no such row, or its claim is no longer the caller's).
         """
         now = utcnow()
-        results: list[bool | None] = []
+        results: list[bool] = []
         with self._write() as session:
             for op in operations:
                 if isinstance(op, DeliveryRecord):
+                    # SQL NULL, not JSON null, for "no job": the admission queries test `job IS NOT NULL`
                     stmt = (
                         self._insert(DeliveryRow)
-                        .values(**op.model_dump(), received_at=now, updated_at=now)
+                        .values(**op.model_dump(exclude={"job"}), job=null() if op.job is None else op.job,
+                                received_at=now, updated_at=now)
                         .on_conflict_do_nothing(index_elements=["delivery_id"])
                     )
                     results.append(session.execute(stmt).rowcount == 1)
                 else:
-                    values: dict[str, Any] = {"status": op.status, "detail": op.detail, "updated_at": now}
+                    values: dict[str, Any] = {
+                        "status": op.status, "detail": op.detail, "updated_at": now, "claimed_by": None,
+                        "available_at": now + timedelta(seconds=op.retry_after_s) if op.retry_after_s else None,
+                    }
                     if not op.keep_job:
-                        values["job"] = None
-                    session.execute(update(DeliveryRow).where(DeliveryRow.delivery_id == op.delivery_id).values(values))
-                    results.append(None)
+                        values["job"] = null()
+                    stmt = update(DeliveryRow).where(DeliveryRow.delivery_id == op.delivery_id)
+                    if op.claim is not None:
+                        stmt = stmt.where(DeliveryRow.claimed_by == op.claim)
+                    results.append(session.execute(stmt.values(values)).rowcount == 1)
         return results
 
     def forget_delivery(self, delivery_id: str) -> None:
@@ -278,12 +301,58 @@ class GitHubStore:
         """Deliveries acknowledged but not admitted (stopped in between, or GitHub failed), oldest first."""
         query = (
             select(DeliveryRow)
-            .where(DeliveryRow.status.in_(("received", "failed")), DeliveryRow.job.is_not(None))
+            .where(DeliveryRow.status.in_(WAITING_FOR_ADMISSION), DeliveryRow.job.is_not(None))
             .order_by(DeliveryRow.received_at)
             .limit(limit)
         )
         with self._read() as session:
             return [_delivery(row) for row in session.scalars(query)]
+
+    def claim_admissions(self, claim: str, *, limit: int = 64, lease_s: float = 120.0) -> list[DeliveryInfo]:
+        """Take up to `limit` deliveries waiting for admission, oldest first, for `lease_s` seconds.
+
+        A row goes to one caller only, however many admitters (threads, processes, machines) ask at
+        once: the rows are chosen and taken in one write transaction (SQLite runs writers one at a time;
+        Postgres skips rows another claimer has locked, and the UPDATE checks the condition again).
+        Rows claimed by someone else are skipped until their lease runs out (the admitter died), failed
+        ones until their backoff has passed. `claim` names this batch; outcomes are written with
+        `DeliveryUpdate(claim=...)`.
+        """
+        now = utcnow()
+        claimable = (
+            DeliveryRow.status.in_(WAITING_FOR_ADMISSION),
+            DeliveryRow.job.is_not(None),
+            or_(DeliveryRow.available_at.is_(None), DeliveryRow.available_at <= now),
+        )
+        with self._read() as session:  # an idle admitter polls without taking the write lock
+            if session.scalar(select(DeliveryRow.delivery_id).where(*claimable).limit(1)) is None:
+                return []
+        with self._write() as session:
+            ids = session.scalars(
+                select(DeliveryRow.delivery_id).where(*claimable).order_by(DeliveryRow.received_at).limit(limit)
+                .with_for_update(skip_locked=True)
+            ).all()
+            if not ids:
+                return []
+            claimed = session.scalars(
+                update(DeliveryRow)
+                .where(DeliveryRow.delivery_id.in_(ids), *claimable)
+                .values(claimed_by=claim, available_at=now + timedelta(seconds=lease_s), attempts=DeliveryRow.attempts + 1)
+                .returning(DeliveryRow),
+                execution_options={"synchronize_session": False},
+            ).all()
+            return sorted((_delivery(row) for row in claimed), key=lambda d: d.received_at)
+
+    def release_claims(self, prefix: str) -> int:
+        """Make the rows claimed under `prefix` (one admitter's earlier life) available again at once."""
+        with self._write() as session:
+            result = session.execute(
+                update(DeliveryRow)
+                .where(DeliveryRow.claimed_by.startswith(prefix, autoescape=True),
+                       DeliveryRow.status.in_(WAITING_FOR_ADMISSION))
+                .values(claimed_by=None, available_at=None)
+            )
+            return result.rowcount
 
     # --- installations ---------------------------------------------------------------------------
 
@@ -465,7 +534,8 @@ def _delivery(row: DeliveryRow) -> DeliveryInfo:
     return DeliveryInfo(
         delivery_id=row.delivery_id, event=row.event, action=row.action, repo=row.repo,
         installation_id=row.installation_id, sender=row.sender, status=row.status, detail=row.detail,
-        job=row.job, received_at=row.received_at, updated_at=row.updated_at,
+        job=row.job, received_at=row.received_at, updated_at=row.updated_at, claimed_by=row.claimed_by,
+        available_at=row.available_at, attempts=row.attempts,
     )
 
 
