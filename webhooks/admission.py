@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Callable
 
 from githubkit.exception import GitHubException
 from pydantic import ValidationError
@@ -140,6 +141,9 @@ class Admitter:
       `poll_s` (deliveries recorded by another process, failed ones whose backoff has passed).
     - A failed admission keeps its job and is tried again after `retry_base_s`, doubling up to
       `retry_max_s`. An admission is cut off after `timeout_s` (well inside the lease).
+    - In the receiving process, `receiver_busy` says when acknowledgements are being sent: admissions
+      then start at most `busy_rate` a second, so acknowledging keeps the CPU; the backlog is caught up
+      as soon as the receiver is quiet (the rows are durable meanwhile).
     """
 
     def __init__(
@@ -155,6 +159,8 @@ class Admitter:
         poll_s: float = 1.0,
         retry_base_s: float = 5.0,
         retry_max_s: float = 600.0,
+        receiver_busy: Callable[[], bool] | None = None,
+        busy_rate: float = 50.0,
     ) -> None:
         if timeout_s >= lease_s:
             raise ValueError("an admission's timeout must be shorter than its claim's lease")
@@ -171,6 +177,9 @@ class Admitter:
         self.poll_s = poll_s
         self.retry_base_s = retry_base_s
         self.retry_max_s = retry_max_s
+        self.receiver_busy = receiver_busy
+        self.busy_rate = busy_rate
+        self._next_busy_start = 0.0
         self.admitted = 0  # outcomes written by this admitter (figures for benchmarks and logs)
         self._wake = asyncio.Event()
         self._claiming = asyncio.Lock()
@@ -244,7 +253,18 @@ class Admitter:
         while self._inflight:
             await asyncio.gather(*list(self._inflight), return_exceptions=True)
 
+    async def _take_turn(self) -> None:
+        """While the receiver is busy, admissions start one at a time, `busy_rate` a second."""
+        loop = asyncio.get_running_loop()
+        while self.receiver_busy is not None and self.receiver_busy():
+            now = loop.time()
+            if now >= self._next_busy_start:
+                self._next_busy_start = now + 1 / self.busy_rate
+                return
+            await asyncio.sleep(self._next_busy_start - now)
+
     async def _admit_one(self, delivery: DeliveryInfo, claim: str) -> None:
+        await self._take_turn()
         keep_job = False
         try:
             job = JobRequest.model_validate(delivery.job)

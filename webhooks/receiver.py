@@ -63,6 +63,7 @@ async def receive_github(request: Request) -> JSONResponse:
     if not signature or not signature.startswith("sha256=") or not verify(runtime.credentials.webhook_secret.get_secret_value(), body, signature):
         return _answer(401, "unauthorized", detail="missing or invalid X-Hub-Signature-256")
 
+    runtime.delivery_received()
     event_name = request.headers.get("x-github-event")
     delivery_id = request.headers.get("x-github-delivery")
     if not event_name or not delivery_id:

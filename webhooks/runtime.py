@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -44,7 +45,9 @@ class Runtime:
     github: GitHubApp | None = None
     admitter: Admitter | None = None  # admission in this process (AURA_SERVE_ADMITS), once configured
     admission_concurrency: int = 16
+    busy_window_s: float = 0.05  # the receiver counts as busy this long after its last delivery
     _admitting: bool = False
+    _last_delivery: float = float("-inf")
     _starting: asyncio.Task[None] | None = None
 
     def __post_init__(self) -> None:
@@ -65,7 +68,7 @@ class Runtime:
         )
         self.admitter = Admitter(
             admission, self.deliveries, name=f"serve:{admitter_name(self.settings)}",
-            concurrency=self.admission_concurrency,
+            concurrency=self.admission_concurrency, receiver_busy=self.receiver_busy,
         )
         if self._admitting:  # registered while serving: start at once
             self._starting = asyncio.get_running_loop().create_task(self.admitter.start())
@@ -79,6 +82,13 @@ class Runtime:
         self._admitting = True
         if self.admitter is not None:
             await self.admitter.start()
+
+    def delivery_received(self) -> None:
+        """The receiver got a signed delivery (the in-process admitter gives way while they come)."""
+        self._last_delivery = time.monotonic()
+
+    def receiver_busy(self) -> bool:
+        return time.monotonic() - self._last_delivery < self.busy_window_s
 
     def admission_due(self) -> None:
         """A job was recorded: the admitter in this process, if any, looks at once."""

@@ -334,14 +334,15 @@ class GitHubStore:
             ).all()
             if not ids:
                 return []
-            claimed = session.scalars(
+            claimed = session.execute(
                 update(DeliveryRow)
                 .where(DeliveryRow.delivery_id.in_(ids), *claimable)
                 .values(claimed_by=claim, available_at=now + timedelta(seconds=lease_s), attempts=DeliveryRow.attempts + 1)
-                .returning(DeliveryRow),
+                .returning(*DeliveryRow.__table__.columns),
                 execution_options={"synchronize_session": False},
-            ).all()
-            return sorted((_delivery(row) for row in claimed), key=lambda d: d.received_at)
+            ).mappings().all()
+        # models built after the commit: the write lock is held no longer than the UPDATE
+        return sorted((DeliveryInfo.model_validate(dict(row)) for row in claimed), key=lambda d: d.received_at)
 
     def release_claims(self, prefix: str) -> int:
         """Make the rows claimed under `prefix` (one admitter's earlier life) available again at once."""
