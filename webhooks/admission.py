@@ -185,6 +185,7 @@ class Admitter:
         self._claiming = asyncio.Lock()
         self._inflight: set[asyncio.Task[None]] = set()
         self._loop: asyncio.Task[None] | None = None
+        self._stopping = False
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -194,12 +195,15 @@ class Admitter:
         if released:
             log.info("admitter %s: released %d deliveries claimed before a crash", self.name, released)
         await self._claim_and_spawn()  # leftovers from the last run start before serving begins
+        self._stopping = False
         self._loop = asyncio.create_task(self._run(), name=f"admitter {self.name}")
 
     async def stop(self) -> None:
         """Stop claiming and let the admissions in flight finish (their outcomes are written)."""
         if self._loop is not None:
-            self._loop.cancel()
+            # not cancelled: a claim being taken is finished and its rows admitted, never left held
+            self._stopping = True
+            self._wake.set()
             await asyncio.gather(self._loop, return_exceptions=True)
             self._loop = None
         await self._wait_inflight()
@@ -218,7 +222,7 @@ class Admitter:
 
     async def _run(self) -> None:
         low_water = max(1, min(self.batch_size, self.concurrency) // 2)
-        while True:
+        while not self._stopping:
             if self.concurrency - len(self._inflight) < low_water:
                 await asyncio.wait(set(self._inflight), return_when=asyncio.FIRST_COMPLETED)
                 continue
