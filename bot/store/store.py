@@ -8,7 +8,9 @@ models of `bot.records`, stored with `model_dump(mode="json")`.
 from __future__ import annotations
 
 import re
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -173,7 +175,7 @@ def _configure_sqlite(engine: Engine, *, memory: bool) -> None:
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys = ON")
         if not memory:
-            cursor.execute("PRAGMA journal_mode = WAL")
+            _use_wal(cursor)
             cursor.execute("PRAGMA synchronous = NORMAL")  # durable enough in WAL mode, much faster
         cursor.close()
 
@@ -181,6 +183,22 @@ def _configure_sqlite(engine: Engine, *, memory: bool) -> None:
     def _on_begin(connection: Any) -> None:
         immediate = connection.get_execution_options().get("aura_write", False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _use_wal(cursor: Any) -> None:
+    """Switch the file to WAL once (it stays WAL). The switch needs the database to itself and SQLite
+    does not always wait for that under the busy timeout (e.g. while another process migrates it), so
+    retry for as long as the busy timeout."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _alembic_config(**attributes: Any) -> Config:
