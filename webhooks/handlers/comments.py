@@ -6,7 +6,7 @@ from bot.github.job_request import JobKind, JobRequest, ReplyTarget
 from bot.github.payloads import IssueCommentEvent
 from bot.github.text import command_argument, sanitize
 from bot.records import GuidanceEntry
-from webhooks.handlers.common import IMPROVE_COMMAND, TITLE_LIMIT, clone_url, issue_job
+from webhooks.handlers.common import IMPROVE_COMMAND, TITLE_LIMIT, issue_job, job_origin
 from webhooks.routing import HandlerContext, Ignored, Outcome, Router
 
 router = Router()
@@ -21,7 +21,7 @@ async def issue_comment_created(event: IssueCommentEvent, ctx: HandlerContext) -
     argument = command_argument(event.comment.body, IMPROVE_COMMAND)
     if argument is None:
         return Ignored(f"not an {IMPROVE_COMMAND} command")
-    login = event.comment.user.login if event.comment.user else (event.sender.login if event.sender else "")
+    login = commenter(event)
     guidance = [GuidanceEntry(source="human", text=argument, author=login)] if argument else []
     reply_to = [ReplyTarget(kind="issue_comment", id=event.comment.id)]
     if not event.issue.is_pull_request:
@@ -31,16 +31,10 @@ async def issue_comment_created(event: IssueCommentEvent, ctx: HandlerContext) -
         )
     # A comment on a PR does not say which branch the PR has: ours are in the store; for any other the
     # admission step reads the PR from GitHub (after the acknowledgement) and decides.
-    repo = event.repository.full_name
-    ours = await ctx.bot_pr(repo, event.issue.number)
+    ours = await ctx.bot_pr(event.repository.full_name, event.issue.number)
     return JobRequest(
         kind=JobKind.PR_ITERATE if ours else JobKind.PR_FOREIGN,
-        delivery_id=ctx.delivery_id,
-        event=ctx.event,
-        installation_id=event.installation_id,
-        repo=repo,
-        clone_url=clone_url(event.repository),
-        default_branch=event.repository.default_branch or "main",
+        **job_origin(ctx, event.repository, event.installation_id),
         number=event.issue.number,
         head_ref=ours.branch if ours else None,
         base_ref=ours.base_ref if ours else None,
@@ -52,18 +46,18 @@ async def issue_comment_created(event: IssueCommentEvent, ctx: HandlerContext) -
     )
 
 
+def commenter(event: IssueCommentEvent) -> str:
+    return event.comment.user.login if event.comment.user else (event.sender.login if event.sender else "")
+
+
 def forget_memory(event: IssueCommentEvent, ctx: HandlerContext) -> Outcome:
     """`/aura forget <id>`: admission checks the sender may write, deletes the entry and replies."""
     argument = command_argument(event.comment.body, FORGET_COMMAND) or ""
     number = argument.split()[0].lstrip("#") if argument.split() else ""
-    login = event.comment.user.login if event.comment.user else (event.sender.login if event.sender else "")
+    login = commenter(event)
     return JobRequest(
         kind=JobKind.FORGET,
-        delivery_id=ctx.delivery_id,
-        event=ctx.event,
-        installation_id=event.installation_id,
-        repo=event.repository.full_name,
-        clone_url=clone_url(event.repository),
+        **job_origin(ctx, event.repository, event.installation_id),
         number=event.issue.number,
         triggered_by=login,
         memory_id=int(number) if number.isdigit() else None,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from bot.github.job_request import JobKind, JobRequest, ReplyTarget
 from bot.github.payloads import Issue, PullRequest, Repository
 from bot.github.text import sanitize
@@ -21,6 +23,18 @@ def clone_url(repository: Repository) -> str:
     return repository.clone_url or f"{(repository.html_url or 'https://github.com/' + repository.full_name)}.git"
 
 
+def job_origin(ctx: HandlerContext, repository: Repository, installation_id: int | None) -> dict[str, Any]:
+    """The fields every job takes from its delivery and its repository."""
+    return {
+        "delivery_id": ctx.delivery_id,
+        "event": ctx.event,
+        "installation_id": installation_id,
+        "repo": repository.full_name,
+        "clone_url": clone_url(repository),
+        "default_branch": repository.default_branch or "main",
+    }
+
+
 def issue_job(
     ctx: HandlerContext,
     repository: Repository,
@@ -34,12 +48,7 @@ def issue_job(
 ) -> JobRequest:
     return JobRequest(
         kind=JobKind.ISSUE,
-        delivery_id=ctx.delivery_id,
-        event=ctx.event,
-        installation_id=installation_id,
-        repo=repository.full_name,
-        clone_url=clone_url(repository),
-        default_branch=repository.default_branch or "main",
+        **job_origin(ctx, repository, installation_id),
         number=issue.number,
         title=sanitize(issue.title, max_chars=TITLE_LIMIT),
         body=sanitize(issue.body),
@@ -64,12 +73,7 @@ def pr_job(
 ) -> JobRequest:
     return JobRequest(
         kind=kind,
-        delivery_id=ctx.delivery_id,
-        event=ctx.event,
-        installation_id=installation_id,
-        repo=repository.full_name,
-        clone_url=clone_url(repository),
-        default_branch=repository.default_branch or "main",
+        **job_origin(ctx, repository, installation_id),
         number=pr.number,
         base_ref=pr.base.ref,
         head_ref=pr.head.ref,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot.github.job_request import JobKind, JobRequest
 from bot.github.payloads import PullRequestEvent
 from bot.store.github import HumanFeedback
-from webhooks.handlers.common import clone_url
+from webhooks.handlers.common import job_origin
 from webhooks.routing import HandlerContext, Ignored, Outcome, Router
 
 router = Router()
@@ -27,12 +27,7 @@ async def pull_request_closed(event: PullRequestEvent, ctx: HandlerContext) -> O
     # The learning layer updates from a (cheap, durable) job so a slow update never delays the ack.
     return JobRequest(
         kind=JobKind.FEEDBACK,
-        delivery_id=ctx.delivery_id,
-        event=ctx.event,
-        installation_id=event.installation_id,
-        repo=repo,
-        clone_url=clone_url(event.repository),
-        default_branch=event.repository.default_branch or "main",
+        **job_origin(ctx, event.repository, event.installation_id),
         number=pr.number,
         base_ref=pr.base.ref,
         head_ref=pr.head.ref,
