@@ -128,24 +128,9 @@ class HumanFeedbackRow(Base):
 # --- what goes in and out ------------------------------------------------------------------------
 
 
-class DeliveryInfo(BaseModel):
-    delivery_id: str
-    event: str
-    action: str | None = None
-    repo: str | None = None
-    installation_id: int | None = None
-    sender: str | None = None
-    status: DeliveryStatus
-    detail: str | None = None
-    job: dict[str, Any] | None = None
-    received_at: datetime
-    updated_at: datetime
-    claimed_by: str | None = None
-    available_at: datetime | None = None
-    attempts: int = 0
-
-
 class DeliveryRecord(BaseModel):
+    """A delivery as the receiver records it."""
+
     delivery_id: str
     event: str
     action: str | None = None
@@ -155,6 +140,16 @@ class DeliveryRecord(BaseModel):
     status: DeliveryStatus = "received"
     detail: str | None = None
     job: dict[str, Any] | None = None
+
+
+class DeliveryInfo(DeliveryRecord):
+    """A recorded delivery as the store holds it, with its admission bookkeeping."""
+
+    received_at: datetime
+    updated_at: datetime
+    claimed_by: str | None = None
+    available_at: datetime | None = None
+    attempts: int = 0
 
 
 class DeliveryUpdate(BaseModel):
