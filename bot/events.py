@@ -16,6 +16,17 @@ from sandbox.reports import CheckReport
 log = logging.getLogger(__name__)
 
 
+class EpisodePrepared(BaseModel):
+    """What learning chose for an episode, before its first attempt."""
+
+    run_id: str
+    episode_id: str
+    generator_model: str
+    model_choices: int  # generator models the bandit chose from (1: no choice)
+    memory_entries: int
+    pattern_examples: int
+
+
 class IterationStarted(BaseModel):
     run_id: str
     episode_id: str
@@ -41,7 +52,7 @@ class EpisodeCompleted(BaseModel):
     episode: Episode
 
 
-Event = IterationStarted | ChecksFinished | IterationCompleted | EpisodeCompleted
+Event = EpisodePrepared | IterationStarted | ChecksFinished | IterationCompleted | EpisodeCompleted
 Handler = Callable[[Any], Awaitable[None] | None]
 
 

@@ -58,9 +58,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def improve(settings: Settings, args: argparse.Namespace, task: Task) -> int:
-    from bot.cycle import Cycle, CycleRequest
-    from bot.events import ChecksFinished, EventBus, IterationCompleted, IterationStarted
-    from bot.learning.prepare import after_episode, prepare_episode
+    from bot.cycle import CycleRequest
+    from bot.episode import EpisodeRunner, check_models
+    from bot.events import ChecksFinished, EpisodePrepared, EventBus, IterationCompleted, IterationStarted
     from bot.llm import LLMError, OllamaLLM
     from bot.store import Store, StoreError
     from bot.workspace import WorkspaceError, ensure_repository
@@ -73,10 +73,8 @@ async def improve(settings: Settings, args: argparse.Namespace, task: Task) -> i
         raise ConfigError(str(exc)) from exc
     llm = OllamaLLM.from_settings(settings)
     try:
-        models = [settings.generator_model, *settings.generator_models, settings.discriminator_model, settings.agitator_model]
-        models += [spec.partition("@")[0] for spec in settings.ensemble_models]
         try:
-            await llm.ensure_models(models)
+            await check_models(llm, settings)
         except LLMError as exc:
             raise ConfigError(str(exc)) from exc
         try:
@@ -103,39 +101,42 @@ async def improve(settings: Settings, args: argparse.Namespace, task: Task) -> i
                 why = " ".join(r.reward.reasons)
             console.print(f"[bold]iteration {r.number}[/bold] {r.status.value}: {checks}; {reward}" + (f"\n  {why}" if why else ""))
 
+        def on_prepared(e: EpisodePrepared) -> None:
+            chosen = f" (the bandit's choice among {e.model_choices})" if e.model_choices > 1 else ""
+            learned = ""
+            if e.memory_entries or e.pattern_examples:
+                learned = f"; using {e.memory_entries} memory entries and {e.pattern_examples} examples learned on {repo}"
+            console.print(f"generator model {e.generator_model}{chosen}{learned}")
+
+        bus.subscribe(EpisodePrepared, on_prepared)
         bus.subscribe(IterationStarted, on_started)
         bus.subscribe(ChecksFinished, on_checks)
         bus.subscribe(IterationCompleted, on_completed)
 
         repo = args.path.resolve().name
-        prepared = await prepare_episode(settings, store, repo, task)
-        if prepared.memory_entries or prepared.pattern_examples:
-            console.print(f"using {prepared.memory_entries} memory entries and {prepared.pattern_examples} examples learned on {repo}")
         request = CycleRequest(
             repo_dir=args.path,
             repo=repo,
             task=task,
             base_ref=args.base,
-            guidance=[*prepared.guidance, *(GuidanceEntry(source="human", text=g) for g in args.guidance)],
+            guidance=[GuidanceEntry(source="human", text=g) for g in args.guidance],
             max_iterations=args.max_iterations,
             dry_run=args.dry_run,
         )
-        store.create_run(request.run_id, kind="cli", repo=repo, params={"path": str(args.path.resolve()), "dry_run": args.dry_run})
-        cycle = Cycle(settings.model_copy(update={"generator_model": prepared.generator_model}), llm, store=store, bus=bus)
+        runner = EpisodeRunner(settings, llm, store=store, bus=bus,
+                               run_params={"path": str(args.path.resolve()), "dry_run": args.dry_run})
         try:
             with status:
-                episode = await cycle.run(request)
+                result = await runner.run(request)
         except (WorkspaceError, SandboxError) as exc:
-            store.finish_run(request.run_id, "error")
             raise ConfigError(str(exc)) from exc
-        except LLMError as exc:
-            store.finish_run(request.run_id, "error")
+        except LLMError as exc:  # the server went away or lost a model mid-run
             console.print(f"[red]the model server failed mid-run:[/red] {exc}")
             return 1
-        store.finish_run(request.run_id, episode.status.value)
-        if not args.dry_run:
-            after_episode(store, episode)
-        return report(settings, episode, console)
+        if result.error is not None or result.episode is None:
+            console.print(f"[red]the model server failed mid-run:[/red] {result.error}")
+            return 1
+        return report(settings, result.episode, console)
     finally:
         await llm.aclose()
 

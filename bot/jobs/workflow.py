@@ -1,9 +1,10 @@
 """The durable job: one DBOS workflow per admitted delivery, every side effect in a durable step.
 
-    sync mirror → repo config at the base commit → task (+ issue comments) → prepare (learning)
-    → Cycle.run (checkout, every model call, every sandbox run, commit: each a step)
+    sync mirror → repo config at the base commit → task (+ issue comments) → models pulled?
+    → the episode (bot/episode.py: prepare from learning, Cycle.run with every model call, sandbox run
+      and commit a step, finish the run, learn)
     → push (remote sha checked first) → PR (found before created) → review request, check run,
-      comments / review replies, label removed → learning after the episode
+      comments / review replies, label removed
 
 A process killed mid-job resumes after restart at the last finished step: DBOS replays the workflow,
 returning recorded step outputs instead of running them again, so nothing is pushed, opened or
@@ -32,7 +33,8 @@ from dbos import DBOS, SetEnqueueOptions, SetWorkflowID
 from pydantic import BaseModel
 
 from bot.config import Settings
-from bot.cycle import Cycle, CycleRequest, SandboxOpener
+from bot.cycle import CycleRequest, SandboxOpener
+from bot.episode import EpisodeResult, EpisodeRunner, check_models
 from bot.events import EventBus
 from bot.github.client import GitHubApp, RetryPolicy
 from bot.github.job_request import JobKind, JobRequest
@@ -52,7 +54,6 @@ from bot.jobs.report import (
     no_change_comment,
     opened_comment,
 )
-from bot.learning.prepare import Preparation, after_episode, prepare_episode
 from bot.llm import LLMError, OllamaLLM
 from bot.pr_body import render_pr
 from bot.records import Episode, EpisodeStatus, Task
@@ -235,17 +236,16 @@ class JobRun:
         settings = repo_config.apply(self.settings)
 
         task: Task = await self.step("task", self.build_task)
-        prepared: Preparation = await self.step("prepare", self.prepare, settings, task)
-        settings = settings.model_copy(update={"generator_model": prepared.generator_model})
         try:
-            episode = await self.run_cycle(settings, checkout, task, prepared)
+            await self.step("check-models", self.check_models, settings)
+            result = await self.run_episode(settings, checkout, task)
+            if result.error is not None or result.episode is None:
+                raise LLMError(result.error or "the model server failed")
         except (LLMError, WorkspaceError, SandboxError, GitError) as exc:
-            await self.step("finish-run", self.finish_run, "error")
             await self.step("comment-failed", self.comment, failed_comment(str(exc), self.dashboard))
             await self.step("progress-end", self.end_progress, "failed")
             return JobOutcome(status="failed", run_id=self.run_id, detail=str(exc))
-        await self.step("finish-run", self.finish_run, episode.status.value)
-        await self.step("learn", self.learn, episode)
+        episode = result.episode
 
         if job.kind is JobKind.PR_ITERATE:
             outcome = await self.publish_iteration(episode, checkout)
@@ -254,7 +254,7 @@ class JobRun:
         await self.step("progress-end", self.end_progress, f"done: {outcome.status}")
         return outcome
 
-    async def run_cycle(self, settings: Settings, checkout: Checkout, task: Task, prepared: Preparation) -> Episode:
+    async def run_episode(self, settings: Settings, checkout: Checkout, task: Task) -> EpisodeResult:
         job = self.job
         bus = EventBus()
         reporter = ProgressReporter(self._edit_progress, key=self.workflow_id,
@@ -269,16 +269,16 @@ class JobRun:
             task=task,
             base_ref=checkout.base_sha,
             branch=checkout.branch,
-            guidance=[*prepared.guidance, *job.guidance],
+            guidance=job.guidance,
             kind="github",
             # a PR iteration only ever pushes approved work onto a branch people are reviewing
             commit_best_on_exhaustion=settings.draft_pr_on_failure and job.kind is not JobKind.PR_ITERATE,
         )
         llm = self.services.llm_factory(settings)
         try:
-            cycle = Cycle(settings, llm, store=self.services.store, bus=bus, step=self.step,
-                          sandbox_opener=self.services.sandbox_opener)
-            return await cycle.run(request)
+            runner = EpisodeRunner(settings, llm, store=self.services.store, bus=bus, step=self.step,
+                                   sandbox_opener=self.services.sandbox_opener)
+            return await runner.run(request)
         finally:
             await llm.aclose()
 
@@ -416,14 +416,12 @@ class JobRun:
                 out.append(f"@{login}: {text}")
         return out
 
-    async def prepare(self, settings: Settings, task: Task) -> Preparation:
-        return await prepare_episode(settings, self.services.store, self.job.repo, task)
-
-    async def finish_run(self, status: str) -> None:
-        await asyncio.to_thread(self.services.store.finish_run, self.run_id, status)
-
-    async def learn(self, episode: Episode) -> bool:
-        return await asyncio.to_thread(after_episode, self.services.store, episode)
+    async def check_models(self, settings: Settings) -> None:
+        llm = self.services.llm_factory(settings)
+        try:
+            await check_models(llm, settings)
+        finally:
+            await llm.aclose()
 
     async def push(self, mirror: str, sha: str, branch: str) -> bool:
         token = await self._token()

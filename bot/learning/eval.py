@@ -19,15 +19,19 @@ import uuid
 from collections import defaultdict
 from importlib.resources import files
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field, ValidationError
 
 from bot.config import Settings
 from bot.events import EventBus
-from bot.llm import LLMError, ModelNotPulled, OllamaLLM, OllamaUnreachable
+from bot.llm import OllamaLLM
 from bot.records import EpisodeStatus, Proposal, Task
 from bot.store import Store
 from bot.workspace import run_git
+
+if TYPE_CHECKING:
+    from bot.episode import EpisodeResult
 
 TASK_FILE = "task.md"
 FIX_FILE = "fix.json"
@@ -175,8 +179,10 @@ async def run_eval(
     suite_name: str = "suite",
     bus: EventBus | None = None,
 ) -> EvalReport:
-    """Run every task `runs` times per model (the generator model; the reviewers stay as configured)."""
-    from bot.cycle import Cycle, CycleRequest  # the cycle pulls in the sandbox; import it when needed
+    """Run every task `runs` times per model (the generator model; the reviewers stay as configured).
+    Learning is left out: each attempt measures the model alone."""
+    from bot.cycle import CycleRequest  # the cycle pulls in the sandbox; import it when needed
+    from bot.episode import EpisodeRunner, ServerUnavailable, check_models
 
     if runs < 1:
         raise EvalError("--runs must be at least 1")
@@ -186,22 +192,27 @@ async def run_eval(
         store.create_run(run_id, kind="eval", repo=suite_name,
                          params={"models": models, "runs": runs, "tasks": [t.name for t in suite]})
     report = EvalReport(run_id=run_id, suite=suite_name, models=models, runs_per_task=runs)
+    per_model = {m: settings.model_copy(update={"generator_model": m, "generator_models": [], "ensemble_models": [],
+                                                "ensemble_size": 1}) for m in models}
     episode_number = 0
     try:
-        await llm.ensure_models({*models, settings.discriminator_model, settings.agitator_model})
+        for model_settings in per_model.values():
+            await check_models(llm, model_settings)
         for task in suite:
             repo_dir = materialize(task, work_dir / task.name)
-            for model in models:
-                model_settings = settings.model_copy(update={"generator_model": model, "ensemble_models": [], "ensemble_size": 1})
-                cycle = Cycle(model_settings, llm, store=store, bus=bus)
+            for model, model_settings in per_model.items():
+                runner = EpisodeRunner(model_settings, llm, store=store, bus=bus, learning=False)
                 for k in range(1, runs + 1):
                     episode_number += 1
                     request = CycleRequest(
                         run_id=run_id, episode_number=episode_number, repo_dir=repo_dir, repo=task.task.repo,
-                        task=task.task, max_iterations=max_iterations, dry_run=True,
+                        task=task.task, max_iterations=max_iterations, dry_run=True, kind="eval",
                     )
-                    report.attempts.append(await _attempt(cycle, request, task.name, model, k))
-    except (OllamaUnreachable, ModelNotPulled) as exc:
+                    started = time.perf_counter()
+                    outcome = await runner.run(request, owns_run=False)
+                    report.attempts.append(_attempt(outcome, request.episode_id, task.name, model, k,
+                                                    wall_s=time.perf_counter() - started))
+    except ServerUnavailable as exc:
         if store is not None:
             store.finish_run(run_id, "failed")
         raise EvalError(str(exc)) from exc
@@ -210,22 +221,18 @@ async def run_eval(
     return summarize(report)
 
 
-async def _attempt(cycle, request, task_name: str, model: str, run: int) -> EvalAttempt:  # noqa: ANN001
-    started = time.perf_counter()
-    try:
-        episode = await cycle.run(request)
-    except (OllamaUnreachable, ModelNotPulled):
-        raise
-    except LLMError as exc:
+def _attempt(outcome: EpisodeResult, episode_id: str, task_name: str, model: str, run: int, *, wall_s: float) -> EvalAttempt:
+    if outcome.error is not None or outcome.episode is None:
         return EvalAttempt(task=task_name, model=model, run=run, status="error", solved=False, iterations=0,
-                           tokens=sum(c.prompt_tokens + c.completion_tokens for c in exc.calls),
-                           wall_s=time.perf_counter() - started, episode_id=request.episode_id, error=str(exc))
+                           tokens=sum(c.prompt_tokens + c.completion_tokens for c in outcome.error_calls),
+                           wall_s=wall_s, episode_id=episode_id, error=outcome.error)
+    episode = outcome.episode
     rewards = [r.reward.value for r in episode.iterations if r.reward]
     return EvalAttempt(
         task=task_name, model=model, run=run, status=episode.status.value,
         solved=episode.status is EpisodeStatus.APPROVED,
         iterations=max((r.number for r in episode.iterations), default=0),
-        tokens=episode.metrics.tokens_used, wall_s=time.perf_counter() - started,
+        tokens=episode.metrics.tokens_used, wall_s=wall_s,
         best_reward=max(rewards) if rewards else None, episode_id=episode.episode_id,
     )
 

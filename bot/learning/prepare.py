@@ -21,6 +21,11 @@ class Preparation(BaseModel):
     pattern_examples: int = 0
 
 
+def generator_models(settings: Settings) -> list[str]:
+    """The generator models the bandit chooses from, each once (the generator model when none is listed)."""
+    return list(dict.fromkeys(settings.generator_models)) or [settings.generator_model]
+
+
 async def prepare_episode(
     settings: Settings,
     store: Store,
@@ -30,7 +35,7 @@ async def prepare_episode(
     bandit: ModelBandit | None = None,
     embedder: OllamaEmbedder | None = None,
 ) -> Preparation:
-    models = list(dict.fromkeys(settings.generator_models)) or [settings.generator_model]
+    models = generator_models(settings)
     if len(models) > 1:
         bandit = bandit or ModelBandit(store, human_feedback_weight=settings.human_feedback_weight)
         model = bandit.choose(repo, "generator", models)

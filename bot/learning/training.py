@@ -26,8 +26,7 @@ from bot.config import Settings
 from bot.events import EventBus
 from bot.learning.bandit import ModelBandit
 from bot.learning.patterns import OllamaEmbedder
-from bot.learning.prepare import after_episode, prepare_episode
-from bot.llm import LLMError, ModelNotPulled, OllamaLLM, OllamaUnreachable
+from bot.llm import OllamaLLM
 from bot.records import Episode, EpisodeStatus, GuidanceEntry, Task
 from bot.store import Store
 
@@ -120,7 +119,8 @@ async def train(
     on_episode: Callable[[TrainingEpisode], Awaitable[None] | None] | None = None,
 ) -> TrainingResult:
     """Run the cycle on every task of `dataset`, `epochs` times, in `repo_dir` (a git repository)."""
-    from bot.cycle import Cycle, CycleRequest  # the cycle pulls in the sandbox; import it when needed
+    from bot.cycle import CycleRequest  # the cycle pulls in the sandbox; import it when needed
+    from bot.episode import EpisodeRunner, ServerUnavailable, check_models, generator_models
 
     if epochs < 1:
         raise TrainingError("a training run needs at least one epoch")
@@ -128,52 +128,45 @@ async def train(
         raise TrainingError("a training run needs at least one task")
     repo_name = repo or dataset[0].repo or Path(repo_dir).resolve().name
     run_id = run_id or f"train-{uuid.uuid4().hex[:12]}"
-    models = list(dict.fromkeys(settings.generator_models)) or [settings.generator_model]
     bandit = bandit or ModelBandit(store, human_feedback_weight=settings.human_feedback_weight)
     if embedder is None and settings.embedding_model:
         embedder = OllamaEmbedder(settings.ollama_host, settings.embedding_model)
     store.create_run(run_id, kind="training", repo=repo_name, params={
-        "epochs": epochs, "tasks": [t.title for t in dataset], "dry_run": dry_run, "models": models,
+        "epochs": epochs, "tasks": [t.title for t in dataset], "dry_run": dry_run, "models": generator_models(settings),
     })
+    runner = EpisodeRunner(settings, llm, store=store, bus=bus, bandit=bandit, embedder=embedder, learn_from_dry_runs=True)
     result = TrainingResult(run_id=run_id, repo=repo_name)
     previous: dict[int, Episode] = {}  # task index -> its episode in the last epoch
     number = 0
     status = "failed"
     try:
-        await llm.ensure_models({*models, settings.discriminator_model, settings.agitator_model})
+        await check_models(llm, settings)
         for epoch in range(1, epochs + 1):
             for index, task in enumerate(dataset):
                 number += 1
                 task = task if task.repo else task.model_copy(update={"repo": repo_name})
-                prepared = await prepare_episode(settings, store, repo_name, task, bandit=bandit, embedder=embedder)
-                model = prepared.generator_model
                 last = previous.get(index)  # an approved one's lessons are in memory already
                 carried = carried_guidance(last) if last is not None and last.status is not EpisodeStatus.APPROVED else []
                 request = CycleRequest(
                     run_id=run_id, episode_number=number, repo_dir=repo_dir, repo=repo_name, task=task,
-                    guidance=[*prepared.guidance, *carried], max_iterations=max_iterations, dry_run=dry_run,
+                    guidance=carried, max_iterations=max_iterations, dry_run=dry_run, kind="training",
                 )
-                cycle = Cycle(settings.model_copy(update={"generator_model": model}), llm, store=store, bus=bus)
+                outcome = await runner.run(request, owns_run=False)
+                prepared = outcome.preparation
                 row = TrainingEpisode(
-                    epoch=epoch, task=task.title, episode_id=request.episode_id, episode_number=number, model=model,
-                    status="error", memory_entries=prepared.memory_entries, pattern_examples=prepared.pattern_examples, carried_entries=len(carried),
+                    epoch=epoch, task=task.title, episode_id=request.episode_id, episode_number=number,
+                    model=prepared.generator_model, status=outcome.status, error=outcome.error,
+                    memory_entries=prepared.memory_entries, pattern_examples=prepared.pattern_examples,
+                    carried_entries=len(carried),
                 )
-                try:
-                    episode = await cycle.run(request)
-                except (OllamaUnreachable, ModelNotPulled):
-                    raise
-                except LLMError as exc:
-                    row.error = str(exc)
-                    episode = store.get_episode(run_id, request.episode_id)
+                episode = outcome.episode
                 if episode is not None:
                     previous[index] = episode
                     rewards = [r.reward.value for r in episode.iterations if r.reward]
-                    row.status = episode.status.value if row.error is None else "error"
                     row.best_reward = max(rewards) if rewards else None
                     row.iterations = max((r.number for r in episode.iterations), default=0)
                     row.tokens = episode.metrics.tokens_used
-                    if after_episode(store, episode):
-                        result.patterns_recorded += 1
+                    result.patterns_recorded += outcome.pattern_recorded
                 store.audit(
                     actor="training", action="training.episode", subject=f"{run_id}#{number} {task.title}",
                     decision=row.status, risk_score=None, run_id=run_id,
@@ -181,11 +174,11 @@ async def train(
                 )
                 result.episodes.append(row)
                 if on_episode is not None:
-                    outcome = on_episode(row)
-                    if outcome is not None:
-                        await outcome
+                    reported = on_episode(row)
+                    if reported is not None:
+                        await reported
         status = "completed"
-    except (OllamaUnreachable, ModelNotPulled) as exc:
+    except ServerUnavailable as exc:
         raise TrainingError(str(exc)) from exc
     finally:
         store.finish_run(run_id, status)

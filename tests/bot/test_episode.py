@@ -1,0 +1,133 @@
+"""One episode the one way: prepare from learning → cycle → finish the run → learn, through a step runner.
+
+Real git, the real bubblewrap sandbox, Ollama faked at the HTTP level."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.config import Settings
+from bot.cycle import CycleRequest
+from bot.episode import EpisodeRunner, ServerUnavailable, required_models
+from bot.events import EpisodePrepared, EventBus
+from bot.records import EpisodeStatus, Task
+from bot.store import Store
+from sandbox.config import SandboxSettings
+from tests.fakes.ollama import FakeOllama, fake_ollama  # noqa: F401
+from tests.repos import CALC_FILES, make_repo
+
+GEN, DISC = "qwen2.5-coder:7b", "qwen2.5:7b"
+RIGHT_FIX = {
+    "summary": "add adds",
+    "changes": [{"file_path": "calc.py", "change_type": "update", "new_content": None, "rationale": "add must add",
+                 "edits": [{"search": "    return a - b", "replace": "    return a + b"}]}],
+}
+GOOD_RUBRIC = {"coverage": 0.8, "accuracy": 0.95, "coherence": 0.9, "formatting": 0.9, "issues": [], "comments": ["fine"]}
+TASK = Task(title="add() returns the wrong result", body="add(2, 3) should be 5.", repo="calc")
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    return make_repo(tmp_path / "calc", CALC_FILES)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, fake_ollama: FakeOllama) -> Settings:  # noqa: F811
+    fake_ollama.pull(GEN, DISC)
+    return Settings(_env_file=None, ollama_host=fake_ollama.host, data_dir=tmp_path / "data", max_iterations=1,
+                    sandbox=SandboxSettings(_env_file=None, backend="bwrap"))
+
+
+@pytest.fixture
+def store(settings: Settings) -> Store:
+    return Store.open(settings.database_url)
+
+
+class RecordingSteps:
+    """A step runner that runs each step inline and keeps its name, as a durable runner would record it."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    async def __call__(self, name, fn, *args):  # noqa: ANN001, ANN204
+        self.names.append(name)
+        return await fn(*args)
+
+
+def test_required_models_lists_every_model_once_in_order_of_use() -> None:
+    settings = Settings(_env_file=None, generator_model="unused:1", generator_models=["a:1", "b:1", "a:1"],
+                        ensemble_models=["c:1@0.7", "a:1"], discriminator_model="d:1", agitator_model="d:1")
+    assert required_models(settings) == ["a:1", "b:1", "c:1", "d:1"]
+    plain = Settings(_env_file=None, generator_model="g:1", discriminator_model="d:1", agitator_model="e:1")
+    assert required_models(plain) == ["g:1", "d:1", "e:1"]
+
+
+async def test_an_approved_episode_is_recorded_and_learned_from_by_the_next(repo, settings, store, fake_ollama):  # noqa: F811
+    fake_ollama.always("generator", RIGHT_FIX).always("discriminator", GOOD_RUBRIC)
+    prepared: list[EpisodePrepared] = []
+    bus = EventBus()
+    bus.subscribe(EpisodePrepared, prepared.append)
+    steps = RecordingSteps()
+    runner = EpisodeRunner(settings, fake_ollama.llm(), store=store, bus=bus, step=steps, run_params={"why": "test"})
+
+    first = await runner.run(CycleRequest(repo_dir=repo, repo="calc", task=TASK))
+
+    assert first.status == "approved" and first.pattern_recorded
+    assert steps.names[0] == "prepare" and steps.names[-2:] == ["finish-run", "learn"]
+    assert "checkout" in steps.names  # the cycle's own steps go through the same runner
+    run = store.get_run(first.episode.run_id)
+    assert run.status == "approved" and run.kind == "cli" and run.params == {"why": "test"}
+    assert prepared[0].generator_model == GEN and prepared[0].pattern_examples == 0
+
+    second = await runner.run(CycleRequest(repo_dir=repo, repo="calc", task=TASK))
+
+    assert second.preparation.pattern_examples == 1  # the first episode's change, as an example
+    assert prepared[1].pattern_examples == 1
+    last_prompt = fake_ollama.prompt(fake_ollama.requests_for("generator")[-1])
+    assert "return a + b" in last_prompt
+
+
+async def test_a_model_server_failing_mid_episode_ends_the_episode_not_the_caller(repo, settings, store, fake_ollama):  # noqa: F811
+    fake_ollama.always("generator", RIGHT_FIX)
+    fake_ollama.fail_next(400, times=5)  # a refusal is never retried
+    runner = EpisodeRunner(settings, fake_ollama.llm(), store=store)
+    request = CycleRequest(repo_dir=repo, repo="calc", task=TASK)
+
+    result = await runner.run(request)
+
+    assert result.status == "error" and "400" in result.error
+    assert result.episode is not None and result.episode.status is EpisodeStatus.ERROR  # as recorded
+    assert store.get_run(request.run_id).status == "error"
+    assert not result.pattern_recorded
+
+
+async def test_an_unreachable_server_is_raised_and_the_run_ends_in_error(repo, settings, store, fake_ollama):  # noqa: F811
+    fake_ollama.unreachable = True
+    request = CycleRequest(repo_dir=repo, repo="calc", task=TASK)
+    with pytest.raises(ServerUnavailable):
+        await EpisodeRunner(settings, fake_ollama.llm(), store=store).run(request)
+    assert store.get_run(request.run_id).status == "error"
+
+
+async def test_without_learning_nothing_is_prepared_or_kept(repo, settings, store, fake_ollama):  # noqa: F811
+    fake_ollama.always("generator", RIGHT_FIX).always("discriminator", GOOD_RUBRIC)
+    learning = EpisodeRunner(settings, fake_ollama.llm(), store=store)
+    assert (await learning.run(CycleRequest(repo_dir=repo, repo="calc", task=TASK))).pattern_recorded
+
+    measuring = EpisodeRunner(settings, fake_ollama.llm(), store=store, learning=False)
+    result = await measuring.run(CycleRequest(repo_dir=repo, repo="calc", task=TASK, dry_run=True))
+
+    assert result.status == "approved"
+    assert result.preparation.pattern_examples == 0 and result.preparation.guidance == []
+    assert not result.pattern_recorded
+
+
+async def test_a_dry_run_is_learned_from_only_when_asked(repo, settings, store, fake_ollama):  # noqa: F811
+    fake_ollama.always("generator", RIGHT_FIX).always("discriminator", GOOD_RUBRIC)
+    request = CycleRequest(repo_dir=repo, repo="calc", task=TASK, dry_run=True)
+    assert not (await EpisodeRunner(settings, fake_ollama.llm(), store=store).run(request)).pattern_recorded
+
+    training = EpisodeRunner(settings, fake_ollama.llm(), store=store, learn_from_dry_runs=True)
+    assert (await training.run(CycleRequest(repo_dir=repo, repo="calc", task=TASK, dry_run=True))).pattern_recorded
