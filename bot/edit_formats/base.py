@@ -54,7 +54,8 @@ class EditFormat(ABC):
         def part(slot: re.Match[str]) -> str:
             name = slot.group(1)
             if name not in self.prompt_parts:
-                raise ValueError(f"edit format {self.name}: no prompt part {name!r} (it has {sorted(self.prompt_parts)})")
+                known = sorted(self.prompt_parts)
+                raise ValueError(f"edit format {self.name}: no prompt part {name!r} (it has {known})")
             return self.prompt_parts[name]
 
         return SLOT.sub(part, prompt)
