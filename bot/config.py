@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     ensemble_size: int = Field(1, ge=1, le=8)
     ensemble_models: list[str] = Field(default_factory=list)
     generator_temperature: float = 0.2
+    edit_format: str = "json-search-replace"  # how the generator writes changes (bot/edit_formats/)
     # token budgets: the context window sent as num_ctx, per role
     generator_num_ctx: int = Field(16384, ge=1024)
     discriminator_num_ctx: int = Field(8192, ge=1024)
@@ -89,6 +90,14 @@ class Settings(BaseSettings):
     @classmethod
     def _strip_slash(cls, v: str) -> str:
         return v.rstrip("/")
+
+    @field_validator("edit_format")
+    @classmethod
+    def _known_edit_format(cls, v: str) -> str:
+        # Imported here: bot.edit_formats imports bot.llm, which imports this module.
+        from bot.edit_formats import get_format
+
+        return get_format(v).name
 
     @property
     def database_url(self) -> str:

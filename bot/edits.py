@@ -1,5 +1,8 @@
 """Apply a proposal's changes to a working tree: all or nothing, with errors a model can act on.
 
+This is the one place edits are applied, whichever edit format (bot/edit_formats/) the generator wrote
+them in: every format's parser returns the same `Proposal`.
+
 An update is a list of search/replace edits. Each search text must match exactly once; when it does not
 match exactly, a whitespace-tolerant line match is tried (leading/trailing whitespace and blank lines
 ignored), re-indenting the replacement to the file's indentation. Every new file content is computed

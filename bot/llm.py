@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from functools import partial
 from typing import Any, TypeVar
 
 import httpx
@@ -188,8 +189,14 @@ class OllamaLLM:
         max_output_tokens: int,
         temperature: float = 0.2,
         seed: int | None = None,
+        parse: Callable[[str], T] | None = None,
     ) -> tuple[T, list[LLMCall]]:
-        """Ask `model` for a reply shaped like `schema`: (validated reply, one LLMCall per request)."""
+        """Ask `model` for a reply shaped like `schema`: (validated reply, one LLMCall per request).
+
+        `parse` reads the reply's text (default: `schema` from JSON, a code fence tolerated); the
+        ValidationError it raises for an invalid reply is quoted in the repair request.
+        """
+        parse = parse or partial(parse_reply, schema)
         prompt_tokens = count_message_tokens(messages)
         if prompt_tokens + max_output_tokens > num_ctx:
             raise PromptTooLarge(
@@ -204,7 +211,7 @@ class OllamaLLM:
         response = await self._chat(role, request, messages, calls)
         content = response.message.content or ""
         try:
-            return parse_reply(schema, content), calls
+            return parse(content), calls
         except ValidationError as exc:
             error = describe_validation_error(exc)
         calls[-1].ok, calls[-1].error = False, f"invalid output:\n{error}"
@@ -213,7 +220,7 @@ class OllamaLLM:
         response = await self._chat(role, request, repair, calls, repaired=True)
         content = response.message.content or ""
         try:
-            return parse_reply(schema, content), calls
+            return parse(content), calls
         except ValidationError as exc:
             error = describe_validation_error(exc)
         calls[-1].ok, calls[-1].error = False, f"invalid output:\n{error}"

@@ -2,7 +2,8 @@
 
 A prompt file (bot/roles/prompts/<role>.md) holds a system prompt and a user message, each after its
 marker line (`<!-- system -->`, `<!-- user -->`), rendered with `string.Template` so that braces in
-code never break rendering.
+code never break rendering. The generator's prompt takes the parts that depend on the edit format
+from that format (bot/edit_formats/) when it is loaded.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from typing import Generic, TypeVar
 
 from pydantic import BaseModel
 
-from bot.llm import OllamaLLM
+from bot.edit_formats import DEFAULT_EDIT_FORMAT, get_format
+from bot.llm import OllamaLLM, parse_reply
 from bot.records import GuidanceEntry, LLMCall, Task
 from bot.tokens import count_message_tokens, count_tokens, truncate_to_tokens
 
@@ -59,9 +61,11 @@ class PromptTemplate:
 
 
 @cache
-def load_prompt(role: str) -> PromptTemplate:
-    """The packaged prompt of a role (bot/roles/prompts/<role>.md)."""
-    return PromptTemplate.parse(role, (files("bot.roles") / "prompts" / f"{role}.md").read_text("utf-8"))
+def load_prompt(role: str, edit_format: str = DEFAULT_EDIT_FORMAT) -> PromptTemplate:
+    """The packaged prompt of a role (bot/roles/prompts/<role>.md), with the parts of `edit_format` in
+    its edit-format slots (only the generator's prompt has any)."""
+    text = (files("bot.roles") / "prompts" / f"{role}.md").read_text("utf-8")
+    return PromptTemplate.parse(role, get_format(edit_format).assemble(text))
 
 
 def defuse(text: str, tag: str) -> str:
@@ -126,7 +130,14 @@ class Role(Generic[T]):
         self.max_output_tokens = max_output_tokens
         self.temperature = temperature
         self.seed = seed
-        self.prompt = load_prompt(self.name)
+        self.prompt = self.prompt_template()
+
+    def prompt_template(self) -> PromptTemplate:
+        return load_prompt(self.name)
+
+    def parse(self, reply: str) -> T:
+        """The reply's text as the role's output; pydantic's ValidationError when it does not fit."""
+        return parse_reply(self.schema, reply)
 
     def room_for(self, values: dict[str, str], flexible: dict[str, str]) -> int:
         """Prompt tokens left for the `flexible` values once the rest of the prompt is rendered."""
@@ -162,6 +173,7 @@ class Role(Generic[T]):
             model=self.model,
             messages=messages,
             schema=self.schema,
+            parse=self.parse,
             num_ctx=self.num_ctx,
             max_output_tokens=self.max_output_tokens,
             temperature=self.temperature,

@@ -1,3 +1,4 @@
+import json
 import socket
 
 import httpx
@@ -103,6 +104,20 @@ async def test_contract_violation_is_quoted_in_the_repair(fake_ollama: FakeOllam
     repair_text = fake_ollama.requests[1]["messages"][-1]["content"]
     assert "changes.0: Value error, a.py: an update needs at least one edit" in repair_text
     assert "errors.pydantic.dev" not in repair_text
+
+
+async def test_a_given_parser_reads_the_reply_and_its_errors_are_repaired(fake_ollama: FakeOllama):
+    def strict_rubric(content: str) -> Rubric:
+        rubric = Rubric.model_validate_json(content)  # no code fence tolerated
+        return rubric.model_copy(update={"comments": [*rubric.comments, "read by strict_rubric"]})
+
+    fake_ollama.queue("Rubric", f"```json\n{json.dumps(RUBRIC)}\n```", RUBRIC)
+    rubric, calls = await ask(fake_ollama.llm(), parse=strict_rubric)
+
+    assert rubric.comments == ["ok", "read by strict_rubric"]
+    assert [c.repaired for c in calls] == [False, True]
+    assert "Invalid JSON" in fake_ollama.requests[1]["messages"][-1]["content"]
+    assert fake_ollama.requests[0]["format"] == Rubric.model_json_schema()
 
 
 async def test_score_out_of_range_is_repaired(fake_ollama: FakeOllama):
