@@ -450,7 +450,7 @@ class Cycle:
         guidance = fit_guidance(history, self._guidance_budget())
         generator = Generator(
             self.llm, model=cand.model, num_ctx=s.generator_num_ctx,
-            max_output_tokens=s.max_output_tokens, temperature=cand.temperature,
+            max_output_tokens=s.max_output_tokens, temperature=cand.temperature, edit_format=s.edit_format,
         )
         budget = max(256, generator.context_budget(task, guidance))
         context = await asyncio.to_thread(build_generator_context, index, task, budget_tokens=budget, previous=previous)
