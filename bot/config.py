@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     max_iterations: int = Field(5, ge=1, le=50)
     approval_threshold: float = Field(0.6, ge=0.0, le=1.0)  # rubric score needed for approval
     require_all_checks: bool = True
+    baseline: bool = True  # judge attempts against the checks on the unmodified base (bot/baseline.py)
 
     # --- learning across runs (docs/learning.md) ---
     generator_models: list[str] = Field(default_factory=list)  # several: a bandit per repository picks one

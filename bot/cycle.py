@@ -10,6 +10,7 @@ from step outputs, which keeps it deterministic on replay.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 import uuid
@@ -20,6 +21,7 @@ from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, Field
 
+from bot.baseline import Baseline, Comparison, compare
 from bot.config import Settings
 from bot.context import RepoIndex, build_generator_context
 from bot.edits import AppliedChange, EditError, apply_changes
@@ -218,7 +220,11 @@ class Cycle:
         try:
             index = await asyncio.to_thread(RepoIndex.build, ws.path)
             async with self.open_sandbox(settings.sandbox, ws.path) as box:
-                await self._loop(req, ws, episode, index, box, candidates, max_iterations, repo_name)
+                baseline = await self.step("baseline", self.baseline, ws, box)
+                if baseline is not None:
+                    episode.context["baseline"] = {"failing_tests": baseline.failing_tests, "red_checks": baseline.red_checks,
+                                                   "tests_run": baseline.tests_run}
+                await self._loop(req, ws, episode, index, box, baseline, candidates, max_iterations, repo_name)
         except LLMError as exc:
             episode.status = EpisodeStatus.ERROR
             episode.outcomes["error"] = str(exc)
@@ -243,6 +249,7 @@ class Cycle:
         episode: Episode,
         index: RepoIndex,
         box: SandboxBox,
+        baseline: Baseline | None,
         candidates: list[Candidate],
         max_iterations: int,
         repo_name: str,
@@ -259,7 +266,7 @@ class Cycle:
                         max_iterations=max_iterations, candidate=ci, model=cand.model,
                     )
                 )
-                record = await self._attempt(req, ws, index, box, number, ci, cand, history, previous)
+                record = await self._attempt(req, ws, index, box, baseline, number, ci, cand, history, previous)
                 records.append(record)
             chosen = max(records, key=lambda r: (r.reward.value if r.reward else -1.0, -r.candidate))
             episode.iterations.extend(records)
@@ -298,6 +305,7 @@ class Cycle:
         ws: Workspace,
         index: RepoIndex,
         box: SandboxBox,
+        baseline: Baseline | None,
         number: int,
         candidate_index: int,
         cand: Candidate,
@@ -347,7 +355,8 @@ class Cycle:
         external_ms += scored.llm_ms
         record.llm_calls.extend(scored.calls)
         record.rubric = scored.rubric
-        record.reward = self.reward(report, scored.rubric, scored.error)
+        record.comparison = compare(baseline, report, req.task.text) if baseline is not None else None
+        record.reward = self.reward(report, scored.rubric, scored.error, record.comparison)
         record.status = (
             IterationStatus.APPROVED if record.reward.verdict is Verdict.APPROVED else IterationStatus.REJECTED
         )
@@ -483,6 +492,23 @@ class Cycle:
 
         return await asyncio.to_thread(work)
 
+    async def baseline(self, ws: Workspace, box: SandboxBox) -> Baseline | None:
+        """The checks on the unmodified base, once per base commit and sandbox settings (cached on disk)."""
+        if not self.settings.baseline:
+            return None
+        key = hashlib.sha256(f"{ws.base_sha}\x1f{self.settings.sandbox.model_dump_json()}".encode()).hexdigest()[:24]
+        cached = self.settings.data_dir / "baselines" / f"{key}.json"
+        if cached.is_file():
+            try:
+                return Baseline.model_validate_json(cached.read_text(encoding="utf-8"))
+            except ValueError:
+                log.warning("ignoring an unreadable baseline cache file %s", cached)
+        await asyncio.to_thread(reset_worktree, ws)
+        baseline = Baseline.of(ws.base_sha, await box.check(ws.path))
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        cached.write_text(baseline.model_dump_json(), encoding="utf-8")
+        return baseline
+
     async def check(self, ws: Workspace, diff: str, box: SandboxBox) -> CheckReport:
         await asyncio.to_thread(apply_diff, ws, diff)  # the attempt's exact state, also after a restart
         return await box.check(ws.path)
@@ -497,9 +523,12 @@ class Cycle:
             return ScoreOutcome(calls=getattr(exc, "calls", []), error=str(exc), llm_ms=(time.perf_counter() - started) * 1000)
         return ScoreOutcome(rubric=rubric, calls=calls, llm_ms=(time.perf_counter() - started) * 1000)
 
-    def reward(self, report: CheckReport, rubric: Rubric | None, score_error: str | None) -> Reward:
+    def reward(
+        self, report: CheckReport, rubric: Rubric | None, score_error: str | None, comparison: Comparison | None = None
+    ) -> Reward:
         reward = compute_reward(
-            report, rubric, threshold=self.settings.approval_threshold, require_all_checks=self.settings.require_all_checks
+            report, rubric, threshold=self.settings.approval_threshold,
+            require_all_checks=self.settings.require_all_checks, baseline=comparison,
         )
         if score_error:
             reward.reasons.append(f"the discriminator gave no usable score: {score_error}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.baseline import Comparison
 from bot.records import Episode, IterationRecord, IterationStatus
 from sandbox.reports import CheckStatus
 
@@ -63,6 +64,8 @@ def render_pr(episode: Episode, *, closes: int | None = None) -> tuple[str, str]
         lines += ["", f"Pass rate: **{report.pass_rate:.0%}** ({report.backend} sandbox)"]
         if report.pass_rate_reason:
             lines.append(f"_{report.pass_rate_reason}_")
+    if record is not None and record.comparison is not None:
+        lines += ["", *_against_main(record.comparison, episode.context.get("base_sha", ""))]
 
     lines += ["", "## Reward Trace", "", "| iteration | candidate | model | status | pass rate | rubric | reward |", "|---|---|---|---|---|---|---|"]
     for r in episode.iterations:
@@ -73,6 +76,25 @@ def render_pr(episode: Episode, *, closes: int | None = None) -> tuple[str, str]
 
     lines += ["", "---", f"Training Run ID: `{episode.run_id}`", f"Episode ID: `{episode.episode_id}`"]
     return title, "\n".join(lines) + "\n"
+
+
+def _against_main(comparison: Comparison, base_sha: str) -> list[str]:
+    """What the change did to the checks, against the same checks on the base commit."""
+    where = f"`{base_sha[:12]}`" if base_sha else "the base commit"
+    lines = [f"Compared with the same checks on {where}:", ""]
+    if comparison.fixed:
+        lines.append("- Fixed by this change: " + ", ".join(f"`{t}`" for t in comparison.fixed))
+    if comparison.new_failures:
+        lines.append("- Failing now, not on main: " + ", ".join(f"`{t}`" for t in comparison.new_failures))
+    if comparison.still_failing_related:
+        lines.append("- Still failing (the task is about them): " + ", ".join(f"`{t}`" for t in comparison.still_failing_related))
+    for name, why in comparison.worse_checks.items():
+        lines.append(f"- Worse than on main: {name} ({why})")
+    if comparison.unchanged:
+        lines.append("- Already failing on main, unchanged: " + ", ".join(f"`{t}`" for t in comparison.unchanged))
+    if len(lines) == 2:
+        lines.append("- No test or check changed its outcome.")
+    return lines
 
 
 def _why_not(record: IterationRecord | None) -> str:

@@ -3,10 +3,14 @@
     reward  = PASS_RATE_WEIGHT * pass_rate + RUBRIC_WEIGHT * rubric_score     (rubric missing: 0)
     verdict = APPROVED only if tests ran and all passed, required checks are green (when required),
               and the rubric is present and at least the threshold.
+
+With a baseline (the checks on the unmodified base, bot/baseline.py) "all passed" and "green" become
+"no worse than main": see docs/reward.md.
 """
 
 from __future__ import annotations
 
+from bot.baseline import Comparison
 from bot.records import Reward, Rubric, Verdict
 from sandbox.reports import CheckReport
 
@@ -33,7 +37,8 @@ def tests_failing(report: CheckReport) -> int:
 
 
 def compute_reward(
-    report: CheckReport, rubric: Rubric | None, *, threshold: float, require_all_checks: bool = True
+    report: CheckReport, rubric: Rubric | None, *, threshold: float, require_all_checks: bool = True,
+    baseline: Comparison | None = None,
 ) -> Reward:
     """Score an evaluated iteration and decide whether it is approved; `reasons` say why in sentences."""
     ran = tests_run(report)
@@ -51,7 +56,7 @@ def compute_reward(
             f"No tests ran{detail}, so nothing shows the change works; the pass rate counts as 0. "
             "Add or enable tests that exercise the change."
         )
-    elif failing > 0 or pass_rate < 1.0:
+    elif baseline is None and (failing > 0 or pass_rate < 1.0):
         why = f" ({report.pass_rate_reason})" if report.pass_rate_reason else ""
         blockers.append(
             f"Tests fail: pass rate {pass_rate:.0%} of {ran} tests{why}"
@@ -59,7 +64,9 @@ def compute_reward(
         )
 
     red = [c.name for c in report.failed_checks if c.required]
-    if red and require_all_checks:
+    if baseline is not None:
+        blockers += _against_baseline(baseline, require_all_checks)
+    elif red and require_all_checks:
         blockers.append(f"Required checks are not green: {', '.join(red)}.")
 
     if rubric is None:
@@ -71,6 +78,9 @@ def compute_reward(
         return Reward(value=_clamp(value), pass_rate=pass_rate, rubric_score=score, verdict=Verdict.REJECTED,
                       reasons=blockers)
 
+    if baseline is not None:
+        return Reward(value=_clamp(value), pass_rate=pass_rate, rubric_score=score, verdict=Verdict.APPROVED,
+                      reasons=_baseline_met(baseline, ran, score, threshold))
     reasons = [f"All {ran} tests passed."]
     if require_all_checks:
         reasons.append("Every required check is green.")
@@ -79,6 +89,37 @@ def compute_reward(
     reasons.append(f"The rubric score {score:.2f} reaches the approval threshold {threshold:.2f}.")
     return Reward(value=_clamp(value), pass_rate=pass_rate, rubric_score=score, verdict=Verdict.APPROVED,
                   reasons=reasons)
+
+
+def _names(items: list[str], limit: int = 5) -> str:
+    shown = ", ".join(items[:limit])
+    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
+def _against_baseline(comparison: Comparison, require_all_checks: bool) -> list[str]:
+    blockers = []
+    if comparison.new_failures:
+        blockers.append(f"Tests fail that did not fail on main: {_names(comparison.new_failures)}.")
+    if comparison.still_failing_related:
+        blockers.append(f"The tests this task is about still fail: {_names(comparison.still_failing_related)}.")
+    worse = [f"{name} ({why})" for name, why in comparison.worse_checks.items()]
+    if worse and require_all_checks:
+        blockers.append(f"Checks are worse than on main: {'; '.join(worse)}.")
+    return blockers
+
+
+def _baseline_met(comparison: Comparison, ran: int, score: float | None, threshold: float) -> list[str]:
+    reasons = [f"{ran} tests ran, and no test fails that passed on main."]
+    if comparison.fixed:
+        reasons.append(f"Fixed by this change: {_names(comparison.fixed)}.")
+    if comparison.worse_checks:
+        reasons.append(f"Checks worse than on main, not required by this repository: {', '.join(comparison.worse_checks)}.")
+    else:
+        reasons.append("No check is worse than on main.")
+    if comparison.unchanged:
+        reasons.append(f"Already failing on main, unchanged: {_names(comparison.unchanged)}.")
+    reasons.append(f"The rubric score {score:.2f} reaches the approval threshold {threshold:.2f}.")
+    return reasons
 
 
 def _clamp(value: float) -> float:

@@ -1,0 +1,167 @@
+"""The baseline: the repository's checks on the unmodified base, so an attempt is judged by what it changes.
+
+Real projects carry debt on main: lint and type findings, a test that fails in the sandbox for reasons
+of its own. Judged alone, every attempt on such a project is blocked forever. Judged against the
+baseline, an attempt is blocked only by what it makes worse:
+
+- a test that fails now and did not fail at base (a regression, or a new test that fails);
+- a test that failed at base, still fails, and is what the task is about (its name or file is named
+  in the task): the fix has not fixed it;
+- a check that was green at base and is red now;
+- a finding (lint, type) that was not there at base, compared without line numbers, since a change
+  moves the lines below it; or more findings than at base, by the tool's own count.
+
+What was already failing on main and is unchanged is named, never hidden (`Comparison.unchanged`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+from pydantic import BaseModel, Field
+
+from sandbox.reports import CheckReport, CheckResult, CheckStatus
+
+GREEN = (CheckStatus.PASSED, CheckStatus.SKIPPED)
+# path:line[:col]: message — ruff (concise), mypy, flake8, pyright (plain), go vet, tsc (plain), eslint (unix)
+_FINDING = re.compile(r"^(?P<path>[^\s:]+):(?P<line>\d+)(?::\d+)?:\s*(?P<message>\S.*)$")
+_LINE_REF = re.compile(r"\b(line|lines) \d+")
+_FOUND = re.compile(r"\bFound (\d+) (?:errors?|problems?|issues?)\b")
+_NAME_PREFIX = re.compile(r"^(test_?|Test)")
+
+
+def findings(output: str) -> Counter[str]:
+    """A tool's findings, each keyed as `path: message` without line or column numbers."""
+    keys: Counter[str] = Counter()
+    for line in output.splitlines():
+        match = _FINDING.match(line.strip())
+        if match:
+            message = _LINE_REF.sub(r"\1 N", match.group("message").strip())
+            keys[f"{match.group('path')}: {message}"] += 1
+    return keys
+
+
+def finding_count(output: str) -> int | None:
+    """The number of findings as the tool sums them up ("Found 95 errors."), when it does."""
+    counts = [int(n) for n in _FOUND.findall(output)]
+    return max(counts) if counts else None
+
+
+class CheckBaseline(BaseModel):
+    name: str
+    status: CheckStatus
+    failing_tests: list[str] = Field(default_factory=list)
+    tests_failing: int = 0  # by the runner's count (may exceed the ids it listed)
+    findings: dict[str, int] = Field(default_factory=dict)
+    finding_count: int | None = None
+
+    @classmethod
+    def of(cls, check: CheckResult) -> CheckBaseline:
+        counted = check.tests.failed + check.tests.errors if check.tests is not None else 0
+        return cls(
+            name=check.name, status=check.status, failing_tests=sorted({t.test_id for t in check.failing_tests}),
+            tests_failing=max(counted, len(check.failing_tests)),
+            findings=dict(findings(check.output)) if check.tests is None else {},
+            finding_count=finding_count(check.output) if check.tests is None else None,
+        )
+
+
+class Baseline(BaseModel):
+    """The checks' outcome on the base commit, as far as a comparison needs it."""
+
+    base_sha: str
+    checks: list[CheckBaseline] = Field(default_factory=list)
+    tests_run: int = 0
+
+    @classmethod
+    def of(cls, base_sha: str, report: CheckReport) -> Baseline:
+        ran = sum(c.tests.run for c in report.checks if c.tests is not None)
+        return cls(base_sha=base_sha, checks=[CheckBaseline.of(c) for c in report.checks], tests_run=ran)
+
+    def check(self, name: str) -> CheckBaseline | None:
+        return next((c for c in self.checks if c.name == name), None)
+
+    @property
+    def failing_tests(self) -> list[str]:
+        return sorted({t for c in self.checks for t in c.failing_tests})
+
+    @property
+    def red_checks(self) -> list[str]:
+        return [c.name for c in self.checks if c.status not in GREEN]
+
+
+class Comparison(BaseModel):
+    """An attempt's report against the baseline."""
+
+    new_failures: list[str] = Field(default_factory=list)  # fail now, did not fail at base
+    still_failing_related: list[str] = Field(default_factory=list)  # the task is about them, and they still fail
+    fixed: list[str] = Field(default_factory=list)  # failed at base, pass now
+    unchanged: list[str] = Field(default_factory=list)  # failing on main and unchanged: tests and checks
+    worse_checks: dict[str, str] = Field(default_factory=dict)  # check -> why it is worse than at base
+
+    @property
+    def blocking(self) -> bool:
+        return bool(self.new_failures or self.still_failing_related or self.worse_checks)
+
+
+def relates_to_task(test_id: str, task_text: str) -> bool:
+    """Whether a test is what the task is about: its id, its name or its file's name appears in the task."""
+    if test_id in task_text:
+        return True
+    words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", task_text))
+    lowered = {w.lower() for w in words}
+    parts = re.split(r"::|/|\.", test_id.split("[")[0])
+    names = [p for p in parts if p and p not in ("py", "js", "ts", "go")]
+    for name in names[-2:] + [names[0]] if names else []:
+        stem = _NAME_PREFIX.sub("", name)
+        if len(stem) > 2 and (stem in words or stem.lower() in lowered):
+            return True
+    return False
+
+
+def compare(baseline: Baseline, report: CheckReport, task_text: str) -> Comparison:
+    out = Comparison()
+    base_failing = set(baseline.failing_tests)
+    now_failing = {t.test_id for c in report.checks for t in c.failing_tests}
+    out.new_failures = sorted(now_failing - base_failing)
+    still = sorted(now_failing & base_failing)
+    out.still_failing_related = [t for t in still if relates_to_task(t, task_text)]
+    out.unchanged = [t for t in still if t not in out.still_failing_related]
+    out.fixed = sorted(base_failing - now_failing) if _same_tests_ran(baseline, report) else []
+    for check in report.checks:
+        base = baseline.check(check.name)
+        why = _worse(base, CheckBaseline.of(check), check)
+        if why:
+            out.worse_checks[check.name] = why
+        elif check.status not in GREEN and check.tests is None:
+            out.unchanged.append(f"check {check.name}")
+    return out
+
+
+def _same_tests_ran(baseline: Baseline, report: CheckReport) -> bool:
+    """At least as many tests ran as at base: a test counts as fixed, not as deleted."""
+    return sum(c.tests.run for c in report.checks if c.tests is not None) >= baseline.tests_run
+
+
+def _worse(base: CheckBaseline | None, now: CheckBaseline, check: CheckResult) -> str | None:
+    if now.status in GREEN:
+        return None
+    if base is None:
+        return "it did not run on main"
+    if base.status in GREEN:
+        return f"it was {base.status.value} on main"
+    if now.status is not base.status and now.status in (CheckStatus.TIMEOUT, CheckStatus.OOM, CheckStatus.ERROR):
+        return f"it ended in {now.status.value} (on main: {base.status.value})"
+    if check.tests is not None:
+        ids_listed = len(now.failing_tests) >= now.tests_failing and len(base.failing_tests) >= base.tests_failing
+        if not ids_listed and now.tests_failing > base.tests_failing:
+            return f"{now.tests_failing} tests fail, {base.tests_failing} on main"
+        return None  # failing tests are compared by id
+    new = Counter(now.findings) - Counter(base.findings)
+    if new:
+        shown = "; ".join(sorted(new)[:5])
+        return f"{sum(new.values())} new finding(s): {shown}"
+    if now.finding_count is not None and base.finding_count is not None and now.finding_count > base.finding_count:
+        return f"{now.finding_count} findings, {base.finding_count} on main"
+    return None
