@@ -11,7 +11,7 @@ from bot.config import Settings
 from bot.learning.patterns import list_patterns
 from bot.records import EpisodeStatus, GuidanceEntry, Rubric, Task
 from bot.store import Store
-from tests.learning.records import generator_messages, iteration, proposal, save_episode
+from tests.builders import generator_messages, iteration, proposal, save_episode
 
 REPO = "acme/shop"
 
