@@ -204,8 +204,6 @@ def ensure_image(settings: SandboxSettings, *, tag: str | None = None, base_imag
 
     tag = tag or settings.image
     base_image = base_image or settings.base_image
-    if not base_image:
-        raise SandboxError(f"no base image: AURA_SANDBOX_BASE_IMAGE is empty. {local_base_hint('')}")
     inputs = image_inputs(settings, base_image)
     client = docker_client(settings)
     try:
@@ -257,10 +255,13 @@ def cmd_build(args: argparse.Namespace) -> int:
     from sandbox.docker import engine_unreachable_reason
 
     settings = SandboxSettings()
+    base_image = args.base_image or settings.base_image
+    if not base_image:
+        return _fail(f"no base image: AURA_SANDBOX_BASE_IMAGE is empty. {local_base_hint('')}")
     if reason := engine_unreachable_reason(settings):
         return _fail(f"cannot build the check image: {reason}")
     try:
-        tag, built = ensure_image(settings, tag=args.tag, base_image=args.base_image, force=args.force)
+        tag, built = ensure_image(settings, tag=args.tag, base_image=base_image, force=args.force)
     except SandboxError as exc:
         return _fail(str(exc), 1)
     print(json.dumps({"built": tag} if built else {"reused": tag}))

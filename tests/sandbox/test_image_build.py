@@ -113,3 +113,10 @@ def test_a_failing_build_from_a_local_base_shows_only_the_error(engine, capsys):
     assert main(["sandbox", "build"]) == 1
     err = capsys.readouterr().err
     assert "returned a non-zero code: 1" in err and "AURA_SANDBOX_BASE_IMAGE" not in err
+
+
+def test_an_empty_base_image_setting_is_a_configuration_error(engine, monkeypatch, capsys):
+    fake = engine({})
+    monkeypatch.setenv("AURA_SANDBOX_BASE_IMAGE", "")
+    assert main(["sandbox", "build"]) == 2
+    assert "AURA_SANDBOX_BASE_IMAGE is empty" in capsys.readouterr().err and fake.builds == []
