@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import io
 import json
 import sys
@@ -18,6 +19,7 @@ from sandbox.errors import RepoConfigError, SandboxError, SandboxUnavailable, Se
 from sandbox.reports import CheckReport, CheckStatus
 
 DOCKERFILE = Path(__file__).with_name("Dockerfile")
+IMAGE_LABEL = "aura-sicd.check-image"  # prefix of the labels recording what the check image is built from
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -37,9 +39,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD ...", help="the command, after `--`")
     run.set_defaults(func=cmd_run)
 
-    build = commands.add_parser("build", help="build the default check image (Docker)")
-    build.add_argument("--base-image", default=None, help="base image (default: AURA_SANDBOX_BASE_IMAGE)")
+    build = commands.add_parser(
+        "build", help="build the default check image (Docker), unless one built from the same inputs exists",
+        description="Build sandbox/Dockerfile into the check image. An existing image whose recorded inputs "
+                    "(Dockerfile hash, base image, uid, tools) match is reused; --force rebuilds it anyway. "
+                    "Without Docker Hub, use a local base image with python3: --base-image or "
+                    "AURA_SANDBOX_BASE_IMAGE (`docker images` lists the local ones).")
+    build.add_argument("--base-image", default=None,
+                       help="base image (default: AURA_SANDBOX_BASE_IMAGE, else "
+                            f"{SandboxSettings.model_fields['base_image'].default})")
     build.add_argument("--tag", default=None, help="image tag (default: AURA_SANDBOX_IMAGE)")
+    build.add_argument("--force", action="store_true", help="rebuild even when an up-to-date image exists")
     build.set_defaults(func=cmd_build)
 
 
@@ -158,12 +168,73 @@ def cmd_run(args: argparse.Namespace) -> int:
 # --- build ------------------------------------------------------------------------------------------------
 
 
-def build_image(settings: SandboxSettings, *, tag: str | None = None, base_image: str | None = None, log=print) -> str:
-    """Build sandbox/Dockerfile with its base image as a build argument; returns the tag."""
+def image_inputs(settings: SandboxSettings, base_image: str) -> dict[str, str]:
+    """What the check image is made from, recorded on it as labels; a change to any of them means a rebuild."""
+    return {
+        f"{IMAGE_LABEL}.dockerfile-sha256": hashlib.sha256(DOCKERFILE.read_bytes()).hexdigest(),
+        f"{IMAGE_LABEL}.base-image": base_image,
+        f"{IMAGE_LABEL}.sandbox-uid": str(settings.sandbox_uid),
+        f"{IMAGE_LABEL}.tools": " ".join(settings.tools),
+    }
+
+
+def stale_reason(labels: dict[str, str] | None, inputs: dict[str, str]) -> str | None:
+    """Why an image with these labels (None: there is no image) must be built, or None when it can be reused."""
+    if labels is None:
+        return "it does not exist"
+    changed = [name.removeprefix(f"{IMAGE_LABEL}.") for name, value in inputs.items() if labels.get(name) != value]
+    if changed:
+        return f"its recorded inputs differ ({', '.join(changed)})"
+    return None
+
+
+def local_base_hint(missing_base: str) -> str:
+    """How to build without a registry; `missing_base` is the base image that was neither local nor pullable."""
+    problem = f"The base image {missing_base} is not on this machine and could not be pulled. " if missing_base else ""
+    return (f"{problem}Use a local base image with python3 and python3-venv (`docker images` lists them): "
+            "`aura-sicd sandbox build --base-image IMAGE`, or set AURA_SANDBOX_BASE_IMAGE=IMAGE")
+
+
+def ensure_image(settings: SandboxSettings, *, tag: str | None = None, base_image: str | None = None,
+                 force: bool = False, log=print) -> tuple[str, bool]:
+    """Build the check image unless one built from the same inputs exists (or `force`); returns (tag, built)."""
+    import docker.errors
+
     from sandbox.docker import docker_client
 
     tag = tag or settings.image
     base_image = base_image or settings.base_image
+    inputs = image_inputs(settings, base_image)
+    client = docker_client(settings)
+    try:
+        try:
+            labels = client.images.get(tag).labels or {}
+        except docker.errors.ImageNotFound:
+            labels = None
+        reason = "--force" if force else stale_reason(labels, inputs)
+        if reason is None:
+            return tag, False
+        try:
+            client.images.get(base_image)
+            base_is_local = True
+        except docker.errors.ImageNotFound:
+            base_is_local = False
+        log(f"building {tag} from {base_image} ({reason})")
+        try:
+            build_image(client, settings, tag=tag, base_image=base_image, labels=inputs, log=log)
+        except (SandboxError, docker.errors.APIError) as exc:
+            message = str(exc) if isinstance(exc, SandboxError) else f"building {tag} failed: {exc}"
+            if not base_is_local:
+                message = f"{message}\n{local_base_hint(base_image)}"
+            raise SandboxError(message) from exc
+    finally:
+        client.close()
+    return tag, True
+
+
+def build_image(client, settings: SandboxSettings, *, tag: str, base_image: str, labels: dict[str, str],
+                log=print) -> None:
+    """Build sandbox/Dockerfile with its base image as a build argument, labelled with its inputs."""
     context = io.BytesIO()
     with tarfile.open(fileobj=context, mode="w") as tar:
         data = DOCKERFILE.read_bytes()
@@ -171,30 +242,27 @@ def build_image(settings: SandboxSettings, *, tag: str | None = None, base_image
         info.size = len(data)
         tar.addfile(info, io.BytesIO(data))
     context.seek(0)
-    client = docker_client(settings)
     buildargs = {"BASE_IMAGE": base_image, "SANDBOX_UID": str(settings.sandbox_uid), "TOOLS": " ".join(settings.tools)}
-    log(f"building {tag} from {base_image}")
-    try:
-        for chunk in client.api.build(fileobj=context, custom_context=True, tag=tag, buildargs=buildargs, rm=True,
-                                      forcerm=True, decode=True, pull=False):
-            if "error" in chunk:
-                raise SandboxError(f"building {tag} failed: {chunk['error'].strip()}")
-            if text := chunk.get("stream", "").rstrip():
-                log(text)
-    finally:
-        client.close()
-    return tag
+    for chunk in client.api.build(fileobj=context, custom_context=True, tag=tag, buildargs=buildargs, labels=labels,
+                                  rm=True, forcerm=True, decode=True, pull=False):
+        if "error" in chunk:
+            raise SandboxError(f"building {tag} failed: {chunk['error'].strip()}")
+        if text := chunk.get("stream", "").rstrip():
+            log(text)
 
 
 def cmd_build(args: argparse.Namespace) -> int:
     from sandbox.docker import engine_unreachable_reason
 
     settings = SandboxSettings()
+    base_image = args.base_image or settings.base_image
+    if not base_image:
+        return _fail(f"no base image: AURA_SANDBOX_BASE_IMAGE is empty. {local_base_hint('')}")
     if reason := engine_unreachable_reason(settings):
         return _fail(f"cannot build the check image: {reason}")
     try:
-        tag = build_image(settings, tag=args.tag, base_image=args.base_image)
+        tag, built = ensure_image(settings, tag=args.tag, base_image=base_image, force=args.force)
     except SandboxError as exc:
         return _fail(str(exc), 1)
-    print(json.dumps({"built": tag}))
+    print(json.dumps({"built": tag} if built else {"reused": tag}))
     return 0

@@ -40,6 +40,11 @@ def _fmt(value: float | None, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def _signed(value: float, digits: int = 3) -> str:
+    """`+0.120`, `-0.050`; a value that rounds to zero is `+0.000`, never `-0.000`."""
+    return f"{round(value, digits) + 0.0:+.{digits}f}"  # + 0.0 turns -0.0 into 0.0
+
+
 def _json(model: BaseModel | list[BaseModel]) -> None:
     if isinstance(model, list):
         print("[" + ",\n".join(m.model_dump_json(indent=2) for m in model) + "]")
@@ -71,7 +76,7 @@ def report_command(args: argparse.Namespace) -> int:
         for m in report.metrics:
             print(f"  {m.name:<13} mean {_fmt(m.mean, 1 if m.name == 'tokens' else 3):>9}   (n={m.n})")
         print(f"reward first → last: {_fmt(report.reward_first)} → {_fmt(report.reward_last)} "
-              f"(delta {_fmt(report.reward_delta, 3) if report.reward_delta is None else f'{report.reward_delta:+.3f}'})")
+              f"(delta {_fmt(report.reward_delta) if report.reward_delta is None else _signed(report.reward_delta)})")
         if report.top_issues:
             print("most common discriminator issues:")
             for text, count in report.top_issues:
@@ -93,8 +98,8 @@ def compare_command(args: argparse.Namespace) -> int:
               f"{comparison.resamples} resamples")
         print(f"  {'metric':<13} {'mean A':>9} {'mean B':>9} {'delta':>9}   {'95% CI':<22} n(A) n(B)")
         for m in comparison.metrics:
-            ci = "-" if m.ci_low is None else f"[{m.ci_low:+.3f}, {m.ci_high:+.3f}]"
-            delta = "-" if m.delta is None else f"{m.delta:+.3f}"
+            ci = "-" if m.ci_low is None else f"[{_signed(m.ci_low)}, {_signed(m.ci_high)}]"
+            delta = "-" if m.delta is None else _signed(m.delta)
             print(f"  {m.name:<13} {_fmt(m.mean_a):>9} {_fmt(m.mean_b):>9} {delta:>9}   {ci:<22} {m.n_a:>4} {m.n_b:>4}")
         return 0
 

@@ -16,7 +16,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="write training data (SFT/DPO, TRL's chat format) or the pattern library as JSONL",
         description="sft: prompt + approved/merged answer per line ({\"messages\": [...]}); dpo: a prompt with a "
         "chosen and a rejected answer ({\"prompt\", \"chosen\", \"rejected\"}); patterns: the approved changes the "
-        "generator is shown as examples (import them with `aura-sicd learning patterns import`). Opted-out "
+        "generator is shown as examples (import them with `aura-sicd learning import-patterns FILE`). Opted-out "
         "repositories are never exported.",
     )
     p.add_argument("--format", required=True, choices=["sft", "dpo", "patterns"], dest="fmt")

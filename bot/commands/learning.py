@@ -7,16 +7,16 @@ import sys
 from pathlib import Path
 
 from bot.commands.common import load_settings, open_store
-from bot.store import Store
+from bot.store import Store, StoredGuidance
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("learning", help="what the bot remembers across runs: memory, patterns, opt-out, retention")
     commands = parser.add_subparsers(dest="learning_command", metavar="SUBCOMMAND", required=True)
 
-    memory = commands.add_parser("memory", help="list a repository's guidance memory")
+    memory = commands.add_parser("memory", help="list a repository's guidance memory, each text once")
     memory.add_argument("repo", metavar="REPO")
-    memory.add_argument("--limit", type=int, default=50)
+    memory.add_argument("--limit", type=int, default=50, help="at most N distinct texts (default 50)")
     memory.set_defaults(func=memory_command)
 
     forget = commands.add_parser("forget", help="delete one memory entry (the id from `learning memory`)")
@@ -49,19 +49,40 @@ def _with_store(body) -> int:  # noqa: ANN001 - body(store) -> int
 
 
 def memory_command(args: argparse.Namespace) -> int:
-    from bot.learning.memory import list_memory
+    from bot.learning.memory import SCAN_LIMIT, list_memory
 
     def body(store: Store) -> int:
-        entries = list_memory(store, args.repo, limit=args.limit)
-        if not entries:
+        groups = same_text_groups(list_memory(store, args.repo, limit=SCAN_LIMIT))[: args.limit]
+        if not groups:
             print(f"no memory for {args.repo} yet")
-        for g in entries:
+        for entries in groups:
+            g = entries[0]  # the newest
             where = f" {g.path}" + (f":{g.line}" if g.line else "") if g.path else ""
             who = f" @{g.author}" if g.author else ""
-            print(f"#{g.id:<6} {g.created_at:%Y-%m-%d} {g.source}{who}{where}\n        {' '.join(g.text.split())[:200]}")
+            print(f"#{g.id:<6} {g.created_at:%Y-%m-%d} {g.source}{who}{where}{repeats(entries)}\n"
+                  f"        {' '.join(g.text.split())[:200]}")
         return 0
 
     return _with_store(body)
+
+
+def same_text_groups(entries: list[StoredGuidance]) -> list[list[StoredGuidance]]:
+    """Entries with the same text (whitespace and case aside), newest first within and across groups;
+    every run of a repeated lesson records it again, and a maintainer wants to read it once."""
+    groups: dict[str, list[StoredGuidance]] = {}
+    for entry in entries:
+        groups.setdefault(" ".join(entry.text.split()).lower(), []).append(entry)
+    return list(groups.values())
+
+
+def repeats(entries: list[StoredGuidance], shown_ids: int = 5) -> str:
+    """`, from 3 runs (also #9 #7)` for a text recorded more than once; entries without a run count alone."""
+    if len(entries) == 1:
+        return ""
+    runs = len({e.run_id or f"entry {e.id}" for e in entries})
+    others = [f"#{e.id}" for e in entries[1:]]
+    more = f" and {len(others) - shown_ids} more" if len(others) > shown_ids else ""
+    return f", from {runs} run{'s' if runs != 1 else ''} (also {' '.join(others[:shown_ids])}{more})"
 
 
 def forget_command(args: argparse.Namespace) -> int:

@@ -9,7 +9,7 @@ import pytest
 from bot.github.job_request import InMemoryJobQueue
 from bot.records import EpisodeStatus, Task
 from tests.admin.conftest import AUTH, TOKEN, audit, make_settings
-from tests.learning.records import iteration, save_episode
+from tests.builders import iteration, save_episode
 from tests.repos import git, make_repo
 from tests.webhooks.conftest import make_client
 

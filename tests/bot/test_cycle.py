@@ -12,7 +12,7 @@ from bot.events import ChecksFinished, EpisodeCompleted, EventBus, IterationComp
 from bot.records import EpisodeStatus, GuidanceEntry, IterationStatus, Task
 from bot.store import Store
 from sandbox.config import SandboxSettings
-from tests.fakes.ollama import FakeOllama, fake_ollama  # noqa: F401
+from tests.fakes.ollama import FakeOllama
 from tests.repos import CALC_FILES, git, make_repo
 
 GEN, DISC, AGIT = "qwen2.5-coder:7b", "qwen2.5:7b", "qwen2.5:7b"
@@ -46,7 +46,7 @@ def repo(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, fake_ollama: FakeOllama) -> Settings:  # noqa: F811
+def settings(tmp_path: Path, fake_ollama: FakeOllama) -> Settings:
     fake_ollama.pull(GEN, DISC)
     return Settings(
         _env_file=None,
@@ -70,7 +70,7 @@ def branch_exists(repo: Path, branch: str) -> bool:
     return bool(git(repo, "branch", "--list", branch).strip())
 
 
-async def test_failing_proposal_then_guided_fix_is_committed(repo, settings, store, fake_ollama):  # noqa: F811
+async def test_failing_proposal_then_guided_fix_is_committed(repo, settings, store, fake_ollama):
     fake_ollama.queue("generator", WRONG_FIX, RIGHT_FIX)
     fake_ollama.queue("discriminator", WEAK_RUBRIC, GOOD_RUBRIC)
     fake_ollama.queue("agitator", AGITATION)
@@ -119,7 +119,7 @@ async def test_failing_proposal_then_guided_fix_is_committed(repo, settings, sto
     assert events.count("ChecksFinished") == 2
 
 
-async def test_invalid_model_output_fails_the_iteration_and_says_why(repo, settings, store, fake_ollama):  # noqa: F811
+async def test_invalid_model_output_fails_the_iteration_and_says_why(repo, settings, store, fake_ollama):
     fake_ollama.queue("generator", "I think you should change calc.py", '{"summary": "x"', RIGHT_FIX)
     fake_ollama.queue("discriminator", GOOD_RUBRIC)
 
@@ -134,7 +134,7 @@ async def test_invalid_model_output_fails_the_iteration_and_says_why(repo, setti
     assert episode.metrics.error_count == 1
 
 
-async def test_edit_that_does_not_apply_reaches_the_next_prompt(repo, settings, store, fake_ollama):  # noqa: F811
+async def test_edit_that_does_not_apply_reaches_the_next_prompt(repo, settings, store, fake_ollama):
     fake_ollama.queue("generator", update("    return a ~ b", "    return a + b"), RIGHT_FIX)
     fake_ollama.queue("discriminator", GOOD_RUBRIC)
 
@@ -147,7 +147,7 @@ async def test_edit_that_does_not_apply_reaches_the_next_prompt(repo, settings, 
     assert episode.status is EpisodeStatus.APPROVED
 
 
-async def test_workflow_edit_is_blocked_by_policy_and_audited(repo, settings, store, fake_ollama):  # noqa: F811
+async def test_workflow_edit_is_blocked_by_policy_and_audited(repo, settings, store, fake_ollama):
     sneaky = {
         "summary": "Add CI",
         "changes": [
@@ -174,7 +174,7 @@ async def test_workflow_edit_is_blocked_by_policy_and_audited(repo, settings, st
     assert ".github/workflows/ci.yml" not in git(repo, "ls-tree", "-r", "--name-only", branch)
 
 
-async def test_exhaustion_after_max_iterations_leaves_no_branch(repo, settings, store, fake_ollama):  # noqa: F811
+async def test_exhaustion_after_max_iterations_leaves_no_branch(repo, settings, store, fake_ollama):
     fake_ollama.always("generator", WRONG_FIX)
     fake_ollama.always("discriminator", WEAK_RUBRIC)
     fake_ollama.always("agitator", AGITATION)
@@ -190,7 +190,7 @@ async def test_exhaustion_after_max_iterations_leaves_no_branch(repo, settings, 
     assert "commit" not in episode.outcomes
 
 
-async def test_exhaustion_can_keep_the_best_attempt_for_a_draft(repo, settings, store, fake_ollama):  # noqa: F811
+async def test_exhaustion_can_keep_the_best_attempt_for_a_draft(repo, settings, store, fake_ollama):
     fake_ollama.always("generator", WRONG_FIX)
     fake_ollama.always("discriminator", WEAK_RUBRIC)
     fake_ollama.always("agitator", AGITATION)
@@ -204,7 +204,7 @@ async def test_exhaustion_can_keep_the_best_attempt_for_a_draft(repo, settings, 
     assert git(repo, "log", "-1", "--format=%s", branch).startswith("[draft]")
 
 
-async def test_no_change_needed_ends_the_episode(repo, settings, store, fake_ollama):  # noqa: F811
+async def test_no_change_needed_ends_the_episode(repo, settings, store, fake_ollama):
     fake_ollama.queue("generator", {"summary": "calc already does this", "changes": []})
 
     episode = await cycle_for(settings, fake_ollama, store).run(CycleRequest(repo_dir=repo, task=TASK))
@@ -214,7 +214,7 @@ async def test_no_change_needed_ends_the_episode(repo, settings, store, fake_oll
     assert not branch_exists(repo, episode.context["branch"])
 
 
-async def test_ensemble_keeps_the_best_candidate(repo, settings, store, fake_ollama):  # noqa: F811
+async def test_ensemble_keeps_the_best_candidate(repo, settings, store, fake_ollama):
     settings.ensemble_size = 2
     fake_ollama.queue("generator", WRONG_FIX, RIGHT_FIX)
     fake_ollama.queue("discriminator", WEAK_RUBRIC, GOOD_RUBRIC)
@@ -231,7 +231,7 @@ async def test_ensemble_keeps_the_best_candidate(repo, settings, store, fake_oll
     assert "return a + b" in git(repo, "show", f"{episode.context['branch']}:calc.py")
 
 
-async def test_human_guidance_is_in_the_first_prompt(repo, settings, store, fake_ollama):  # noqa: F811
+async def test_human_guidance_is_in_the_first_prompt(repo, settings, store, fake_ollama):
     fake_ollama.queue("generator", RIGHT_FIX)
     fake_ollama.queue("discriminator", GOOD_RUBRIC)
     request = CycleRequest(
@@ -261,7 +261,7 @@ class RecordingSteps:
         return result
 
 
-async def test_a_replayed_episode_repeats_no_side_effect(repo, settings, store, fake_ollama):  # noqa: F811
+async def test_a_replayed_episode_repeats_no_side_effect(repo, settings, store, fake_ollama):
     fake_ollama.queue("generator", WRONG_FIX, RIGHT_FIX)
     fake_ollama.queue("discriminator", WEAK_RUBRIC, GOOD_RUBRIC)
     fake_ollama.queue("agitator", AGITATION)

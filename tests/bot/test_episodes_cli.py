@@ -9,17 +9,9 @@ import pytest
 
 from bot.cli import main
 from bot.config import Settings
-from bot.records import (
-    Episode,
-    EpisodeMetrics,
-    EpisodeStatus,
-    IterationRecord,
-    IterationStatus,
-    Reward,
-    Task,
-    Verdict,
-)
+from bot.records import Episode, EpisodeMetrics, EpisodeStatus, Task
 from bot.store import Store
+from tests.builders import episode, iteration
 
 T0 = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
 
@@ -33,44 +25,19 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return directory
 
 
-def record(run_id: str, episode_id: str, number: int, reward: float) -> IterationRecord:
-    return IterationRecord(
-        run_id=run_id,
-        episode_id=episode_id,
-        number=number,
-        proposal_id="feedfacecafe",
-        status=IterationStatus.REJECTED,
-        started_at=T0,
-        reward=Reward(value=reward, pass_rate=reward, verdict=Verdict.REJECTED),
-    )
-
-
 @pytest.fixture
 def recorded_run(data_dir: Path) -> list[Episode]:
+    parser, flag = Task(title="Fix the parser", repo="o/r"), Task(title="Add a flag", repo="o/r")
+    attempts = [iteration("run-42", "ep-one", n, reward=r, at=T0) for n, r in ((1, 0.25), (2, 0.5))]
     episodes = [
-        Episode(
-            run_id="run-42",
-            episode_id="ep-one",
-            episode_number=1,
-            status=EpisodeStatus.EXHAUSTED,
-            task=Task(title="Fix the parser", repo="o/r"),
-            metrics=EpisodeMetrics(tokens_used=1500),
-            iterations=[record("run-42", "ep-one", 1, 0.25), record("run-42", "ep-one", 2, 0.5)],
-            started_at=T0,
-        ),
-        Episode(
-            run_id="run-42",
-            episode_id="ep-two",
-            episode_number=2,
-            status=EpisodeStatus.RUNNING,
-            task=Task(title="Add a flag", repo="o/r"),
-            started_at=T0,
-        ),
+        episode("run-42", "ep-one", parser, attempts, status=EpisodeStatus.EXHAUSTED, number=1, at=T0,
+                metrics=EpisodeMetrics(tokens_used=1500)),
+        episode("run-42", "ep-two", flag, [], status=EpisodeStatus.RUNNING, number=2, at=T0, finished_at=None),
     ]
     with Store.open(Settings().database_url) as store:
         store.create_run("run-42", kind="training", repo="o/r")
-        for episode in episodes:
-            store.save_episode(episode)
+        for recorded in episodes:
+            store.save_episode(recorded)
     return episodes
 
 

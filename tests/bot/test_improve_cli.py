@@ -8,7 +8,7 @@ import pytest
 
 from bot.cli import main
 from tests.bot.test_cycle import GEN, DISC, GOOD_RUBRIC, RIGHT_FIX, WEAK_RUBRIC, WRONG_FIX, AGITATION
-from tests.fakes.ollama import FakeOllama, fake_ollama  # noqa: F401
+from tests.fakes.ollama import FakeOllama
 from tests.repos import CALC_FILES, git, make_repo
 
 
@@ -18,7 +18,7 @@ def repo(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_ollama: FakeOllama) -> Path:  # noqa: F811
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_ollama: FakeOllama) -> Path:
     data = tmp_path / "data"
     monkeypatch.setenv("OLLAMA_HOST", fake_ollama.host)
     monkeypatch.setenv("AURA_DATA_DIR", str(data))
@@ -27,7 +27,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_ollama: FakeOllama
     return data
 
 
-def test_approved_run_prints_the_pr_and_exits_0(repo, env, fake_ollama, capsys):  # noqa: F811
+def test_approved_run_prints_the_pr_and_exits_0(repo, env, fake_ollama, capsys):
     fake_ollama.pull(GEN, DISC).queue("generator", RIGHT_FIX).queue("discriminator", GOOD_RUBRIC)
 
     code = main(["improve", str(repo), "--task", "add() returns the wrong result\nadd(2, 3) should be 5"])
@@ -44,7 +44,7 @@ def test_approved_run_prints_the_pr_and_exits_0(repo, env, fake_ollama, capsys):
     assert "approved" in err and branch in err
 
 
-def test_exhausted_run_exits_1(repo, fake_ollama, capsys):  # noqa: F811
+def test_exhausted_run_exits_1(repo, fake_ollama, capsys):
     fake_ollama.pull(GEN, DISC)
     fake_ollama.always("generator", WRONG_FIX).always("discriminator", WEAK_RUBRIC).always("agitator", AGITATION)
 
@@ -56,7 +56,7 @@ def test_exhausted_run_exits_1(repo, fake_ollama, capsys):  # noqa: F811
     assert out.startswith("# [draft] Aura SICD: fix add")
 
 
-def test_model_not_pulled_exits_2(repo, fake_ollama, capsys):  # noqa: F811
+def test_model_not_pulled_exits_2(repo, fake_ollama, capsys):
     fake_ollama.pull(GEN)  # the discriminator's model is missing
 
     code = main(["improve", str(repo), "--task", "fix add"])
@@ -66,7 +66,7 @@ def test_model_not_pulled_exits_2(repo, fake_ollama, capsys):  # noqa: F811
     assert not fake_ollama.requests
 
 
-def test_ollama_down_names_the_host(repo, fake_ollama, capsys):  # noqa: F811
+def test_ollama_down_names_the_host(repo, fake_ollama, capsys):
     fake_ollama.unreachable = True
 
     code = main(["improve", str(repo), "--task", "fix add"])
@@ -76,7 +76,7 @@ def test_ollama_down_names_the_host(repo, fake_ollama, capsys):  # noqa: F811
     assert "OLLAMA_HOST" in err and fake_ollama.host in err
 
 
-def test_not_a_git_repository_exits_2(tmp_path, fake_ollama, capsys):  # noqa: F811
+def test_not_a_git_repository_exits_2(tmp_path, fake_ollama, capsys):
     fake_ollama.pull(GEN, DISC)
     plain = tmp_path / "plain"
     plain.mkdir()
@@ -92,7 +92,7 @@ def test_missing_task_exits_2(repo, capsys):
     assert "--task" in capsys.readouterr().err
 
 
-def test_task_file(repo, tmp_path, fake_ollama, capsys):  # noqa: F811
+def test_task_file(repo, tmp_path, fake_ollama, capsys):
     fake_ollama.pull(GEN, DISC).queue("generator", RIGHT_FIX).queue("discriminator", GOOD_RUBRIC)
     task = tmp_path / "issue.md"
     task.write_text("# Fix add\n\nadd(2, 3) should be 5, it gives -1.\n")

@@ -19,7 +19,7 @@ from bot.llm import (
     is_transient,
 )
 from bot.records import AgitatorGuidance, Proposal, Rubric
-from tests.fakes.ollama import FakeOllama, fake_ollama  # noqa: F401  (fixture)
+from tests.fakes.ollama import FakeOllama
 
 RUBRIC = {"coverage": 0.9, "accuracy": 0.8, "coherence": 1.0, "formatting": 0.7, "issues": [], "comments": ["ok"]}
 MESSAGES = [{"role": "system", "content": "You score diffs."}, {"role": "user", "content": "Score this."}]

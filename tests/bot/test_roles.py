@@ -6,7 +6,7 @@ from bot.roles import Agitator, Discriminator, Generator
 from bot.roles.agitator import render_rubric
 from bot.roles.prompting import PromptTemplate, load_prompt, render_guidance
 from bot.tokens import count_message_tokens
-from tests.fakes.ollama import FakeOllama, fake_ollama  # noqa: F401  (fixture)
+from tests.fakes.ollama import FakeOllama
 
 TASK = Task(
     title="Cart total ignores quantity",

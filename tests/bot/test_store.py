@@ -36,6 +36,7 @@ from bot.store.schema import metadata
 from bot.store.store import current_revision, head_revision, migrate
 from bot.store.tables import Base, EpisodeRow, IterationRow
 from sandbox.reports import CheckReport, CheckResult, CheckStatus, FailingTest, TestCounts
+from tests import builders
 
 TABLES = {"runs", "episodes", "iterations", "guidance", "audit"}
 T0 = datetime(2026, 11, 1, 12, 0, 0, 123456, tzinfo=UTC)
@@ -45,16 +46,17 @@ T0 = datetime(2026, 11, 1, 12, 0, 0, 123456, tzinfo=UTC)
 
 
 def iteration(run_id: str, episode_id: str, number: int, candidate: int = 0, *, reward: float = 0.5) -> IterationRecord:
+    """An iteration with every field set, so that a round trip through the store checks them all."""
     started = T0 + timedelta(minutes=number, seconds=candidate)
     approved = reward >= 0.8
-    return IterationRecord(
-        run_id=run_id,
-        episode_id=episode_id,
-        number=number,
+    return builders.iteration(
+        run_id,
+        episode_id,
+        number,
         candidate=candidate,
         proposal_id="0123456789ab",
         status=IterationStatus.APPROVED if approved else IterationStatus.REJECTED,
-        started_at=started,
+        at=started,
         finished_at=started + timedelta(seconds=42),
         model="qwen2.5-coder:7b",
         temperature=0.2,
@@ -62,7 +64,7 @@ def iteration(run_id: str, episode_id: str, number: int, candidate: int = 0, *, 
             GuidanceEntry(source="agitator", text="handle the empty list", iteration=number - 1, created_at=T0),
             GuidanceEntry(source="review", text="no print()", path="src/app.py", line=7, author="ana", created_at=T0),
         ],
-        proposal=Proposal(
+        prop=Proposal(
             summary="Fix the off-by-one in paginate()",
             changes=[
                 Change(
@@ -117,12 +119,15 @@ def iteration(run_id: str, episode_id: str, number: int, candidate: int = 0, *, 
 def episode(
     run_id: str, episode_id: str, number: int = 1, *, status: EpisodeStatus = EpisodeStatus.EXHAUSTED, iterations: int = 2
 ) -> Episode:
-    return Episode(
-        run_id=run_id,
-        episode_id=episode_id,
-        episode_number=number,
+    """An episode with every field set; `iterations` of the iterations above."""
+    return builders.episode(
+        run_id,
+        episode_id,
+        Task(title="Pagination drops the last page", body="See #12", files=["src/app.py"], source="github:o/r#12", repo="o/r"),
+        [iteration(run_id, episode_id, n) for n in range(1, iterations + 1)],
         status=status,
-        task=Task(title="Pagination drops the last page", body="See #12", files=["src/app.py"], source="github:o/r#12", repo="o/r"),
+        number=number,
+        at=T0,
         context={"base_commit": "abc123", "branch": "aura-sicd/0123456789ab", "settings": {"max_iterations": 5}},
         actions=[{"step": "generate", "iteration": n} for n in range(1, iterations + 1)],
         outcomes={"best_reward": 0.5, "proposal_id": "0123456789ab"},
@@ -135,8 +140,6 @@ def episode(
             error_count=1,
         ),
         metadata={"labels": ["aura-sicd"], "nested": {"a": [1, 2.5, None, True]}},
-        iterations=[iteration(run_id, episode_id, n) for n in range(1, iterations + 1)],
-        started_at=T0,
         finished_at=T0 + timedelta(minutes=10),
     )
 

@@ -20,7 +20,7 @@ from bot.records import (
 )
 from bot.store import Store
 from sandbox.reports import CheckReport, CheckResult, CheckStatus, TestCounts
-from tests.learning.records import T0, iteration, save_episode
+from tests.builders import T0, iteration, save_episode
 
 LESSON = "add must use +: test_add expects add(2, 3) == 5."
 ISSUE = "The change does not handle negative numbers."

@@ -8,7 +8,7 @@ from datetime import timedelta
 from bot.github.job_request import InMemoryJobQueue
 from tests.admin.conftest import TOKEN, make_settings
 from tests.dashboard.data import ISSUE, LESSON
-from tests.learning.records import T0
+from tests.builders import T0
 from tests.webhooks.conftest import make_client
 from webhooks.dashboard import COOKIE, reward_curve_svg, session_value
 

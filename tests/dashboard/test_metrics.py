@@ -8,7 +8,7 @@ from bot.events import EventBus, IterationCompleted
 from bot.store import Store
 from tests.dashboard.data import attempt
 from tests.fakes.github import webhook_bytes
-from tests.learning.records import T0
+from tests.builders import T0
 from tests.webhooks.conftest import deliver
 from webhooks.metrics import Metrics, job_counts_of
 

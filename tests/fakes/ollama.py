@@ -1,8 +1,6 @@
 """A fake Ollama server at the HTTP level, for any test that drives the model roles.
 
-    from tests.fakes.ollama import FakeOllama, fake_ollama  # noqa: F401  (fake_ollama is a fixture)
-
-    async def test_something(fake_ollama):
+    async def test_something(fake_ollama):   # the fixture, from tests/conftest.py
         fake_ollama.pull("qwen2.5-coder:7b")
         fake_ollama.queue("generator", {"summary": "...", "changes": [...]})
         llm = fake_ollama.llm()              # an OllamaLLM pointed at the fake, no backoff waits
@@ -20,12 +18,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict, deque
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 import httpx
-import pytest
 import respx
 from pydantic import BaseModel
 from tenacity import wait_none
@@ -239,9 +235,3 @@ def _response(body: dict[str, Any], content: str, extra: dict[str, Any]) -> http
         },
     )
 
-
-@pytest.fixture
-def fake_ollama() -> Iterator[FakeOllama]:
-    """A FakeOllama at http://ollama.test on its own respx router (any other host is refused)."""
-    with respx.mock(assert_all_called=False) as router:
-        yield FakeOllama(router)

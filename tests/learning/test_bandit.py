@@ -9,7 +9,7 @@ import pytest
 from bot.learning.bandit import ModelBandit, ThompsonSampler, simulate
 from bot.records import EpisodeStatus, IterationStatus, LLMCall, Task
 from bot.store.github import GitHubStore, HumanFeedback
-from tests.learning.records import iteration, proposal, save_episode
+from tests.builders import iteration, proposal, save_episode
 
 REPO = "acme/shop"
 QUALITIES = {"small": 0.3, "medium": 0.5, "large": 0.8}

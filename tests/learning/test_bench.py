@@ -10,7 +10,7 @@ import pytest
 from bot.learning.bench import bench_compare, bench_report, bootstrap_ci, challenges
 from bot.records import EpisodeStatus, Rubric, Task
 from bot.store import StoreError
-from tests.learning.records import T0, iteration, proposal, save_episode
+from tests.builders import T0, iteration, proposal, save_episode
 
 REPO = "acme/shop"
 

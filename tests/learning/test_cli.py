@@ -11,7 +11,7 @@ from bot.config import Settings
 from bot.learning.patterns import list_patterns
 from bot.records import EpisodeStatus, GuidanceEntry, Rubric, Task
 from bot.store import Store
-from tests.learning.records import generator_messages, iteration, proposal, save_episode
+from tests.builders import generator_messages, iteration, proposal, save_episode
 
 REPO = "acme/shop"
 
@@ -79,3 +79,40 @@ def test_eval_command_with_a_bad_suite(filled, capsys):
     assert "is not a folder" in capsys.readouterr().err
     assert main(["eval", "--task", "nope"]) == 2
     assert "no task named nope" in capsys.readouterr().err
+
+
+def test_memory_shows_a_repeated_text_once_with_how_many_runs_gave_it(filled, capsys):
+    store, guidance_id, _ = filled
+    lesson = "Compare discount codes case-insensitively."
+    ids = [store.add_guidance(REPO, GuidanceEntry(source="review", text=text), run_id=run_id)
+           for run_id, text in (("r1", f"  {lesson.upper()} "), ("r2", lesson), ("r2", lesson))]
+    assert main(["learning", "memory", REPO]) == 0
+    out = capsys.readouterr().out
+    assert out.count(lesson) == 1 and lesson.upper() not in out
+    assert f"#{ids[2]:<6}" in out and f", from 2 runs (also #{ids[1]} #{ids[0]})" in out
+    assert f"#{guidance_id:<6}" in out and "Use Decimal for money." in out  # a single entry, as before
+    assert main(["learning", "memory", REPO, "--limit", "1"]) == 0
+    assert "Use Decimal" not in capsys.readouterr().out  # the limit counts distinct texts
+
+
+def test_compare_of_equal_runs_prints_zero_not_negative_zero(filled, capsys):
+    store = filled[0]
+    task = Task(title="Round totals", repo=REPO)
+    # 0.1 + 0.2 is 0.30000000000000004: B - A is a tiny negative number, which used to print as -0.000
+    for run_id, reward in (("ra", 0.1 + 0.2), ("rb", 0.3)):
+        save_episode(store, run_id, f"{run_id}-e", task, [iteration(run_id, f"{run_id}-e", n, reward=reward) for n in (1, 2)],
+                     status=EpisodeStatus.EXHAUSTED)
+    assert main(["bench", "compare", "ra", "rb"]) == 0
+    out = capsys.readouterr().out
+    reward_line = next(line for line in out.splitlines() if line.strip().startswith("reward"))
+    assert "+0.000   [+0.000, +0.000]" in reward_line and "-0.000" not in out
+
+
+def test_export_help_names_the_import_command_that_exists(capsys):
+    with pytest.raises(SystemExit):
+        main(["export", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "aura-sicd learning import-patterns FILE" in help_text
+    with pytest.raises(SystemExit) as named:  # the command it names exists
+        main(["learning", "import-patterns", "--help"])
+    assert named.value.code == 0 and "usage: aura-sicd learning import-patterns" in capsys.readouterr().out

@@ -12,7 +12,7 @@ from bot.learning.retention import opt_out
 from bot.records import EpisodeStatus, GuidanceEntry, Proposal, Task
 from bot.store import StoreError
 from bot.store.github import GitHubStore, HumanFeedback
-from tests.learning.records import generator_messages, iteration, proposal, save_episode
+from tests.builders import generator_messages, iteration, proposal, save_episode
 
 REPO = "acme/shop"
 TASK = Task(title="Discount codes fail for lower-case input", body="`summer10` is refused.", repo=REPO)

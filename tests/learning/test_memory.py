@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot.learning.memory import forget, list_memory, memory_guidance, select_memory, task_paths
 from bot.records import EpisodeStatus, GuidanceEntry, Task
 from bot.store.github import GitHubStore, HumanFeedback
-from tests.learning.records import T0, iteration, save_episode
+from tests.builders import T0, iteration, save_episode
 
 REPO = "acme/shop"
 

@@ -27,7 +27,7 @@ from bot.learning.tables import PatternRow
 from bot.records import EpisodeStatus, GuidanceEntry, Task, utcnow
 from bot.store.tables import RunRow
 from bot.store import StoreError
-from tests.learning.records import T0, generator_messages, iteration, proposal, save_episode
+from tests.builders import T0, generator_messages, iteration, proposal, save_episode
 
 REPO = "acme/shop"
 HOST = "http://ollama.test"

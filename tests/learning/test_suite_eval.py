@@ -14,7 +14,6 @@ from bot.edits import apply_changes
 from bot.learning.eval import EvalError, builtin_suite_dir, load_suite, materialize, render_report, run_eval
 from bot.store import Store
 from sandbox.config import SandboxSettings
-from tests.fakes.ollama import FakeOllama, fake_ollama  # noqa: F401
 
 SUITE = load_suite(builtin_suite_dir())
 GEN, DISC = "qwen2.5-coder:7b", "qwen2.5:7b"
@@ -63,7 +62,7 @@ def test_bad_suites_are_clear_errors(tmp_path):
 
 
 @pytest.mark.bwrap
-async def test_eval_runs_the_cycle_in_the_sandbox_and_reports_solve_rate(tmp_path, fake_ollama):  # noqa: F811
+async def test_eval_runs_the_cycle_in_the_sandbox_and_reports_solve_rate(tmp_path, fake_ollama):
     fake_ollama.pull(GEN, DISC)
     settings = Settings(
         _env_file=None, ollama_host=fake_ollama.host, data_dir=tmp_path / "data", max_iterations=2,
@@ -93,7 +92,7 @@ async def test_eval_runs_the_cycle_in_the_sandbox_and_reports_solve_rate(tmp_pat
 
 
 @pytest.mark.bwrap
-async def test_eval_compares_models_and_names_the_best(tmp_path, fake_ollama):  # noqa: F811
+async def test_eval_compares_models_and_names_the_best(tmp_path, fake_ollama):
     fake_ollama.pull("good:1b", "bad:1b", DISC)
     settings = Settings(
         _env_file=None, ollama_host=fake_ollama.host, data_dir=tmp_path / "data", max_iterations=1,
@@ -113,7 +112,7 @@ async def test_eval_compares_models_and_names_the_best(tmp_path, fake_ollama):  
     assert [r["model"] for r in fake_ollama.requests_for("generator")] == ["good:1b", "bad:1b"]
 
 
-async def test_eval_without_the_models_pulled_says_which(tmp_path, fake_ollama):  # noqa: F811
+async def test_eval_without_the_models_pulled_says_which(tmp_path, fake_ollama):
     fake_ollama.pull(DISC)
     settings = Settings(_env_file=None, ollama_host=fake_ollama.host, data_dir=tmp_path / "data")
     with pytest.raises(EvalError, match="ollama pull missing:7b"):

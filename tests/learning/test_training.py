@@ -12,7 +12,7 @@ from bot.learning.training import TrainingError, train
 from bot.records import GuidanceEntry, Task
 from bot.store import Store
 from sandbox.config import SandboxSettings
-from tests.fakes.ollama import FakeOllama, fake_ollama  # noqa: F401
+from tests.fakes.ollama import FakeOllama
 from tests.repos import make_repo
 
 GEN, DISC = "qwen2.5-coder:7b", "qwen2.5:7b"
@@ -40,7 +40,7 @@ HUMAN = "Keep calc.py free of imports: the functions are plain arithmetic."
 
 
 @pytest.fixture
-def settings(tmp_path: Path, fake_ollama: FakeOllama) -> Settings:  # noqa: F811
+def settings(tmp_path: Path, fake_ollama: FakeOllama) -> Settings:
     fake_ollama.pull(GEN, DISC)
     return Settings(
         _env_file=None, ollama_host=fake_ollama.host, data_dir=tmp_path / "data", max_iterations=2,
@@ -49,7 +49,7 @@ def settings(tmp_path: Path, fake_ollama: FakeOllama) -> Settings:  # noqa: F811
 
 
 @pytest.mark.bwrap
-async def test_two_epochs_carry_guidance_memory_and_patterns_forward(tmp_path, settings, fake_ollama):  # noqa: F811
+async def test_two_epochs_carry_guidance_memory_and_patterns_forward(tmp_path, settings, fake_ollama):
     repo = make_repo(tmp_path / "calc", FILES)
     store = Store.open(settings.database_url)
     store.add_guidance("calc", GuidanceEntry(source="human", text=HUMAN, path="calc.py", author="maria"))
@@ -96,7 +96,7 @@ async def test_two_epochs_carry_guidance_memory_and_patterns_forward(tmp_path, s
           f"{rows[(2, 'mul')].carried_entries} carried")
 
 
-async def test_training_refuses_empty_runs(tmp_path, settings, fake_ollama):  # noqa: F811
+async def test_training_refuses_empty_runs(tmp_path, settings, fake_ollama):
     store = Store.open(settings.database_url)
     with pytest.raises(TrainingError, match="at least one epoch"):
         await train(settings, fake_ollama.llm(), store, [ADD_TASK], tmp_path, epochs=0)

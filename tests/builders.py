@@ -1,8 +1,12 @@
-"""Real records for learning tests: episodes and iterations as the cycle writes them, saved through the Store."""
+"""Test records as the cycle writes them: tasks' proposals, iterations and episodes, saved through the Store.
+
+The one place tests build IterationRecord and Episode objects: `iteration` and `episode` fill what a
+test does not care about, and take any other field of the record as a keyword (`guidance_in=[...]`)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from bot.records import (
     Change,
@@ -44,7 +48,7 @@ def iteration(
     episode_id: str,
     number: int,
     *,
-    reward: float | None,
+    reward: float | Reward | None,
     model: str = "gen-a",
     candidate: int = 0,
     prop: Proposal | None = None,
@@ -54,23 +58,53 @@ def iteration(
     status: IterationStatus | None = None,
     extra_calls: list[LLMCall] | None = None,
     pass_rate: float | None = None,
+    **fields: Any,
 ) -> IterationRecord:
-    approved = reward is not None and reward >= 0.75
+    """An attempt scored `reward` (None: it failed before scoring; a Reward: kept as it is), approved from
+    0.75 unless `status` says."""
+    value = reward.value if isinstance(reward, Reward) else reward
+    approved = value is not None and value >= 0.75
     if status is None:
-        status = IterationStatus.FAILED if reward is None else (IterationStatus.APPROVED if approved else IterationStatus.REJECTED)
-    return IterationRecord(
+        status = IterationStatus.FAILED if value is None else (IterationStatus.APPROVED if approved else IterationStatus.REJECTED)
+    if value is not None and not isinstance(reward, Reward):
+        reward = Reward(value=value, pass_rate=value if pass_rate is None else pass_rate, rubric_score=value,
+                        verdict=Verdict.APPROVED if status is IterationStatus.APPROVED else Verdict.REJECTED)
+    record = dict(
         run_id=run_id, episode_id=episode_id, number=number, candidate=candidate, proposal_id="p" * 12,
         status=status, model=model, started_at=at, finished_at=at + timedelta(seconds=5),
         proposal=prop, diff=f"--- diff {number}.{candidate}\n" if prop else "",
         rubric=rubric,
-        reward=None if reward is None else Reward(
-            value=reward, pass_rate=reward if pass_rate is None else pass_rate, rubric_score=reward,
-            verdict=Verdict.APPROVED if status is IterationStatus.APPROVED else Verdict.REJECTED,
-        ),
+        reward=reward,
         llm_calls=[LLMCall(role="generator", model=model, prompt_tokens=100, completion_tokens=20), *(extra_calls or [])],
         generator_messages=messages or [],
-        check_report=CheckReport(backend="bwrap", pass_rate=reward if pass_rate is None else pass_rate) if reward is not None else None,
+        check_report=None if value is None else CheckReport(backend="bwrap", pass_rate=value if pass_rate is None else pass_rate),
     )
+    return IterationRecord(**{**record, **fields})
+
+
+def episode(
+    run_id: str,
+    episode_id: str,
+    task: Task,
+    iterations: list[IterationRecord],
+    *,
+    status: EpisodeStatus,
+    number: int = 1,
+    at: datetime = T0,
+    **fields: Any,
+) -> Episode:
+    """An episode over these iterations, its outcomes naming the best-rewarded one."""
+    best = max((r for r in iterations if r.reward), key=lambda r: r.reward.value, default=None)
+    outcomes = {}
+    if best is not None:
+        outcomes = {"best_iteration": best.number, "best_candidate": best.candidate, "best_reward": best.reward.value,
+                    "best_diff": best.diff}
+    record = dict(
+        run_id=run_id, episode_id=episode_id, episode_number=number, status=status, task=task,
+        context={"repo": task.repo}, outcomes=outcomes, iterations=iterations, started_at=at,
+        finished_at=at + timedelta(minutes=1),
+    )
+    return Episode(**{**record, **fields})
 
 
 def save_episode(
@@ -85,16 +119,8 @@ def save_episode(
     kind: str = "cli",
     at: datetime = T0,
 ) -> Episode:
+    """`episode(...)` saved, with its run created first."""
     store.create_run(run_id, kind=kind, repo=task.repo)
-    best = max((r for r in iterations if r.reward), key=lambda r: r.reward.value, default=None)
-    outcomes = {}
-    if best is not None:
-        outcomes = {"best_iteration": best.number, "best_candidate": best.candidate, "best_reward": best.reward.value,
-                    "best_diff": best.diff}
-    episode = Episode(
-        run_id=run_id, episode_id=episode_id, episode_number=number, status=status, task=task,
-        context={"repo": task.repo}, outcomes=outcomes, iterations=iterations, started_at=at,
-        finished_at=at + timedelta(minutes=1),
-    )
-    store.save_episode(episode)
-    return episode
+    saved = episode(run_id, episode_id, task, iterations, status=status, number=number, at=at)
+    store.save_episode(saved)
+    return saved
