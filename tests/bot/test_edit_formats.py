@@ -14,7 +14,7 @@ from bot.llm import describe_validation_error, parse_reply
 from bot.records import ChangeType, Proposal, Task
 from bot.roles import Generator
 from bot.roles.prompting import load_prompt
-from tests.fakes.ollama import FakeOllama, fake_ollama  # noqa: F401  (fixture)
+from tests.fakes.ollama import FakeOllama
 
 # SHA-256 of the generator's system and user templates (joined by NUL) when generator.md still held the
 # JSON search/replace instructions itself: the default format must send the very same prompt.

@@ -15,7 +15,7 @@ from bot.events import EpisodePrepared, EventBus
 from bot.records import EpisodeStatus, Task
 from bot.store import Store
 from sandbox.config import SandboxSettings
-from tests.fakes.ollama import FakeOllama, fake_ollama  # noqa: F401
+from tests.fakes.ollama import FakeOllama
 from tests.repos import CALC_FILES, make_repo
 
 GEN, DISC = "qwen2.5-coder:7b", "qwen2.5:7b"
@@ -34,7 +34,7 @@ def repo(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, fake_ollama: FakeOllama) -> Settings:  # noqa: F811
+def settings(tmp_path: Path, fake_ollama: FakeOllama) -> Settings:
     fake_ollama.pull(GEN, DISC)
     return Settings(_env_file=None, ollama_host=fake_ollama.host, data_dir=tmp_path / "data", max_iterations=1,
                     sandbox=SandboxSettings(_env_file=None, backend="bwrap"))
@@ -64,7 +64,7 @@ def test_required_models_lists_every_model_once_in_order_of_use() -> None:
     assert required_models(plain) == ["g:1", "d:1", "e:1"]
 
 
-async def test_an_approved_episode_is_recorded_and_learned_from_by_the_next(repo, settings, store, fake_ollama):  # noqa: F811
+async def test_an_approved_episode_is_recorded_and_learned_from_by_the_next(repo, settings, store, fake_ollama):
     fake_ollama.always("generator", RIGHT_FIX).always("discriminator", GOOD_RUBRIC)
     prepared: list[EpisodePrepared] = []
     bus = EventBus()
@@ -89,7 +89,7 @@ async def test_an_approved_episode_is_recorded_and_learned_from_by_the_next(repo
     assert "return a + b" in last_prompt
 
 
-async def test_a_model_server_failing_mid_episode_ends_the_episode_not_the_caller(repo, settings, store, fake_ollama):  # noqa: F811
+async def test_a_model_server_failing_mid_episode_ends_the_episode_not_the_caller(repo, settings, store, fake_ollama):
     fake_ollama.always("generator", RIGHT_FIX)
     fake_ollama.fail_next(400, times=5)  # a refusal is never retried
     runner = EpisodeRunner(settings, fake_ollama.llm(), store=store)
@@ -103,7 +103,7 @@ async def test_a_model_server_failing_mid_episode_ends_the_episode_not_the_calle
     assert not result.pattern_recorded
 
 
-async def test_an_unreachable_server_is_raised_and_the_run_ends_in_error(repo, settings, store, fake_ollama):  # noqa: F811
+async def test_an_unreachable_server_is_raised_and_the_run_ends_in_error(repo, settings, store, fake_ollama):
     fake_ollama.unreachable = True
     request = CycleRequest(repo_dir=repo, repo="calc", task=TASK)
     with pytest.raises(ServerUnavailable):
@@ -111,7 +111,7 @@ async def test_an_unreachable_server_is_raised_and_the_run_ends_in_error(repo, s
     assert store.get_run(request.run_id).status == "error"
 
 
-async def test_without_learning_nothing_is_prepared_or_kept(repo, settings, store, fake_ollama):  # noqa: F811
+async def test_without_learning_nothing_is_prepared_or_kept(repo, settings, store, fake_ollama):
     fake_ollama.always("generator", RIGHT_FIX).always("discriminator", GOOD_RUBRIC)
     learning = EpisodeRunner(settings, fake_ollama.llm(), store=store)
     assert (await learning.run(CycleRequest(repo_dir=repo, repo="calc", task=TASK))).pattern_recorded
@@ -124,7 +124,7 @@ async def test_without_learning_nothing_is_prepared_or_kept(repo, settings, stor
     assert not result.pattern_recorded
 
 
-async def test_a_dry_run_is_learned_from_only_when_asked(repo, settings, store, fake_ollama):  # noqa: F811
+async def test_a_dry_run_is_learned_from_only_when_asked(repo, settings, store, fake_ollama):
     fake_ollama.always("generator", RIGHT_FIX).always("discriminator", GOOD_RUBRIC)
     request = CycleRequest(repo_dir=repo, repo="calc", task=TASK, dry_run=True)
     assert not (await EpisodeRunner(settings, fake_ollama.llm(), store=store).run(request)).pattern_recorded
