@@ -82,7 +82,7 @@ def make_app():
 
     from bot.config import Settings
     from bot.github.job_request import InMemoryJobQueue
-    from bot.store.github import DeliveryRow
+    from bot.store.tables import DeliveryRow
     from webhooks.app import create_app
 
     settings = Settings(_env_file=None, trigger_label="bug")  # data dir, app id, key, secret, admits from AURA_*

@@ -34,8 +34,7 @@ from starlette.responses import Response
 from bot.events import EventBus, IterationCompleted
 from bot.records import IterationRecord
 from bot.store import Store
-from bot.store.github import DeliveryRow
-from bot.store.tables import RunRow
+from bot.store.tables import DeliveryRow, RunRow
 
 REWARD_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 LATENCY_BUCKETS = (0.5, 1, 2.5, 5, 10, 20, 40, 60, 120, 300, 600)

@@ -22,8 +22,7 @@ from sqlalchemy import delete, select
 from bot.learning.lexical import mentioned_paths, path_affinity, similarities
 from bot.records import EpisodeStatus, GuidanceEntry, Task
 from bot.store import Store, StoredGuidance
-from bot.store.github import HumanFeedbackRow
-from bot.store.tables import EpisodeRow, GuidanceRow
+from bot.store.tables import EpisodeRow, GuidanceRow, HumanFeedbackRow
 
 SOURCE_WEIGHTS: dict[str, float] = {"human": 1.0, "review": 0.9, "agitator": 0.5}
 SCAN_LIMIT = 1000  # newest guidance entries of a repository considered per selection

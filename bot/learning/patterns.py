@@ -23,9 +23,9 @@ from sqlalchemy.orm import Session
 
 from bot.learning.lexical import similarities
 from bot.learning.retention import is_opted_out
-from bot.learning.tables import PatternRow
 from bot.records import Episode, EpisodeStatus, GuidanceEntry, Task, utcnow
 from bot.store import Store, StoreError
+from bot.store.tables import PatternRow
 
 log = logging.getLogger(__name__)
 

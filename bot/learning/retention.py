@@ -14,10 +14,9 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel
 from sqlalchemy import delete, select
 
-from bot.learning.tables import OptOutRow, PatternRow
 from bot.records import utcnow
 from bot.store import Store, StoreError
-from bot.store.tables import EpisodeRow, GuidanceRow, IterationRow, RunRow
+from bot.store.tables import EpisodeRow, GuidanceRow, IterationRow, OptOutRow, PatternRow, RunRow
 
 
 class RetentionResult(BaseModel):

@@ -1,6 +1,6 @@
 """The GitHub side of the store: webhook deliveries, installations, the bot's pull requests, human feedback.
 
-Tables live in the same metadata as the rest of the store (migration 0002_github). `GitHubStore` wraps
+The tables are in `bot/store/tables.py` (migrations 0002 and 0004). `GitHubStore` wraps
 an open `Store` and uses its public `engine`; like `Store`, it is synchronous (calls take a millisecond
 or two; async code calls it from a thread) and safe to share between threads.
 """
@@ -11,118 +11,22 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel
-from sqlalchemy import (
-    Boolean,
-    Index,
-    String,
-    Text,
-    UniqueConstraint,
-    delete,
-    null,
-    or_,
-    select,
-    update,
-)
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import delete, null, or_, select, update
+from sqlalchemy.orm import Session
 
 from bot.records import utcnow
 from bot.store.store import Store
-from bot.store.tables import Base, BigId
+from bot.store.tables import (
+    BotPullRequestRow,
+    DeliveryRow,
+    HumanFeedbackRow,
+    InstallationRepositoryRow,
+    InstallationRow,
+)
 
 DeliveryStatus = Literal["received", "recorded", "ignored", "denied", "enqueued", "duplicate", "failed"]
 PullState = Literal["open", "merged", "closed"]
 WAITING_FOR_ADMISSION: tuple[DeliveryStatus, ...] = ("received", "failed")
-
-
-# --- tables --------------------------------------------------------------------------------------
-
-
-class DeliveryRow(Base):
-    """One row per X-GitHub-Delivery: the primary key is what makes a redelivery a no-op."""
-
-    __tablename__ = "github_deliveries"
-
-    delivery_id: Mapped[str] = mapped_column(primary_key=True)
-    event: Mapped[str]
-    action: Mapped[str | None]
-    repo: Mapped[str | None]
-    installation_id: Mapped[int | None] = mapped_column(BigId)
-    sender: Mapped[str | None]
-    status: Mapped[str]
-    detail: Mapped[str | None] = mapped_column(Text)
-    job: Mapped[dict[str, Any] | None]  # the JobRequest while it waits for admission
-    received_at: Mapped[datetime]
-    updated_at: Mapped[datetime]
-    # Admission claims (migration 0004): who holds the row, until when nobody else may take it (the
-    # claim's lease, or a failed admission's backoff), and how often it was taken.
-    claimed_by: Mapped[str | None]
-    available_at: Mapped[datetime | None]
-    attempts: Mapped[int] = mapped_column(server_default="0")
-
-    __table_args__ = (
-        Index("ix_github_deliveries_status_received_at", "status", "received_at"),
-        Index("ix_github_deliveries_repo_received_at", "repo", "received_at"),
-    )
-
-
-class InstallationRow(Base):
-    __tablename__ = "github_installations"
-
-    installation_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
-    account: Mapped[str | None]
-    app_id: Mapped[int | None] = mapped_column(BigId)
-    repository_selection: Mapped[str | None]
-    active: Mapped[bool] = mapped_column(Boolean)
-    created_at: Mapped[datetime]
-    updated_at: Mapped[datetime]
-
-
-class InstallationRepositoryRow(Base):
-    __tablename__ = "github_installation_repositories"
-
-    installation_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
-    repo: Mapped[str] = mapped_column(String, primary_key=True)
-
-    __table_args__ = (Index("ix_github_installation_repositories_repo", "repo"),)
-
-
-class BotPullRequestRow(Base):
-    __tablename__ = "bot_pull_requests"
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    repo: Mapped[str]
-    number: Mapped[int]
-    branch: Mapped[str]
-    base_ref: Mapped[str | None]
-    proposal_id: Mapped[str | None]
-    run_id: Mapped[str | None]
-    issue_number: Mapped[int | None]  # the issue (or foreign PR) it came from
-    state: Mapped[str]
-    html_url: Mapped[str | None]
-    created_at: Mapped[datetime]
-    updated_at: Mapped[datetime]
-
-    __table_args__ = (
-        UniqueConstraint("repo", "number"),
-        Index("ix_bot_pull_requests_repo_branch", "repo", "branch"),
-    )
-
-
-class HumanFeedbackRow(Base):
-    __tablename__ = "human_feedback"
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    delivery_id: Mapped[str] = mapped_column(unique=True)
-    repo: Mapped[str]
-    number: Mapped[int]
-    branch: Mapped[str | None]
-    proposal_id: Mapped[str | None]
-    run_id: Mapped[str | None]
-    merged: Mapped[bool] = mapped_column(Boolean)
-    actor: Mapped[str | None]
-    created_at: Mapped[datetime]
-
-    __table_args__ = (Index("ix_human_feedback_repo_created_at", "repo", "created_at"),)
 
 
 # --- what goes in and out ------------------------------------------------------------------------

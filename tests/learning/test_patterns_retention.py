@@ -23,10 +23,9 @@ from bot.learning.patterns import (
     similar_patterns,
 )
 from bot.learning.retention import apply_retention, is_opted_out, opt_in, opt_out
-from bot.learning.tables import PatternRow
 from bot.records import EpisodeStatus, GuidanceEntry, Task, utcnow
-from bot.store.tables import RunRow
 from bot.store import StoreError
+from bot.store.tables import PatternRow, RunRow
 from tests.learning.records import T0, generator_messages, iteration, proposal, save_episode
 
 REPO = "acme/shop"
