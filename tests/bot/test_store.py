@@ -33,7 +33,7 @@ from bot.records import (
 )
 from bot.store import Store, StoreError, export_episodes
 from bot.store.schema import metadata
-from bot.store.store import current_revision, head_revision, migrate
+from bot.store.engine import current_revision, head_revision, migrate
 from bot.store.tables import Base, EpisodeRow, IterationRow
 from sandbox.reports import CheckReport, CheckResult, CheckStatus, FailingTest, TestCounts
 

@@ -5,7 +5,7 @@ from sqlalchemy import inspect
 
 from bot.store import Store
 from bot.store.github import BotPullRequest, GitHubStore, HumanFeedback
-from bot.store.store import current_revision, migrate
+from bot.store.engine import current_revision, migrate
 
 
 @pytest.fixture
