@@ -25,7 +25,7 @@ from test_store import episode, iteration  # noqa: E402  (the tests' full record
 
 from bot.records import EpisodeStatus, GuidanceEntry  # noqa: E402
 from bot.store import Store, export_episodes  # noqa: E402
-from bot.store.store import migrate  # noqa: E402
+from bot.store.engine import migrate  # noqa: E402
 
 
 def timed(label: str, calls: int, fn: Callable[[int], object]) -> None:

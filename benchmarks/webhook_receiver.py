@@ -76,13 +76,11 @@ def _fake_app(settings):
 
 def make_app():
     """uvicorn --factory target: the real app, GitHub faked in-process, the queue BENCH_QUEUE names."""
-    from sqlalchemy import func, select
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
     from bot.config import Settings
     from bot.github.job_request import InMemoryJobQueue
-    from bot.store.github import DeliveryRow
     from webhooks.app import create_app
 
     settings = Settings(_env_file=None, trigger_label="bug")  # data dir, app id, key, secret, admits from AURA_*
@@ -100,9 +98,7 @@ def make_app():
     app = create_app(settings, queue=queue, github_factory=_fake_app(settings), readiness={"store": ready})
 
     def statuses(store) -> dict[str, int]:
-        query = select(DeliveryRow.status, func.count()).group_by(DeliveryRow.status)
-        with store.read_session() as session:
-            return dict(session.execute(query).all())
+        return store.delivery_counts()
 
     async def job_ids() -> list[str]:
         if isinstance(queue, InMemoryJobQueue):

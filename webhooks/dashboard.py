@@ -18,14 +18,12 @@ import asyncio
 import hashlib
 import hmac
 import statistics
-from collections import defaultdict
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode
 
 from markupsafe import Markup, escape
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -33,9 +31,7 @@ from starlette.templating import Jinja2Templates
 
 from bot.learning.bandit import ModelBandit
 from bot.learning.bench import bench_report
-from bot.records import IterationRecord
 from bot.store import EpisodeSummary, RunInfo, RunSummary, Store
-from bot.store.tables import IterationRow
 from sandbox.reports import CheckStatus
 from webhooks import setup
 from webhooks.runtime import Runtime
@@ -195,7 +191,7 @@ class Overview(BaseModel):
 
 def overview(store: Store, *, human_feedback_weight: float = 3.0) -> Overview:
     runs = [RunRow(run=r, summary=store.run_summary(r.run_id)) for r in store.list_runs(limit=RUNS_SHOWN)]
-    by_repo = iterations_by_repo(store)
+    by_repo = store.iterations_by_repo(ITERATIONS_READ)
     curves, leaders = [], []
     bandit = ModelBandit(store, human_feedback_weight=human_feedback_weight)
     for repo in sorted(by_repo):
@@ -218,16 +214,6 @@ def overview(store: Store, *, human_feedback_weight: float = 3.0) -> Overview:
     leaders.sort(key=lambda row: (-row.posterior_mean, row.repo, row.model))
     report = bench_report(store, limit=ITERATIONS_READ)
     return Overview(runs=runs, curves=curves, top_issues=report.top_issues, leaderboard=leaders, iterations=sum(map(len, by_repo.values())))
-
-
-def iterations_by_repo(store: Store, limit: int = ITERATIONS_READ) -> dict[str, list[IterationRecord]]:
-    """The newest `limit` iterations, grouped by the repository their episode is about."""
-    query = select(IterationRow.repo, IterationRow.data).order_by(IterationRow.started_at.desc(), IterationRow.id.desc()).limit(limit)
-    grouped: dict[str, list[IterationRecord]] = defaultdict(list)
-    with store.read_session() as session:
-        for repo, data in session.execute(query):
-            grouped[repo].append(IterationRecord.model_validate(data))
-    return grouped
 
 
 def check_class(status: CheckStatus | str) -> str:

@@ -27,15 +27,12 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
 from starlette.requests import Request
 from starlette.responses import Response
 
 from bot.events import EventBus, IterationCompleted
 from bot.records import IterationRecord
 from bot.store import Store
-from bot.store.github import DeliveryRow
-from bot.store.tables import RunRow
 
 REWARD_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 LATENCY_BUCKETS = (0.5, 1, 2.5, 5, 10, 20, 40, 60, 120, 300, 600)
@@ -109,10 +106,7 @@ class Metrics:
         if self.job_counts is not None:
             counts = self.job_counts()
         elif self.store is not None:
-            query = (select(DeliveryRow.status, func.count()).where(DeliveryRow.status.in_(ADMISSION_STATES))
-                     .group_by(DeliveryRow.status))
-            with self.store.read_session() as session:
-                counts = {status: n for status, n in session.execute(query)}
+            counts = self.store.delivery_counts(ADMISSION_STATES)
             counts = {state: counts.get(state, 0) for state in ADMISSION_STATES}
         else:
             counts = {}
@@ -121,9 +115,7 @@ class Metrics:
     def _runs(self) -> Iterable[tuple[tuple[str, ...], float]]:
         if self.store is None:
             return []
-        query = select(RunRow.kind, RunRow.status, func.count()).group_by(RunRow.kind, RunRow.status)
-        with self.store.read_session() as session:
-            return [((kind, status), float(n)) for kind, status, n in session.execute(query)]
+        return [((row.kind, row.status), float(row.count)) for row in self.store.run_counts()]
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -17,11 +17,10 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 
 from pydantic import BaseModel, Field
-from sqlalchemy import func, select
 
 from bot.records import IterationRecord, Task
 from bot.store import Store, StoreError
-from bot.store.tables import EpisodeRow, IterationRow
+from bot.store.learning import EpisodeAttempts
 
 BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 20261122
@@ -189,34 +188,17 @@ def bench_compare(store: Store, a: str, b: str, *, repo: str | None = None) -> C
 
 def challenges(store: Store, *, repo: str | None = None, limit: int = 10) -> list[Challenge]:
     """Tasks ranked hardest first: lowest approval rate, then lowest best reward, then most iterations."""
-    stats = (
-        select(IterationRow.run_id, IterationRow.episode_id, func.count(IterationRow.id).label("n"),
-               func.max(IterationRow.reward).label("best"))
-        .group_by(IterationRow.run_id, IterationRow.episode_id)
-        .subquery()
-    )
-    query = (
-        select(EpisodeRow.repo, EpisodeRow.run_id, EpisodeRow.status, EpisodeRow.data, EpisodeRow.started_at, stats.c.n, stats.c.best)
-        .join(stats, (stats.c.run_id == EpisodeRow.run_id) & (stats.c.episode_id == EpisodeRow.episode_id))
-        .order_by(EpisodeRow.started_at)
-    )
-    if repo is not None:
-        query = query.where(EpisodeRow.repo == repo)
-    groups: dict[tuple[str, str], list[tuple]] = defaultdict(list)
-    tasks: dict[tuple[str, str], Task] = {}
-    with store.engine.connect() as connection:
-        for row_repo, run_id, status, data, _, n, best in connection.execute(query):
-            task = Task.model_validate(data["task"])
-            key = (row_repo, task.text)
-            groups[key].append((run_id, status, n, best))
-            tasks[key] = task
+    groups: dict[tuple[str, str], list[EpisodeAttempts]] = defaultdict(list)
+    for episode in store.episode_attempts(repo=repo):  # oldest first
+        groups[(episode.repo, episode.task.text)].append(episode)
     found = []
-    for key, rows in groups.items():
-        bests = [best for *_, best in rows if best is not None]
+    for (task_repo, _), episodes in groups.items():
+        bests = [e.best_reward for e in episodes if e.best_reward is not None]
         found.append(Challenge(
-            repo=key[0], task=tasks[key], episodes=len(rows), approved=sum(1 for _, s, _, _ in rows if s == "approved"),
-            best_reward=max(bests) if bests else None, mean_iterations=statistics.fmean(n for _, _, n, _ in rows),
-            last_run_id=rows[-1][0],
+            repo=task_repo, task=episodes[-1].task, episodes=len(episodes),
+            approved=sum(1 for e in episodes if e.status == "approved"),
+            best_reward=max(bests) if bests else None, mean_iterations=statistics.fmean(e.iterations for e in episodes),
+            last_run_id=episodes[-1].run_id,
         ))
     found.sort(key=lambda c: (c.approved / c.episodes, c.best_reward if c.best_reward is not None else -1.0, -c.mean_iterations))
     return found[:limit]

@@ -26,7 +26,6 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from bot.learning.retention import opted_out
 from bot.records import Episode, IterationRecord, IterationStatus
 from bot.store import Store, StoreError
 from bot.store.github import GitHubStore
@@ -127,7 +126,7 @@ def _episodes(store: Store, repo: str | None) -> Iterator[Episode]:
 
 def gather_attempts(store: Store, result: ExportResult, *, repo: str | None = None) -> list[Attempt]:
     """Every attempt that produced a proposal with changes, with its prompt, outside opted-out repos."""
-    excluded = {o.repo for o in opted_out(store)}
+    excluded = {o.repo for o in store.list_opt_outs()}
     verdicts = _feedback_by_run(store, repo)
     attempts: list[Attempt] = []
     repos: set[str] = set()

@@ -17,13 +17,10 @@ drops the weakest memories before anything else.
 from __future__ import annotations
 
 from pydantic import BaseModel
-from sqlalchemy import delete, select
 
 from bot.learning.lexical import mentioned_paths, path_affinity, similarities
-from bot.records import EpisodeStatus, GuidanceEntry, Task
+from bot.records import GuidanceEntry, Task
 from bot.store import Store, StoredGuidance
-from bot.store.github import HumanFeedbackRow
-from bot.store.tables import EpisodeRow, GuidanceRow
 
 SOURCE_WEIGHTS: dict[str, float] = {"human": 1.0, "review": 0.9, "agitator": 0.5}
 SCAN_LIMIT = 1000  # newest guidance entries of a repository considered per selection
@@ -47,24 +44,11 @@ def eligible_guidance(store: Store, repo: str, *, limit: int = SCAN_LIMIT) -> li
     """The repository's guidance entries memory may use, newest first (see the module docstring)."""
     entries = [g for g in store.list_guidance(repo, limit=limit) if g.source in SOURCE_WEIGHTS]
     agitator_episodes = {(g.run_id, g.episode_id) for g in entries if g.source == "agitator" and g.episode_id}
-    approved: set[tuple[str | None, str | None]] = set()
+    approved: set[tuple[str, str]] = set()
     rejected_runs: set[str] = set()
     if agitator_episodes:
-        with store.engine.connect() as connection:
-            rows = connection.execute(
-                select(EpisodeRow.run_id, EpisodeRow.episode_id).where(
-                    EpisodeRow.episode_id.in_({e for _, e in agitator_episodes}),
-                    EpisodeRow.status == EpisodeStatus.APPROVED.value,
-                )
-            )
-            approved = {(run_id, episode_id) for run_id, episode_id in rows}
-            rejected_runs = set(
-                connection.scalars(
-                    select(HumanFeedbackRow.run_id).where(
-                        HumanFeedbackRow.repo == repo, HumanFeedbackRow.merged.is_(False)
-                    )
-                )
-            )
+        approved = store.approved_episodes({episode_id for _, episode_id in agitator_episodes})
+        rejected_runs = store.closed_unmerged_runs(repo)
     return [
         g
         for g in entries
@@ -103,14 +87,7 @@ def select_memory(store: Store, repo: str, task: Task, *, limit: int = 8) -> lis
 def memory_guidance(store: Store, repo: str, task: Task, *, limit: int = 8) -> list[GuidanceEntry]:
     """Selected memories as generator guidance, least relevant first (prepend to CycleRequest.guidance)."""
     return [
-        GuidanceEntry(
-            source="memory",
-            text=hit.entry.text,
-            path=hit.entry.path,
-            line=hit.entry.line,
-            author=hit.entry.author,
-            created_at=hit.entry.created_at,
-        )
+        GuidanceEntry(source="memory", **hit.entry.model_dump(include={"text", "path", "line", "author", "created_at"}))
         for hit in reversed(select_memory(store, repo, task, limit=limit))
     ]
 
@@ -123,10 +100,7 @@ def list_memory(store: Store, repo: str, *, limit: int = 50) -> list[StoredGuida
 def forget(store: Store, repo: str, guidance_id: int, *, actor: str = "cli", risk_score: float | None = None) -> bool:
     """Delete one memory entry of `repo` (an id of another repository is refused, as if unknown), and
     audit the decision. False when the repository has no entry with that id."""
-    with store.engine.execution_options(aura_write=True).begin() as connection:
-        deleted = connection.execute(
-            delete(GuidanceRow).where(GuidanceRow.id == guidance_id, GuidanceRow.repo == repo)
-        ).rowcount
+    deleted = store.forget_guidance(guidance_id, repo=repo)
     store.audit(
         actor=actor,
         action="memory.forget",
@@ -134,4 +108,4 @@ def forget(store: Store, repo: str, guidance_id: int, *, actor: str = "cli", ris
         decision="deleted" if deleted else "not_found",
         risk_score=risk_score,
     )
-    return bool(deleted)
+    return deleted

@@ -12,44 +12,21 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
 
 import httpx
 import ollama
-from pydantic import BaseModel, Field, ValidationError
-from sqlalchemy import Select, select, update
-from sqlalchemy.orm import Session
+from pydantic import BaseModel, ValidationError
 
 from bot.learning.lexical import similarities
-from bot.learning.retention import is_opted_out
-from bot.learning.tables import PatternRow
 from bot.records import Episode, EpisodeStatus, GuidanceEntry, Task, utcnow
 from bot.store import Store, StoreError
+from bot.store.learning import Pattern, PatternRecord
 
 log = logging.getLogger(__name__)
 
 SCAN_LIMIT = 300  # newest patterns of a repository compared per query
 EXAMPLE_DIFF_CHARS = 2500  # a diff longer than this is cut in the example
-
-
-class PatternRecord(BaseModel):
-    """One pattern, as exported and imported (JSONL)."""
-
-    repo: str
-    task_title: str
-    task_body: str = ""
-    files: list[str] = Field(default_factory=list)
-    summary: str = ""
-    diff: str
-    reward: float = Field(ge=0.0, le=1.0)
-    created_at: datetime = Field(default_factory=utcnow)
-
-
-class Pattern(PatternRecord):
-    id: int
-    run_id: str | None = None
-    episode_id: str | None = None
 
 
 class PatternHit(BaseModel):
@@ -77,14 +54,6 @@ def _task_text(title: str, body: str) -> str:
     return f"{title}\n\n{body}".strip()
 
 
-def _pattern(row: PatternRow) -> Pattern:
-    return Pattern(
-        id=row.id, repo=row.repo, task_title=row.task_title, task_body=row.task_body, files=row.files.get("paths", []),
-        summary=row.summary, diff=row.diff, reward=row.reward, created_at=row.created_at, run_id=row.run_id,
-        episode_id=row.episode_id,
-    )
-
-
 def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
     dot = sum(x * y for x, y in zip(a, b, strict=False))
     norm = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
@@ -106,22 +75,9 @@ async def _embed_or_none(embedder: OllamaEmbedder | None, texts: Sequence[str]) 
 
 def add_pattern(store: Store, record: PatternRecord, *, run_id: str | None = None, episode_id: str | None = None) -> int | None:
     """Keep one pattern; None when the repository opted out. The same episode is kept once."""
-    if is_opted_out(store, record.repo):
+    if store.is_opted_out(record.repo):
         return None
-    values = {
-        "repo": record.repo, "task_title": record.task_title, "task_body": record.task_body,
-        "files": {"paths": record.files}, "summary": record.summary, "diff": record.diff, "reward": record.reward,
-        "run_id": run_id, "episode_id": episode_id, "embedding_model": None, "embedding": None,
-        "created_at": record.created_at,
-    }
-    with store.engine.execution_options(aura_write=True).begin() as connection:
-        if run_id and episode_id:
-            existing = connection.scalar(
-                select(PatternRow.id).where(PatternRow.run_id == run_id, PatternRow.episode_id == episode_id)
-            )
-            if existing is not None:
-                return existing
-        return connection.execute(PatternRow.__table__.insert().values(values)).inserted_primary_key[0]
+    return store.save_pattern(record, run_id=run_id, episode_id=episode_id)
 
 
 def record_pattern(store: Store, episode: Episode) -> int | None:
@@ -153,23 +109,6 @@ def record_pattern(store: Store, episode: Episode) -> int | None:
     return add_pattern(store, record, run_id=episode.run_id, episode_id=episode.episode_id)
 
 
-def list_patterns(store: Store, *, repo: str | None = None, limit: int | None = None) -> list[Pattern]:
-    """Newest first."""
-    query = select(PatternRow).order_by(PatternRow.created_at.desc(), PatternRow.id.desc())
-    if repo is not None:
-        query = query.where(PatternRow.repo == repo)
-    if limit is not None:
-        query = query.limit(limit)
-    return [_pattern(row) for row in _rows(store, query)]
-
-
-def _rows(store: Store, query: Select[tuple[PatternRow]]) -> list[PatternRow]:
-    with Session(store.engine) as session:
-        rows = list(session.scalars(query))
-        session.expunge_all()  # detached: read (and annotated) after the session closes
-        return rows
-
-
 # --- finding similar ones ------------------------------------------------------------------------
 
 
@@ -181,41 +120,36 @@ async def similar_patterns(
     its approved change is the best example there is."""
     if limit <= 0:
         return []
-    rows = _rows(
-        store, select(PatternRow).where(PatternRow.repo == repo).order_by(PatternRow.created_at.desc()).limit(SCAN_LIMIT)
-    )
-    if not rows:
+    patterns = store.list_patterns(repo=repo, limit=SCAN_LIMIT)
+    if not patterns:
         return []
-    texts = [_task_text(r.task_title, r.task_body) for r in rows]
+    texts = [_task_text(p.task_title, p.task_body) for p in patterns]
     scores: list[float] | None = None
     method = "lexical"
     if embedder is not None:
-        scores = await _embedding_scores(store, rows, texts, task, embedder)
+        scores = await _embedding_scores(store, patterns, texts, task, embedder)
         method = "embedding" if scores is not None else "lexical"
     if scores is None:
-        scores = similarities(task.text, [f"{t}\n{' '.join(r.files.get('paths', []))}" for t, r in zip(texts, rows, strict=True)])
-    ranked = sorted(zip(rows, scores, strict=True), key=lambda pair: (-pair[1], -pair[0].reward))
-    return [PatternHit(pattern=_pattern(r), similarity=s, method=method) for r, s in ranked[:limit] if s > 0]
+        scores = similarities(task.text, [f"{t}\n{' '.join(p.files)}" for t, p in zip(texts, patterns, strict=True)])
+    ranked = sorted(zip(patterns, scores, strict=True), key=lambda pair: (-pair[1], -pair[0].reward))
+    return [PatternHit(pattern=p, similarity=s, method=method) for p, s in ranked[:limit] if s > 0]
 
 
 async def _embedding_scores(
-    store: Store, rows: list[PatternRow], texts: list[str], task: Task, embedder: OllamaEmbedder
+    store: Store, patterns: list[Pattern], texts: list[str], task: Task, embedder: OllamaEmbedder
 ) -> list[float] | None:
     """Cosine similarities; patterns without an embedding from this model get one now (and keep it)."""
-    missing = [i for i, r in enumerate(rows) if r.embedding_model != embedder.model or not r.embedding]
+    known = store.pattern_embeddings([p.id for p in patterns], embedder.model)
+    missing = [i for i, p in enumerate(patterns) if p.id not in known]
     vectors = await _embed_or_none(embedder, [task.text, *(texts[i] for i in missing)])
     if vectors is None:
         return None
     query, fresh = vectors[0], vectors[1:]
     if missing:
-        with store.engine.execution_options(aura_write=True).begin() as connection:
-            for i, vector in zip(missing, fresh, strict=True):
-                rows[i].embedding, rows[i].embedding_model = {"vector": vector}, embedder.model
-                connection.execute(
-                    update(PatternRow).where(PatternRow.id == rows[i].id)
-                    .values(embedding={"vector": vector}, embedding_model=embedder.model)
-                )
-    return [max(0.0, _cosine(query, r.embedding["vector"])) for r in rows]  # type: ignore[index]
+        computed = {patterns[i].id: vector for i, vector in zip(missing, fresh, strict=True)}
+        store.save_pattern_embeddings(embedder.model, computed)
+        known.update(computed)
+    return [max(0.0, _cosine(query, known[p.id])) for p in patterns]
 
 
 def render_example(hit: PatternHit, *, max_diff_chars: int = EXAMPLE_DIFF_CHARS) -> str:
@@ -248,7 +182,7 @@ async def pattern_examples(
 
 def export_patterns(store: Store, out: Path, *, repo: str | None = None) -> int:
     """Write the library (or one repository's part) as JSONL, oldest first; returns the count."""
-    patterns = list(reversed(list_patterns(store, repo=repo)))
+    patterns = list(reversed(store.list_patterns(repo=repo)))
     try:
         with out.open("w", encoding="utf-8") as fh:
             for p in patterns:

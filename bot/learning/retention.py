@@ -11,61 +11,27 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from pydantic import BaseModel
-from sqlalchemy import delete, select
-
-from bot.learning.tables import OptOutRow, PatternRow
 from bot.records import utcnow
 from bot.store import Store, StoreError
-from bot.store.tables import EpisodeRow, GuidanceRow, IterationRow, RunRow
+from bot.store.learning import OptOut, RetentionResult
 
-
-class RetentionResult(BaseModel):
-    cutoff: datetime
-    runs: int = 0
-    episodes: int = 0
-    iterations: int = 0
-    guidance: int = 0
-    patterns: int = 0
-    opted_out_patterns: int = 0
-
-
-class OptOut(BaseModel):
-    repo: str
-    reason: str | None = None
-    created_at: datetime
+__all__ = ["OptOut", "RetentionResult", "apply_retention", "opt_in", "opt_out"]
 
 
 def opt_out(store: Store, repo: str, *, reason: str | None = None, actor: str = "cli") -> int:
     """Exclude a repository from training data and patterns; returns the number of patterns deleted."""
     if not repo:
         raise StoreError("opt-out needs a repository name, e.g. owner/name")
-    with store.engine.execution_options(aura_write=True).begin() as connection:
-        exists = connection.scalar(select(OptOutRow.repo).where(OptOutRow.repo == repo))
-        if exists is None:
-            connection.execute(OptOutRow.__table__.insert().values(repo=repo, reason=reason, created_at=utcnow()))
-        deleted = connection.execute(delete(PatternRow).where(PatternRow.repo == repo)).rowcount
+    deleted = store.add_opt_out(repo, reason=reason)
     store.audit(actor=actor, action="learning.opt_out", subject=repo, decision="opted_out", details={"reason": reason})
     return deleted
 
 
 def opt_in(store: Store, repo: str, *, actor: str = "cli") -> bool:
     """Undo an opt-out; False when the repository was not opted out."""
-    with store.engine.execution_options(aura_write=True).begin() as connection:
-        removed = connection.execute(delete(OptOutRow).where(OptOutRow.repo == repo)).rowcount
+    removed = store.remove_opt_out(repo)
     store.audit(actor=actor, action="learning.opt_in", subject=repo, decision="opted_in" if removed else "not_opted_out")
-    return bool(removed)
-
-
-def opted_out(store: Store) -> list[OptOut]:
-    with store.engine.connect() as connection:
-        rows = connection.execute(select(OptOutRow.repo, OptOutRow.reason, OptOutRow.created_at).order_by(OptOutRow.repo))
-        return [OptOut(repo=r, reason=why, created_at=at) for r, why, at in rows]
-
-
-def is_opted_out(store: Store, repo: str) -> bool:
-    with store.engine.connect() as connection:
-        return connection.scalar(select(OptOutRow.repo).where(OptOutRow.repo == repo)) is not None
+    return removed
 
 
 def apply_retention(store: Store, days: int, *, now: datetime | None = None, actor: str = "cli") -> RetentionResult:
@@ -73,20 +39,7 @@ def apply_retention(store: Store, days: int, *, now: datetime | None = None, act
     of opted-out repositories. A run counts by its creation time and goes whole, episodes included."""
     if days < 1:
         raise StoreError(f"retention needs at least 1 day, got {days}")
-    cutoff = (now or utcnow()) - timedelta(days=days)
-    result = RetentionResult(cutoff=cutoff)
-    with store.engine.execution_options(aura_write=True).begin() as connection:
-        old_runs = select(RunRow.run_id).where(RunRow.created_at < cutoff).scalar_subquery()
-        # explicit deletes (not only ON DELETE CASCADE) so the counts are right and iterations of
-        # episodes saved without a run row go too
-        result.iterations = connection.execute(delete(IterationRow).where(IterationRow.run_id.in_(old_runs))).rowcount
-        result.episodes = connection.execute(delete(EpisodeRow).where(EpisodeRow.run_id.in_(old_runs))).rowcount
-        result.runs = connection.execute(delete(RunRow).where(RunRow.created_at < cutoff)).rowcount
-        result.guidance = connection.execute(delete(GuidanceRow).where(GuidanceRow.created_at < cutoff)).rowcount
-        result.patterns = connection.execute(delete(PatternRow).where(PatternRow.created_at < cutoff)).rowcount
-        result.opted_out_patterns = connection.execute(
-            delete(PatternRow).where(PatternRow.repo.in_(select(OptOutRow.repo)))
-        ).rowcount
+    result = store.delete_before((now or utcnow()) - timedelta(days=days))
     store.audit(
         actor=actor,
         action="learning.retention",

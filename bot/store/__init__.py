@@ -1,15 +1,9 @@
 """Persistence: runs, episodes, iterations, guidance history and the audit trail (docs/store.md)."""
 
-from bot.store.store import (
-    AuditEntry,
-    EpisodeSummary,
-    RunInfo,
-    RunSummary,
-    Store,
-    StoredGuidance,
-    StoreError,
-    export_episodes,
-)
+from bot.store.engine import StoreError
+from bot.store.export import export_episodes
+from bot.store.models import AuditEntry, EpisodeSummary, RunInfo, RunSummary, StoredGuidance
+from bot.store.store import Store
 
 __all__ = [
     "AuditEntry",

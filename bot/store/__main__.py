@@ -12,15 +12,8 @@ import sys
 from alembic import command
 
 from bot.config import Settings
-from bot.store.store import (
-    Store,
-    StoreError,
-    _alembic_config,
-    current_revision,
-    head_revision,
-    migrate,
-    normalize_url,
-)
+from bot.store.engine import StoreError, alembic_config, current_revision, head_revision, migrate, normalize_url
+from bot.store.store import Store
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     url = args.url or Settings().database_url
     try:
         if args.command == "sql":
-            command.upgrade(_alembic_config(url=normalize_url(url).render_as_string(False)), args.revision, sql=True)
+            command.upgrade(alembic_config(url=normalize_url(url).render_as_string(False)), args.revision, sql=True)
             return 0
         store = Store(url) if args.command in ("downgrade", "current") else Store.open(url)
         with store:
@@ -51,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
                 migrate(store.engine, args.revision, downgrade=True)
             elif args.command == "revision":
                 with store.engine.begin() as connection:
-                    config = _alembic_config(connection=connection)
+                    config = alembic_config(connection=connection)
                     command.revision(config, message=args.message, autogenerate=True)
             print(f"database: {current_revision(store.engine) or 'empty'}; latest: {head_revision()}")
     except StoreError as exc:

@@ -1,203 +1,52 @@
 """The GitHub side of the store: webhook deliveries, installations, the bot's pull requests, human feedback.
 
-Tables live in the same metadata as the rest of the store (migration 0002_github). `GitHubStore` wraps
-an open `Store` and uses its public `engine`; like `Store`, it is synchronous (calls take a millisecond
-or two; async code calls it from a thread) and safe to share between threads.
+The tables are in `bot/store/tables.py` (migrations 0002 and 0004), the models in `github_models.py`
+(imported from here by the rest of the code). `GitHubStore` wraps an open `Store` and uses its sessions;
+like `Store`, it is synchronous (calls take a millisecond or two; async code calls it from a thread) and
+safe to share between threads.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from typing import Any, Literal
+from datetime import timedelta
+from typing import Any
 
-from pydantic import BaseModel
-from sqlalchemy import (
-    Boolean,
-    Index,
-    String,
-    Text,
-    UniqueConstraint,
-    delete,
-    null,
-    or_,
-    select,
-    update,
-)
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import delete, null, or_, select, update
+from sqlalchemy.orm import Session
 
 from bot.records import utcnow
+from bot.store.github_models import (
+    BotPullRequest,
+    DeliveryInfo,
+    DeliveryRecord,
+    DeliveryStatus,
+    DeliveryUpdate,
+    HumanFeedback,
+    InstallationInfo,
+    PullState,
+)
 from bot.store.store import Store
-from bot.store.tables import Base, BigId
+from bot.store.tables import (
+    BotPullRequestRow,
+    DeliveryRow,
+    HumanFeedbackRow,
+    InstallationRepositoryRow,
+    InstallationRow,
+)
 
-DeliveryStatus = Literal["received", "recorded", "ignored", "denied", "enqueued", "duplicate", "failed"]
-PullState = Literal["open", "merged", "closed"]
+__all__ = [
+    "BotPullRequest",
+    "DeliveryInfo",
+    "DeliveryRecord",
+    "DeliveryStatus",
+    "DeliveryUpdate",
+    "GitHubStore",
+    "HumanFeedback",
+    "InstallationInfo",
+    "PullState",
+]
+
 WAITING_FOR_ADMISSION: tuple[DeliveryStatus, ...] = ("received", "failed")
-
-
-# --- tables --------------------------------------------------------------------------------------
-
-
-class DeliveryRow(Base):
-    """One row per X-GitHub-Delivery: the primary key is what makes a redelivery a no-op."""
-
-    __tablename__ = "github_deliveries"
-
-    delivery_id: Mapped[str] = mapped_column(primary_key=True)
-    event: Mapped[str]
-    action: Mapped[str | None]
-    repo: Mapped[str | None]
-    installation_id: Mapped[int | None] = mapped_column(BigId)
-    sender: Mapped[str | None]
-    status: Mapped[str]
-    detail: Mapped[str | None] = mapped_column(Text)
-    job: Mapped[dict[str, Any] | None]  # the JobRequest while it waits for admission
-    received_at: Mapped[datetime]
-    updated_at: Mapped[datetime]
-    # Admission claims (migration 0004): who holds the row, until when nobody else may take it (the
-    # claim's lease, or a failed admission's backoff), and how often it was taken.
-    claimed_by: Mapped[str | None]
-    available_at: Mapped[datetime | None]
-    attempts: Mapped[int] = mapped_column(server_default="0")
-
-    __table_args__ = (
-        Index("ix_github_deliveries_status_received_at", "status", "received_at"),
-        Index("ix_github_deliveries_repo_received_at", "repo", "received_at"),
-    )
-
-
-class InstallationRow(Base):
-    __tablename__ = "github_installations"
-
-    installation_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
-    account: Mapped[str | None]
-    app_id: Mapped[int | None] = mapped_column(BigId)
-    repository_selection: Mapped[str | None]
-    active: Mapped[bool] = mapped_column(Boolean)
-    created_at: Mapped[datetime]
-    updated_at: Mapped[datetime]
-
-
-class InstallationRepositoryRow(Base):
-    __tablename__ = "github_installation_repositories"
-
-    installation_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
-    repo: Mapped[str] = mapped_column(String, primary_key=True)
-
-    __table_args__ = (Index("ix_github_installation_repositories_repo", "repo"),)
-
-
-class BotPullRequestRow(Base):
-    __tablename__ = "bot_pull_requests"
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    repo: Mapped[str]
-    number: Mapped[int]
-    branch: Mapped[str]
-    base_ref: Mapped[str | None]
-    proposal_id: Mapped[str | None]
-    run_id: Mapped[str | None]
-    issue_number: Mapped[int | None]  # the issue (or foreign PR) it came from
-    state: Mapped[str]
-    html_url: Mapped[str | None]
-    created_at: Mapped[datetime]
-    updated_at: Mapped[datetime]
-
-    __table_args__ = (
-        UniqueConstraint("repo", "number"),
-        Index("ix_bot_pull_requests_repo_branch", "repo", "branch"),
-    )
-
-
-class HumanFeedbackRow(Base):
-    __tablename__ = "human_feedback"
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    delivery_id: Mapped[str] = mapped_column(unique=True)
-    repo: Mapped[str]
-    number: Mapped[int]
-    branch: Mapped[str | None]
-    proposal_id: Mapped[str | None]
-    run_id: Mapped[str | None]
-    merged: Mapped[bool] = mapped_column(Boolean)
-    actor: Mapped[str | None]
-    created_at: Mapped[datetime]
-
-    __table_args__ = (Index("ix_human_feedback_repo_created_at", "repo", "created_at"),)
-
-
-# --- what goes in and out ------------------------------------------------------------------------
-
-
-class DeliveryRecord(BaseModel):
-    """A delivery as the receiver records it."""
-
-    delivery_id: str
-    event: str
-    action: str | None = None
-    repo: str | None = None
-    installation_id: int | None = None
-    sender: str | None = None
-    status: DeliveryStatus = "received"
-    detail: str | None = None
-    job: dict[str, Any] | None = None
-
-
-class DeliveryInfo(DeliveryRecord):
-    """A recorded delivery as the store holds it, with its admission bookkeeping."""
-
-    received_at: datetime
-    updated_at: datetime
-    claimed_by: str | None = None
-    available_at: datetime | None = None
-    attempts: int = 0
-
-
-class DeliveryUpdate(BaseModel):
-    delivery_id: str
-    status: DeliveryStatus
-    detail: str | None = None
-    keep_job: bool = False
-    # An admitter's outcome: applied only while the row is still claimed by `claim` (a claim whose lease
-    # ran out may have been taken by another admitter, whose outcome then counts).
-    claim: str | None = None
-    retry_after_s: float | None = None  # with keep_job: no admitter takes the row again before this
-
-
-class InstallationInfo(BaseModel):
-    installation_id: int
-    account: str | None = None
-    app_id: int | None = None
-    repository_selection: str | None = None
-    active: bool = True
-    repositories: list[str] = []
-
-
-class BotPullRequest(BaseModel):
-    repo: str
-    number: int
-    branch: str
-    base_ref: str | None = None
-    proposal_id: str | None = None
-    run_id: str | None = None
-    issue_number: int | None = None
-    state: PullState = "open"
-    html_url: str | None = None
-
-
-class HumanFeedback(BaseModel):
-    delivery_id: str
-    repo: str
-    number: int
-    merged: bool  # merged: positive feedback; closed unmerged: negative
-    branch: str | None = None
-    proposal_id: str | None = None
-    run_id: str | None = None
-    actor: str | None = None
-    created_at: datetime | None = None
-
-    @property
-    def positive(self) -> bool:
-        return self.merged
 
 
 # --- the API -------------------------------------------------------------------------------------
@@ -215,32 +64,6 @@ class GitHubStore:
             session.execute(select(1))
 
     # --- deliveries ------------------------------------------------------------------------------
-
-    def record_delivery(
-        self,
-        delivery_id: str,
-        *,
-        event: str,
-        action: str | None = None,
-        repo: str | None = None,
-        installation_id: int | None = None,
-        sender: str | None = None,
-        status: DeliveryStatus = "received",
-        detail: str | None = None,
-        job: dict[str, Any] | None = None,
-    ) -> bool:
-        """Record a delivery once; False when this delivery id was already recorded (a redelivery)."""
-        record = DeliveryRecord(
-            delivery_id=delivery_id, event=event, action=action, repo=repo, installation_id=installation_id,
-            sender=sender, status=status, detail=detail, job=job,
-        )
-        return bool(self.write_deliveries([record])[0])
-
-    def update_delivery(
-        self, delivery_id: str, *, status: DeliveryStatus, detail: str | None = None, keep_job: bool = False
-    ) -> None:
-        """Set the outcome; the job is dropped unless `keep_job` (admitted or refused: nobody needs it)."""
-        self.write_deliveries([DeliveryUpdate(delivery_id=delivery_id, status=status, detail=detail, keep_job=keep_job)])
 
     def write_deliveries(self, operations: list[DeliveryRecord | DeliveryUpdate]) -> list[bool]:
         """Apply records and updates in order, in one transaction (group commit for busy receivers).
@@ -274,15 +97,10 @@ class GitHubStore:
                     results.append(session.execute(stmt.values(values)).rowcount == 1)
         return results
 
-    def forget_delivery(self, delivery_id: str) -> None:
-        """Drop a delivery whose handling failed, so GitHub's redelivery is processed afresh."""
-        with self._write() as session:
-            session.execute(delete(DeliveryRow).where(DeliveryRow.delivery_id == delivery_id))
-
     def get_delivery(self, delivery_id: str) -> DeliveryInfo | None:
         with self._read() as session:
             row = session.get(DeliveryRow, delivery_id)
-            return _delivery(row) if row else None
+            return DeliveryInfo.model_validate(row, from_attributes=True) if row else None
 
     def list_deliveries(self, *, status: DeliveryStatus | None = None, limit: int = 100) -> list[DeliveryInfo]:
         """Newest first."""
@@ -290,7 +108,7 @@ class GitHubStore:
         if status is not None:
             query = query.where(DeliveryRow.status == status)
         with self._read() as session:
-            return [_delivery(row) for row in session.scalars(query)]
+            return [DeliveryInfo.model_validate(row, from_attributes=True) for row in session.scalars(query)]
 
     def pending_admissions(self, limit: int = 1000) -> list[DeliveryInfo]:
         """Deliveries acknowledged but not admitted (stopped in between, or GitHub failed), oldest first."""
@@ -301,7 +119,7 @@ class GitHubStore:
             .limit(limit)
         )
         with self._read() as session:
-            return [_delivery(row) for row in session.scalars(query)]
+            return [DeliveryInfo.model_validate(row, from_attributes=True) for row in session.scalars(query)]
 
     def claim_admissions(self, claim: str, *, limit: int = 64, lease_s: float = 120.0) -> list[DeliveryInfo]:
         """Take up to `limit` deliveries waiting for admission, oldest first, for `lease_s` seconds.
@@ -432,10 +250,9 @@ class GitHubStore:
             .where(InstallationRepositoryRow.installation_id == row.installation_id)
             .order_by(InstallationRepositoryRow.repo)
         )
-        return InstallationInfo(
-            installation_id=row.installation_id, account=row.account, app_id=row.app_id,
-            repository_selection=row.repository_selection, active=row.active, repositories=list(repos),
-        )
+        info = InstallationInfo.model_validate(row, from_attributes=True)
+        info.repositories = list(repos)
+        return info
 
     # --- the bot's pull requests -----------------------------------------------------------------
 
@@ -460,7 +277,7 @@ class GitHubStore:
         query = select(BotPullRequestRow).where(BotPullRequestRow.repo == repo, BotPullRequestRow.number == number)
         with self._read() as session:
             row = session.scalar(query)
-            return _bot_pr(row) if row else None
+            return BotPullRequest.model_validate(row, from_attributes=True) if row else None
 
     def get_bot_pr_by_branch(self, repo: str, branch: str) -> BotPullRequest | None:
         """The most recent PR of `branch` (a branch may be reopened as a new PR after one is closed)."""
@@ -472,16 +289,7 @@ class GitHubStore:
         )
         with self._read() as session:
             row = session.scalar(query)
-            return _bot_pr(row) if row else None
-
-    def list_bot_prs(self, *, repo: str | None = None, state: PullState | None = None, limit: int = 100) -> list[BotPullRequest]:
-        query = select(BotPullRequestRow).order_by(BotPullRequestRow.updated_at.desc()).limit(limit)
-        if repo is not None:
-            query = query.where(BotPullRequestRow.repo == repo)
-        if state is not None:
-            query = query.where(BotPullRequestRow.state == state)
-        with self._read() as session:
-            return [_bot_pr(row) for row in session.scalars(query)]
+            return BotPullRequest.model_validate(row, from_attributes=True) if row else None
 
     # --- human feedback --------------------------------------------------------------------------
 
@@ -516,27 +324,5 @@ class GitHubStore:
         if repo is not None:
             query = query.where(HumanFeedbackRow.repo == repo)
         with self._read() as session:
-            return [
-                HumanFeedback(
-                    delivery_id=row.delivery_id, repo=row.repo, number=row.number, merged=row.merged,
-                    branch=row.branch, proposal_id=row.proposal_id, run_id=row.run_id, actor=row.actor,
-                    created_at=row.created_at,
-                )
-                for row in session.scalars(query)
-            ]
+            return [HumanFeedback.model_validate(row, from_attributes=True) for row in session.scalars(query)]
 
-
-def _delivery(row: DeliveryRow) -> DeliveryInfo:
-    return DeliveryInfo(
-        delivery_id=row.delivery_id, event=row.event, action=row.action, repo=row.repo,
-        installation_id=row.installation_id, sender=row.sender, status=row.status, detail=row.detail,
-        job=row.job, received_at=row.received_at, updated_at=row.updated_at, claimed_by=row.claimed_by,
-        available_at=row.available_at, attempts=row.attempts,
-    )
-
-
-def _bot_pr(row: BotPullRequestRow) -> BotPullRequest:
-    return BotPullRequest(
-        repo=row.repo, number=row.number, branch=row.branch, base_ref=row.base_ref, proposal_id=row.proposal_id,
-        run_id=row.run_id, issue_number=row.issue_number, state=row.state, html_url=row.html_url,
-    )

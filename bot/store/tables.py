@@ -1,7 +1,10 @@
-"""The database tables (SQLAlchemy 2 typed declarative models).
+"""Every table of the database (SQLAlchemy 2 typed declarative models), in one metadata.
 
-Columns hold what is queried or summed (status, repo, metrics, reward, timestamps); the rest of a record
-is JSON. Every change here needs a migration in `migrations/versions/` (a test compares the two).
+The core tables (runs, episodes, iterations, guidance, audit; migration 0001), the GitHub App's
+(deliveries, installations, bot pull requests, human feedback; 0002 and 0004) and the learning layer's
+(patterns, opt-outs; 0003). Columns hold what is queried or summed (status, repo, metrics, reward,
+timestamps); the rest of a record is JSON. Every change here needs a migration in
+`migrations/versions/` (a test compares the two).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Dialect,
     Float,
@@ -195,3 +199,134 @@ class AuditRow(Base):
         Index("ix_audit_action_created_at", "action", "created_at"),
         Index("ix_audit_created_at", "created_at"),
     )
+
+
+# --- the GitHub App (migrations 0002 and 0004) -----------------------------------------------------
+
+
+class DeliveryRow(Base):
+    """One row per X-GitHub-Delivery: the primary key is what makes a redelivery a no-op."""
+
+    __tablename__ = "github_deliveries"
+
+    delivery_id: Mapped[str] = mapped_column(primary_key=True)
+    event: Mapped[str]
+    action: Mapped[str | None]
+    repo: Mapped[str | None]
+    installation_id: Mapped[int | None] = mapped_column(BigId)
+    sender: Mapped[str | None]
+    status: Mapped[str]
+    detail: Mapped[str | None] = mapped_column(Text)
+    job: Mapped[dict[str, Any] | None]  # the JobRequest while it waits for admission
+    received_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    # Admission claims (migration 0004): who holds the row, until when nobody else may take it (the
+    # claim's lease, or a failed admission's backoff), and how often it was taken.
+    claimed_by: Mapped[str | None]
+    available_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(server_default="0")
+
+    __table_args__ = (
+        Index("ix_github_deliveries_status_received_at", "status", "received_at"),
+        Index("ix_github_deliveries_repo_received_at", "repo", "received_at"),
+    )
+
+
+class InstallationRow(Base):
+    __tablename__ = "github_installations"
+
+    installation_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    account: Mapped[str | None]
+    app_id: Mapped[int | None] = mapped_column(BigId)
+    repository_selection: Mapped[str | None]
+    active: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class InstallationRepositoryRow(Base):
+    __tablename__ = "github_installation_repositories"
+
+    installation_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    repo: Mapped[str] = mapped_column(String, primary_key=True)
+
+    __table_args__ = (Index("ix_github_installation_repositories_repo", "repo"),)
+
+
+class BotPullRequestRow(Base):
+    __tablename__ = "bot_pull_requests"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    repo: Mapped[str]
+    number: Mapped[int]
+    branch: Mapped[str]
+    base_ref: Mapped[str | None]
+    proposal_id: Mapped[str | None]
+    run_id: Mapped[str | None]
+    issue_number: Mapped[int | None]  # the issue (or foreign PR) it came from
+    state: Mapped[str]
+    html_url: Mapped[str | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (
+        UniqueConstraint("repo", "number"),
+        Index("ix_bot_pull_requests_repo_branch", "repo", "branch"),
+    )
+
+
+class HumanFeedbackRow(Base):
+    __tablename__ = "human_feedback"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[str] = mapped_column(unique=True)
+    repo: Mapped[str]
+    number: Mapped[int]
+    branch: Mapped[str | None]
+    proposal_id: Mapped[str | None]
+    run_id: Mapped[str | None]
+    merged: Mapped[bool] = mapped_column(Boolean)
+    actor: Mapped[str | None]
+    created_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_human_feedback_repo_created_at", "repo", "created_at"),)
+
+
+# --- the learning layer (migration 0003) -----------------------------------------------------------
+# Bandit state and guidance memory need no table of their own: they are read from `iterations`,
+# `guidance` and `human_feedback`.
+
+
+class PatternRow(Base):
+    """One approved proposal: the task, its diff, its reward; the generator sees similar ones as examples."""
+
+    __tablename__ = "learning_patterns"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    repo: Mapped[str]
+    task_title: Mapped[str] = mapped_column(Text)
+    task_body: Mapped[str] = mapped_column(Text)
+    files: Mapped[dict[str, Any]]  # {"paths": [...]}: the files the diff touches
+    summary: Mapped[str] = mapped_column(Text)
+    diff: Mapped[str] = mapped_column(Text)
+    reward: Mapped[float] = mapped_column(Float)
+    run_id: Mapped[str | None]
+    episode_id: Mapped[str | None]
+    embedding_model: Mapped[str | None]
+    embedding: Mapped[dict[str, Any] | None]  # {"vector": [...]} of the task text
+    created_at: Mapped[datetime]
+
+    __table_args__ = (
+        Index("ix_learning_patterns_repo_created_at", "repo", "created_at"),
+        Index("ix_learning_patterns_episode", "run_id", "episode_id", unique=True),
+    )
+
+
+class OptOutRow(Base):
+    """A repository whose records never become training data or patterns."""
+
+    __tablename__ = "learning_opt_outs"
+
+    repo: Mapped[str] = mapped_column(primary_key=True)
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]

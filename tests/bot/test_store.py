@@ -33,7 +33,7 @@ from bot.records import (
 )
 from bot.store import Store, StoreError, export_episodes
 from bot.store.schema import metadata
-from bot.store.store import current_revision, head_revision, migrate
+from bot.store.engine import current_revision, head_revision, migrate
 from bot.store.tables import Base, EpisodeRow, IterationRow
 from sandbox.reports import CheckReport, CheckResult, CheckStatus, FailingTest, TestCounts
 from tests import builders
@@ -484,6 +484,7 @@ def test_guidance_by_repo_path_and_episode_and_forgetting(store: Store):
     assert (stored.repo, stored.run_id, stored.episode_id, stored.author) == ("o/r", "r", "e1", "ana")
     assert stored.created_at == T0 + timedelta(minutes=1)
 
+    assert store.forget_guidance(first, repo="o/other") is False  # another repository's entry stays
     assert store.forget_guidance(first) is True
     assert store.forget_guidance(first) is False
     assert [g.text for g in store.list_guidance("o/r", path="src/app.py")] == ["type hints please"]

@@ -4,8 +4,8 @@ import pytest
 from sqlalchemy import inspect
 
 from bot.store import Store
-from bot.store.github import BotPullRequest, GitHubStore, HumanFeedback
-from bot.store.store import current_revision, migrate
+from bot.store.engine import current_revision, migrate
+from bot.store.github import BotPullRequest, DeliveryRecord, DeliveryUpdate, GitHubStore, HumanFeedback
 
 
 @pytest.fixture
@@ -29,18 +29,16 @@ def test_migration_0002_creates_and_drops_the_github_tables(store):
 
 
 def test_deliveries_are_recorded_once_and_pending_ones_found(store):
-    job = {"kind": "issue"}
-    assert store.record_delivery("a", event="issues", action="labeled", repo="o/r", job=job)
-    assert not store.record_delivery("a", event="issues", action="labeled", repo="o/r", job=job)
-    assert store.record_delivery("b", event="ping", status="ignored")
+    a = DeliveryRecord(delivery_id="a", event="issues", action="labeled", repo="o/r", job={"kind": "issue"})
+    b = DeliveryRecord(delivery_id="b", event="ping", status="ignored")
+    assert store.write_deliveries([a, a, b]) == [True, False, True]
     assert [d.delivery_id for d in store.pending_admissions()] == ["a"]
-    store.update_delivery("a", status="failed", detail="GitHub down", keep_job=True)
+    store.write_deliveries([DeliveryUpdate(delivery_id="a", status="failed", detail="GitHub down", keep_job=True)])
     assert [d.delivery_id for d in store.pending_admissions()] == ["a"]  # tried again on the next start
-    store.update_delivery("a", status="enqueued")
+    assert store.write_deliveries([DeliveryUpdate(delivery_id="a", status="enqueued"),
+                                   DeliveryUpdate(delivery_id="nobody", status="enqueued")]) == [True, False]
     assert store.pending_admissions() == []
     assert store.get_delivery("a").job is None
-    store.forget_delivery("b")
-    assert store.get_delivery("b") is None
     assert [d.delivery_id for d in store.list_deliveries(status="enqueued")] == ["a"]
 
 
@@ -53,7 +51,8 @@ def test_bot_prs_by_number_and_branch(store):
     assert store.get_bot_pr_by_branch("o/r", "aura-sicd/x").number == 9  # the newest PR of the branch
     assert store.get_bot_pr_by_branch("o/r", "aura-sicd/none") is None
     assert store.set_bot_pr_state("o/r", 3, "closed")
-    assert [p.number for p in store.list_bot_prs(repo="o/r", state="open")] == [9]
+    assert store.get_bot_pr_by_number("o/r", 3).state == "closed"
+    assert not store.set_bot_pr_state("o/r", 4, "closed")
 
 
 def test_feedback_for_an_unknown_pr_is_still_kept(store):

@@ -8,7 +8,6 @@ import pytest
 
 from bot.cli import main
 from bot.config import Settings
-from bot.learning.patterns import list_patterns
 from bot.records import EpisodeStatus, GuidanceEntry, Rubric, Task
 from bot.store import Store
 from tests.builders import generator_messages, iteration, proposal, save_episode
@@ -64,7 +63,7 @@ def test_export_and_learning_commands(filled, capsys):
 
     (tmp / "p.jsonl").write_text(json.dumps({"repo": REPO, "task_title": "t", "diff": "d", "reward": 0.8}) + "\n")
     assert main(["learning", "import-patterns", str(tmp / "p.jsonl")]) == 0
-    assert len(list_patterns(store, repo=REPO)) == 1
+    assert len(store.list_patterns(repo=REPO)) == 1
     assert main(["learning", "opt-out", REPO, "--reason", "private"]) == 0
     assert "(1 patterns deleted)" in capsys.readouterr().out
     assert main(["export", "--format", "sft", "-o", str(tmp / "none.jsonl")]) == 0

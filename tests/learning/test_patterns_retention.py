@@ -17,16 +17,14 @@ from bot.learning.patterns import (
     add_pattern,
     export_patterns,
     import_patterns,
-    list_patterns,
     pattern_examples,
     record_pattern,
     similar_patterns,
 )
-from bot.learning.retention import apply_retention, is_opted_out, opt_in, opt_out
-from bot.learning.tables import PatternRow
+from bot.learning.retention import apply_retention, opt_in, opt_out
 from bot.records import EpisodeStatus, GuidanceEntry, Task, utcnow
-from bot.store.tables import RunRow
 from bot.store import StoreError
+from bot.store.tables import PatternRow, RunRow
 from tests.builders import T0, generator_messages, iteration, proposal, save_episode
 
 REPO = "acme/shop"
@@ -51,7 +49,7 @@ def test_an_approved_episode_becomes_a_pattern_once(store):
     episode = approved_episode(store)
     first = record_pattern(store, episode)
     assert first is not None and record_pattern(store, episode) == first
-    (kept,) = list_patterns(store, repo=REPO)
+    (kept,) = store.list_patterns(repo=REPO)
     assert (kept.task_title, kept.summary, kept.files, kept.reward) == (
         "Discount codes are case-sensitive", "Compare codes upper-cased", ["src/cart.py"], 0.9)
     assert kept.diff == episode.iterations[1].diff
@@ -116,19 +114,19 @@ def test_jsonl_export_and_import_round_trip(store, tmp_path):
     assert [line["task_title"] for line in lines] == ["Discount codes are case-sensitive", "Shipping cost ignores the weight"]
 
     assert import_patterns(store, out, repo="acme/fork") == (2, 0)
-    assert sorted(p.task_title for p in list_patterns(store, repo="acme/fork")) == sorted(line["task_title"] for line in lines)
+    assert sorted(p.task_title for p in store.list_patterns(repo="acme/fork")) == sorted(line["task_title"] for line in lines)
 
     bad = tmp_path / "bad.jsonl"
     bad.write_text(out.read_text() + '{"repo": "x", "task_title": "t", "diff": "d", "reward": 7}\n')
     with pytest.raises(StoreError, match=r"bad.jsonl:3: not a pattern record"):
         import_patterns(store, bad)
-    assert len(list_patterns(store)) == 4  # nothing of the bad file was written
+    assert len(store.list_patterns()) == 4  # nothing of the bad file was written
 
 
 def test_opt_out_deletes_patterns_refuses_new_ones_and_can_be_undone(store, tmp_path):
     add_pattern(store, pattern("Discount codes are case-sensitive"))
     assert opt_out(store, REPO, reason="customer code", actor="maria") == 1
-    assert is_opted_out(store, REPO) and list_patterns(store, repo=REPO) == []
+    assert store.is_opted_out(REPO) and store.list_patterns(repo=REPO) == []
     assert add_pattern(store, pattern("Another")) is None
     assert record_pattern(store, approved_episode(store)) is None
     out = tmp_path / "p.jsonl"
@@ -165,7 +163,7 @@ def test_retention_deletes_old_rows_and_the_patterns_of_opted_out_repositories(s
     assert store.get_run("old-run") is None and store.get_run("new-run") is not None
     assert store.list_iterations(run_id="old-run") == [] and len(store.list_iterations(run_id="new-run")) == 1
     assert [g.text for g in store.list_guidance(REPO)] == ["new advice"] and result.guidance == 1
-    assert [p.task_title for p in list_patterns(store)] == ["new pattern"]
+    assert [p.task_title for p in store.list_patterns()] == ["new pattern"]
     assert (result.patterns, result.opted_out_patterns) == (1, 1)
     assert store.list_audit(action="learning.retention")[0].details["runs"] == 1
     assert export_training_data(store, tmp_path / "sft.jsonl", "sft").written == 1  # the recent run only

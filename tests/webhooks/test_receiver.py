@@ -6,7 +6,7 @@ import json
 
 from githubkit.webhooks import sign
 
-from bot.store.github import GitHubStore
+from bot.store.github import DeliveryRecord, GitHubStore
 from tests.fakes.github import webhook_bytes, webhook_payload
 from tests.webhooks.conftest import deliver, make_client
 
@@ -130,7 +130,7 @@ def test_acknowledged_but_unadmitted_delivery_is_admitted_on_next_start(settings
         "triggered_by": "Codertocat", "label": "aura-sicd",
     }
     with Store.open(settings.database_url) as store:
-        GitHubStore(store).record_delivery("left-over", event="issues", action="labeled", job=job)
+        GitHubStore(store).write_deliveries([DeliveryRecord(delivery_id="left-over", event="issues", action="labeled", job=job)])
     with make_client(settings, queue):
         pass  # startup admits it; shutdown waits for the admission to finish
     assert [j.delivery_id for j in queue.released] == ["left-over"]

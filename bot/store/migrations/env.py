@@ -1,4 +1,4 @@
-"""Alembic environment, configured in code by `bot.store.store.migrate` (no alembic.ini needed).
+"""Alembic environment, configured in code by `bot.store.engine.migrate` (no alembic.ini needed).
 
 The caller passes an open connection in `config.attributes["connection"]`; offline mode (`--sql`) takes
 the URL from `config.attributes["url"]`.
