@@ -21,9 +21,14 @@ from collections import Counter
 
 from pydantic import BaseModel, Field
 
-from sandbox.reports import CheckReport, CheckResult, CheckStatus
+from sandbox.reports import CheckReport, CheckResult, CheckStatus, FailingTest
 
 GREEN = (CheckStatus.PASSED, CheckStatus.SKIPPED)
+MAX_FAILURES = 10  # failures kept per check, with their tracebacks, for the first prompt
+FAILURE_CHARS = 1500
+# test files by their usual names: tests/ folders, test_*.py, *_test.py / *_test.go, *.test.js / *.spec.ts
+_TEST_PATH = re.compile(r"(^|/)(tests?|__tests__|spec)/|(^|/)test_[^/]*\.py$|_test\.(py|go)$|\.(test|spec)\.[cm]?[jt]sx?$")
+_DIFF_PATH = re.compile(r"^diff --git a/(\S+) b/(\S+)$", re.M)
 # path:line[:col]: message — ruff (concise), mypy, flake8, pyright (plain), go vet, tsc (plain), eslint (unix)
 _FINDING = re.compile(r"^(?P<path>[^\s:]+):(?P<line>\d+)(?::\d+)?:\s*(?P<message>\S.*)$")
 _LINE_REF = re.compile(r"\b(line|lines) \d+")
@@ -52,6 +57,7 @@ class CheckBaseline(BaseModel):
     name: str
     status: CheckStatus
     failing_tests: list[str] = Field(default_factory=list)
+    failures: list[FailingTest] = Field(default_factory=list)  # the first few, trimmed: for the first prompt
     tests_failing: int = 0  # by the runner's count (may exceed the ids it listed)
     findings: dict[str, int] = Field(default_factory=dict)
     finding_count: int | None = None
@@ -61,6 +67,7 @@ class CheckBaseline(BaseModel):
         counted = check.tests.failed + check.tests.errors if check.tests is not None else 0
         return cls(
             name=check.name, status=check.status, failing_tests=sorted({t.test_id for t in check.failing_tests}),
+            failures=[t.model_copy(update={"traceback": t.traceback[-FAILURE_CHARS:]}) for t in check.failing_tests[:MAX_FAILURES]],
             tests_failing=max(counted, len(check.failing_tests)),
             findings=dict(findings(check.output)) if check.tests is None else {},
             finding_count=finding_count(check.output) if check.tests is None else None,
@@ -99,6 +106,7 @@ class Comparison(BaseModel):
     fixed: list[str] = Field(default_factory=list)  # failed at base, pass now
     unchanged: list[str] = Field(default_factory=list)  # failing on main and unchanged: tests and checks
     worse_checks: dict[str, str] = Field(default_factory=dict)  # check -> why it is worse than at base
+    reproduced: list[str] = Field(default_factory=list)  # tests the change adds or edits: fail on base, pass now
 
     @property
     def blocking(self) -> bool:
@@ -165,3 +173,39 @@ def _worse(base: CheckBaseline | None, now: CheckBaseline, check: CheckResult) -
     if now.finding_count is not None and base.finding_count is not None and now.finding_count > base.finding_count:
         return f"{now.finding_count} findings, {base.finding_count} on main"
     return None
+
+
+def related_failures(baseline: Baseline, task_text: str) -> str | None:
+    """The base's failing tests that the task is about, with their messages: what attempt 1 should fix."""
+    shown = []
+    for check in baseline.checks:
+        for failure in check.failures:
+            if relates_to_task(failure.test_id, task_text):
+                text = f"FAILED {failure.test_id}: {failure.message.strip()[:300]}"
+                if failure.traceback:
+                    text += "\n" + failure.traceback
+                shown.append(text)
+    if not shown:
+        return None
+    return ("These tests fail on the base commit, before any change, and relate to the task; the change "
+            "should make them pass:\n\n" + "\n\n".join(shown))
+
+
+def changed_test_files(diff: str) -> list[str]:
+    """The test files a diff adds or changes, by the usual test file names."""
+    paths = {b for _, b in _DIFF_PATH.findall(diff)}
+    return sorted(p for p in paths if _TEST_PATH.search(p))
+
+
+def in_files(test_id: str, files: list[str]) -> bool:
+    """Whether a test id belongs to one of `files` (pytest `path::name`; Go `package/dir::Name`)."""
+    where = test_id.split("::")[0]
+    return any(f == where or (f.endswith("_test.go") and f.rsplit("/", 1)[0] == where) for f in files)
+
+
+def reproduced_tests(baseline: Baseline, tests_on_base: CheckReport, attempt: CheckReport, files: list[str]) -> list[str]:
+    """Tests in `files` that fail with only the attempt's tests on the base, pass with the whole attempt,
+    and did not already fail on the base: the evidence that the change fixes what its tests show."""
+    before = {t.test_id for c in tests_on_base.checks for t in c.failing_tests if in_files(t.test_id, files)}
+    after = {t.test_id for c in attempt.checks for t in c.failing_tests}
+    return sorted(before - after - set(baseline.failing_tests))

@@ -21,7 +21,7 @@ from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, Field
 
-from bot.baseline import Baseline, Comparison, compare
+from bot.baseline import Baseline, Comparison, changed_test_files, compare, related_failures, reproduced_tests
 from bot.config import Settings
 from bot.context import RepoIndex, build_generator_context
 from bot.edits import AppliedChange, EditError, apply_changes
@@ -255,6 +255,9 @@ class Cycle:
         repo_name: str,
     ) -> None:
         history = list(req.guidance)
+        failing_on_base = related_failures(baseline, req.task.text) if baseline is not None else None
+        if failing_on_base:
+            history.append(GuidanceEntry(source="baseline", text=failing_on_base))
         previous: IterationRecord | None = None
         best: IterationRecord | None = None
         for number in range(1, max_iterations + 1):
@@ -355,7 +358,12 @@ class Cycle:
         external_ms += scored.llm_ms
         record.llm_calls.extend(scored.calls)
         record.rubric = scored.rubric
-        record.comparison = compare(baseline, report, req.task.text) if baseline is not None else None
+        if baseline is not None:
+            record.comparison = compare(baseline, report, req.task.text)
+            test_files = changed_test_files(applied.diff)
+            if test_files and not record.comparison.new_failures:
+                record.comparison.reproduced = await self.step(
+                    f"reproduce-{number}-{candidate_index}", self.reproduce, ws, applied.diff, test_files, baseline, report, box)
         record.reward = self.reward(report, scored.rubric, scored.error, record.comparison)
         record.status = (
             IterationStatus.APPROVED if record.reward.verdict is Verdict.APPROVED else IterationStatus.REJECTED
@@ -508,6 +516,13 @@ class Cycle:
         cached.parent.mkdir(parents=True, exist_ok=True)
         cached.write_text(baseline.model_dump_json(), encoding="utf-8")
         return baseline
+
+    async def reproduce(self, ws: Workspace, diff: str, test_files: list[str], baseline: Baseline,
+                        report: CheckReport, box: SandboxBox) -> list[str]:
+        """The attempt's tests on the base code: which fail there and pass with the change."""
+        await asyncio.to_thread(apply_diff, ws, diff, only=test_files)
+        tests_on_base = await box.check(ws.path)
+        return reproduced_tests(baseline, tests_on_base, report, test_files)
 
     async def check(self, ws: Workspace, diff: str, box: SandboxBox) -> CheckReport:
         await asyncio.to_thread(apply_diff, ws, diff)  # the attempt's exact state, also after a restart

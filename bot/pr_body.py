@@ -82,6 +82,8 @@ def _against_main(comparison: Comparison, base_sha: str) -> list[str]:
     """What the change did to the checks, against the same checks on the base commit."""
     where = f"`{base_sha[:12]}`" if base_sha else "the base commit"
     lines = [f"Compared with the same checks on {where}:", ""]
+    if comparison.reproduced:
+        lines.append("- Reproduced (fail on main, pass with this change): " + ", ".join(f"`{t}`" for t in comparison.reproduced))
     if comparison.fixed:
         lines.append("- Fixed by this change: " + ", ".join(f"`{t}`" for t in comparison.fixed))
     if comparison.new_failures:

@@ -138,7 +138,7 @@ class Reward(BaseModel):
     reasons: list[str] = Field(default_factory=list)  # why not approved (or why approved)
 
 
-GuidanceSource = Literal["agitator", "human", "review", "policy", "edit_error", "memory"]
+GuidanceSource = Literal["agitator", "human", "review", "policy", "edit_error", "memory", "baseline"]
 
 
 class GuidanceEntry(BaseModel):

@@ -16,6 +16,7 @@ from sandbox.reports import CheckReport
 
 PASS_RATE_WEIGHT = 0.7
 RUBRIC_WEIGHT = 0.3
+REPRODUCTION_BONUS = 0.05  # the change's own tests fail on the base and pass with it
 RUBRIC_WEIGHTS = {"accuracy": 0.4, "coverage": 0.3, "coherence": 0.2, "formatting": 0.1}
 
 
@@ -47,6 +48,8 @@ def compute_reward(
     pass_rate = report.pass_rate if ran > 0 else 0.0
     score = rubric_score(rubric) if rubric is not None else None
     value = PASS_RATE_WEIGHT * pass_rate + RUBRIC_WEIGHT * (score or 0.0)
+    if baseline is not None and baseline.reproduced:
+        value += REPRODUCTION_BONUS
 
     blockers: list[str] = []
     if ran == 0:
@@ -110,6 +113,8 @@ def _against_baseline(comparison: Comparison, require_all_checks: bool) -> list[
 
 def _baseline_met(comparison: Comparison, ran: int, score: float | None, threshold: float) -> list[str]:
     reasons = [f"{ran} tests ran, and no test fails that passed on main."]
+    if comparison.reproduced:
+        reasons.append(f"Reproduced: {_names(comparison.reproduced)} fail on main and pass with the change.")
     if comparison.fixed:
         reasons.append(f"Fixed by this change: {_names(comparison.fixed)}.")
     if comparison.worse_checks:

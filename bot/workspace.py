@@ -145,11 +145,13 @@ def worktree_diff(ws: Workspace) -> str:
     return diff
 
 
-def apply_diff(ws: Workspace, diff: str) -> None:
-    """Bring the worktree to base + diff (used to restore an attempt's state in a later step)."""
+def apply_diff(ws: Workspace, diff: str, *, only: list[str] | None = None) -> None:
+    """Bring the worktree to base + diff (used to restore an attempt's state in a later step); with
+    `only`, just those paths' part of the diff."""
     reset_worktree(ws)
-    if diff:
-        run_git(["apply", "--binary", "--whitespace=nowarn", "-"], ws.path, input=diff)
+    if diff and only != []:
+        include = [f"--include={path}" for path in only or []]
+        run_git(["apply", "--binary", "--whitespace=nowarn", *include, "-"], ws.path, input=diff)
 
 
 def commit_diff(ws: Workspace, diff: str, message: str, trailers: dict[str, str]) -> str:

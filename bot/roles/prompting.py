@@ -35,6 +35,7 @@ GUIDANCE_LABELS = {
     "policy": "policy rule (hard limit)",
     "edit_error": "edit that could not be applied",
     "memory": "lesson from earlier runs on this repository",
+    "baseline": "tests failing on the base commit, before any change",
 }
 
 

@@ -16,10 +16,10 @@ from bot.roles import Generator
 from bot.roles.prompting import load_prompt
 from tests.fakes.ollama import FakeOllama
 
-# SHA-256 of the generator's system and user templates (joined by NUL) when generator.md still held the
-# JSON search/replace instructions itself: the default format must send the very same prompt.
-# Change it only with a deliberate change to the prompt text.
-GENERATOR_PROMPT_SHA256 = "a9fbb43612f38a8f63534fbbb9472ccc595db2d1507be202f5dfdebb9c4e388e"
+# SHA-256 of the generator's system and user templates (joined by NUL). Moving the JSON search/replace
+# instructions into bot/edit_formats/ kept it unchanged; it changed since only with the prompt text
+# (reproduction first). Change it only with a deliberate change to the prompt text.
+GENERATOR_PROMPT_SHA256 = "e24c8ee56643ffa3a40e8730d9d27ece8d12494483b7bcf3c1f6db5144a44cbc"
 
 # A reply as qwen2.5-coder writes it when it ignores "no Markdown fences".
 FENCED_REPLY = '''```json
@@ -92,7 +92,7 @@ def test_generator_refuses_an_unknown_format(fake_ollama: FakeOllama):
 # --- the assembled generator prompt ----------------------------------------------------------------
 
 
-def test_default_prompt_is_the_one_sent_before_edit_formats():
+def test_default_prompt_is_pinned():
     prompt = load_prompt("generator")
     digest = hashlib.sha256(f"{prompt.system.template}\0{prompt.user.template}".encode()).hexdigest()
     assert digest == GENERATOR_PROMPT_SHA256

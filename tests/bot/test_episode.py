@@ -12,6 +12,7 @@ from bot.config import Settings
 from bot.cycle import CycleRequest
 from bot.episode import EpisodeRunner, ServerUnavailable, required_models
 from bot.events import EpisodePrepared, EventBus
+from bot.pr_body import render_pr
 from bot.records import EpisodeStatus, Task
 from bot.store import Store
 from sandbox.config import SandboxSettings
@@ -131,3 +132,34 @@ async def test_a_dry_run_is_learned_from_only_when_asked(repo, settings, store, 
 
     training = EpisodeRunner(settings, fake_ollama.llm(), store=store, learn_from_dry_runs=True)
     assert (await training.run(CycleRequest(repo_dir=repo, repo="calc", task=TASK, dry_run=True))).pattern_recorded
+
+
+FIX_WITH_REPRODUCTION = {
+    "summary": "add adds, with a regression test",
+    "changes": [
+        {"file_path": "calc.py", "change_type": "update", "new_content": None, "rationale": "add must add",
+         "edits": [{"search": "    return a - b", "replace": "    return a + b"}]},
+        {"file_path": "tests/test_negative.py", "change_type": "create", "edits": [], "rationale": "reproduces the bug",
+         "new_content": "from calc import add\n\n\ndef test_add_negative():\n    assert add(-1, -2) == -3\n"},
+    ],
+}
+
+
+async def test_the_baseline_shows_what_fails_on_main_and_a_new_test_is_run_on_the_base(repo, settings, store, fake_ollama):
+    fake_ollama.always("generator", FIX_WITH_REPRODUCTION).always("discriminator", GOOD_RUBRIC)
+    runner = EpisodeRunner(settings, fake_ollama.llm(), store=store)
+
+    result = await runner.run(CycleRequest(repo_dir=repo, repo="calc", task=TASK))
+
+    episode = result.episode
+    assert episode.context["baseline"]["failing_tests"] == ["tests/test_calc.py::test_add"]
+    first_prompt = fake_ollama.prompt(fake_ollama.requests_for("generator")[0])
+    assert "These tests fail on the base commit" in first_prompt and "tests/test_calc.py::test_add" in first_prompt
+    [record] = episode.iterations
+    assert record.comparison.fixed == ["tests/test_calc.py::test_add"]
+    assert record.comparison.reproduced == ["tests/test_negative.py::test_add_negative"]
+    assert result.status == "approved"
+    assert any(r.startswith("Reproduced: tests/test_negative.py::test_add_negative") for r in record.reward.reasons)
+    _, body = render_pr(episode)
+    assert "Reproduced (fail on main, pass with this change): `tests/test_negative.py::test_add_negative`" in body
+    assert "Fixed by this change: `tests/test_calc.py::test_add`" in body
