@@ -94,7 +94,7 @@ async def test_failing_proposal_then_guided_fix_is_committed(repo, settings, sto
     assert AGITATION["guidance"] not in fake_ollama.prompt(gen_requests[0])
     assert AGITATION["guidance"] in fake_ollama.prompt(gen_requests[1])
     assert "return a * b" in fake_ollama.prompt(gen_requests[1])  # the previous attempt's diff
-    assert [g.source for g in second.guidance_in] == ["agitator"]
+    assert [g.source for g in second.guidance_in] == ["baseline", "agitator"]  # what fails on main, then the coach
     # the branch holds one commit with the fix and the trailers; the caller's checkout is untouched
     branch = episode.context["branch"]
     assert branch == f"aura-sicd/{episode.context['proposal_id']}" and len(episode.context["proposal_id"]) == 12
