@@ -81,7 +81,7 @@ def make_app():
     from starlette.routing import Route
 
     from bot.config import Settings
-    from bot.github.job_request import InMemoryJobQueue
+    from bot.jobs.memory_queue import InMemoryJobQueue
     from bot.store.github import DeliveryRow
     from webhooks.app import create_app
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from bot.github.job_request import InMemoryJobQueue
+from bot.jobs.memory_queue import InMemoryJobQueue
 from tests.admin.conftest import AUTH, audit, make_settings
 from tests.repos import git, make_repo
 from tests.webhooks.conftest import make_client

@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.github.job_request import InMemoryJobQueue, JobKind, JobQueue, JobRequest, ReplyTarget
+from bot.github.job_request import JobKind, JobRequest, ReplyTarget
+from bot.jobs.memory_queue import InMemoryJobQueue
+from bot.jobs.queue import JobQueue
 from bot.records import GuidanceEntry
 
 

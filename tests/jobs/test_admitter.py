@@ -18,8 +18,11 @@ import respx
 
 from bot.config import Settings
 from bot.github.client import AppCredentials, GitHubApp
-from bot.github.job_request import InMemoryJobQueue, JobRequest
+from bot.github.job_request import JobRequest
 from bot.github.permissions import PermissionChecker
+from bot.jobs.admission import Admission, Admitter
+from bot.jobs.delivery_log import DeliveryLog
+from bot.jobs.memory_queue import InMemoryJobQueue
 from bot.store import Store
 from bot.store.github import DeliveryRecord, DeliveryUpdate, GitHubStore
 from tests.fakes.github import (
@@ -30,8 +33,6 @@ from tests.fakes.github import (
     webhook_bytes,
 )
 from tests.webhooks.conftest import deliver, make_client
-from webhooks.admission import Admission, Admitter
-from webhooks.delivery_log import DeliveryLog
 
 REPO = "Codertocat/Hello-World"
 
