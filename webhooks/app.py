@@ -19,6 +19,7 @@ from bot.config import Settings
 from bot.github.client import AppCredentials, GitHubApp, load_credentials
 from bot.jobs.memory_queue import InMemoryJobQueue
 from bot.jobs.queue import JobQueue
+from bot.learning.training_runs import TrainingRuns
 from bot.store import Store
 from bot.store.github import GitHubStore
 from webhooks import admin, dashboard, health, setup
@@ -77,7 +78,8 @@ def create_app(
         app.state.runtime = runtime
         app.state.setup_states = set()
         app.state.metrics = Metrics(opened, job_counts=job_counts_of(job_queue), events=runtime.router.events)
-        app.state.training = admin.TrainingRuns(runtime, app.state.metrics)
+        app.state.training = TrainingRuns(settings, opened, lambda: runtime.github, actor=admin.ACTOR,
+                                          observe=app.state.metrics.observe)
         try:
             yield
         finally:
