@@ -9,7 +9,7 @@ batches — in the `aura-sicd worker` process, or as a background loop in `serve
 may write (one polite reply when not) → read the PR when a comment on it did not say whose branch it is
 → enqueue → keep the guidance in the store's history → 👀 on what triggered it.
 
-`admitter_for` wires both for a process: `serve` (webhooks/runtime.py) and `worker` call it.
+`admitter_for` wires both for a process: the `serve` and `worker` commands both call it.
 
 `Admitter` claims rows atomically (`GitHubStore.claim_admissions`: one admitter per row, a lease so a
 crashed admitter's rows are taken again), admits them with bounded concurrency and writes each outcome
@@ -332,4 +332,5 @@ def admitter_for(
         store=store,
         github_store=github_store,
     )
-    return Admitter(admission, deliveries or DeliveryLog(github_store), name=f"{role}:{executor_id(settings)}", **options)
+    name = f"{role}:{executor_id(settings)}"
+    return Admitter(admission, deliveries or DeliveryLog(github_store), name=name, **options)
