@@ -9,12 +9,12 @@ batches — in the `aura-sicd worker` process, or as a background loop in `serve
 may write (one polite reply when not) → read the PR when a comment on it did not say whose branch it is
 → enqueue → keep the guidance in the store's history → 👀 on what triggered it.
 
-`admitter_for` wires both for a process: the `serve` and `worker` commands both call it.
-
 `Admitter` claims rows atomically (`GitHubStore.claim_admissions`: one admitter per row, a lease so a
 crashed admitter's rows are taken again), admits them with bounded concurrency and writes each outcome
 only while it still holds the claim. A job is enqueued once whatever happens: its delivery row is unique
 and the queue refuses a second job with the same delivery id (DBOS workflow id = delivery id).
+
+`admitter_for` wires both for a process: the `serve` and `worker` commands both call it.
 """
 
 from __future__ import annotations

@@ -25,7 +25,6 @@ from dbos import DBOS, DBOSConfig, Debouncer, SetEnqueueOptions, SetWorkflowID
 from dbos._error import DBOSWorkflowIDInUseError
 
 from bot.config import Settings
-from bot.github.client import GitHubApp
 from bot.github.job_request import JobRequest
 from bot.github.mirror import RepoMirror
 from bot.jobs.workflow import (
@@ -41,6 +40,7 @@ from bot.jobs.workflow import (
 if TYPE_CHECKING:
     from dbos import Queue
 
+    from bot.github.client import GitHubApp
     from bot.store import Store
 
 log = logging.getLogger(__name__)
