@@ -80,7 +80,7 @@ def make_app():
     from starlette.routing import Route
 
     from bot.config import Settings
-    from bot.github.job_request import InMemoryJobQueue
+    from bot.jobs.memory_queue import InMemoryJobQueue
     from webhooks.app import create_app
 
     settings = Settings(_env_file=None, trigger_label="bug")  # data dir, app id, key, secret, admits from AURA_*

@@ -12,7 +12,9 @@ off (404 on every route but the schema). Capability flags gate what changes some
 A refusal is a 403 whose `detail` names the flag. Every decision, allowed or refused, is written to the
 audit trail with a risk score (`Policy.evaluate` for proposed changes, `TRAINING_RISK` for runs).
 Requests with a wrong token are only logged: anyone can send them, and they must not fill the trail.
-The schema is served at `/admin/openapi.json`, built from the same pydantic models that validate.
+The schema is served at `/admin/openapi.json` (webhooks/openapi.py), built from the same pydantic models
+that validate. Training runs run in bot/learning/training_runs.py; a proposed pull request is published
+by webhooks/proposals.py, the way a job publishes its work.
 """
 
 from __future__ import annotations
@@ -23,32 +25,26 @@ import logging
 import re
 import tempfile
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from githubkit.exception import GitHubException
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from pydantic.json_schema import models_json_schema
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bot.edits import UnsafePathError, safe_path
-from bot.events import EventBus
+from bot.config import Settings
 from bot.github.messages import pr_body
 from bot.github.mirror import RepoMirror
-from bot.github.publish import Publisher
 from bot.learning.memory import forget, list_memory
-from bot.learning.training import TrainingError, train
-from bot.llm import OllamaLLM
+from bot.learning.training_runs import TrainingPlan, TrainingRuns
 from bot.policy import Policy
-from bot.records import Change, ChangeType, PolicyDecision, Proposal, Task, proposal_id_for
+from bot.records import Change, ChangeType, Episode, PolicyDecision, Proposal, Task, proposal_id_for
 from bot.store import EpisodeSummary, RunInfo, RunSummary, StoredGuidance, StoreError
-from bot.store.github import BotPullRequest
-from bot.workspace import GitError, WorkspaceError, ensure_repository, run_git
-from webhooks.metrics import Metrics
+from bot.workspace import GitError, WorkspaceError, ensure_repository
+from webhooks.openapi import Endpoint, Operation, openapi_schema
+from webhooks.proposals import ProposalRefused, publish_proposal
 from webhooks.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -229,11 +225,6 @@ class Forgotten(BaseModel):
     deleted: bool
 
 
-class Problem(BaseModel):
-    detail: str
-    errors: list[dict[str, Any]] = Field(default_factory=list)
-
-
 # --- auth, capabilities, audit ---------------------------------------------------------------------
 
 
@@ -271,9 +262,6 @@ async def _body(request: Request, model: type[BaseModel]) -> Any:
         raise AdminRefused(422, f"invalid request: {detail}", errors=errors) from exc
 
 
-Endpoint = Callable[[Request], Awaitable[Response]]
-
-
 def admin_endpoint(func: Endpoint) -> Endpoint:
     """Authorize, then run; a refusal becomes a JSON answer with its status code."""
 
@@ -295,87 +283,6 @@ def _json(model: BaseModel | list, status_code: int = 200) -> JSONResponse:
     if isinstance(model, list):
         return JSONResponse([m.model_dump(mode="json") for m in model], status_code=status_code)
     return JSONResponse(model.model_dump(mode="json"), status_code=status_code)
-
-
-# --- training runs ---------------------------------------------------------------------------------
-
-
-@dataclass
-class TrainingRuns:
-    """Training runs in flight: one asyncio task each, cancelled when the server stops (the run is then
-    marked failed). Their status lives in the store's runs table."""
-
-    runtime: Runtime
-    metrics: Metrics | None = None
-    llm_factory: Callable[[Any], OllamaLLM] = OllamaLLM.from_settings
-    tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
-
-    @property
-    def mirror(self) -> RepoMirror:
-        return RepoMirror(self.runtime.settings.data_dir)
-
-    def start(self, run_id: str, body: TrainingStart, repo_name: str, source: Path | None, installation_id: int | None) -> None:
-        task = asyncio.get_running_loop().create_task(self._run(run_id, body, repo_name, source, installation_id))
-        self.tasks[run_id] = task
-        task.add_done_callback(lambda _: self.tasks.pop(run_id, None))
-
-    async def _run(self, run_id: str, body: TrainingStart, repo_name: str, source: Path | None, installation_id: int | None) -> None:
-        settings, store = self.runtime.settings, self.runtime.store
-        worktree_job = f"train-{run_id}"
-        llm = None
-        try:
-            if source is None:
-                source = await self._checkout(repo_name, installation_id, worktree_job)
-            bus = EventBus()
-            if self.metrics is not None:
-                self.metrics.observe(bus)
-            llm = self.llm_factory(settings)
-            result = await train(
-                settings, llm, store, body.dataset(), source, body.epochs, run_id=run_id, repo=repo_name,
-                dry_run=body.dry_run, max_iterations=body.max_iterations, bus=bus,
-            )
-            await asyncio.to_thread(_audit, self.runtime, "training.run", run_id, "completed", None, run_id=run_id,
-                                    epochs=[e.model_dump(mode="json") for e in result.epochs],
-                                    patterns_recorded=result.patterns_recorded)
-        except Exception as exc:  # the run is over either way: record why
-            log.exception("training run %s failed", run_id)
-            reason = str(exc) if isinstance(exc, (TrainingError, WorkspaceError, GitError, StoreError)) else repr(exc)
-            await asyncio.to_thread(self._fail, run_id, reason)
-        finally:
-            if llm is not None:
-                await llm.aclose()
-            if body.repo is not None:
-                await asyncio.to_thread(self.mirror.remove_worktree, repo_name, worktree_job)
-
-    def _fail(self, run_id: str, reason: str) -> None:
-        run = self.runtime.store.get_run(run_id)
-        if run is not None and run.status == "running":
-            self.runtime.store.finish_run(run_id, "failed")
-        _audit(self.runtime, "training.run", run_id, "failed", None, run_id=run_id, error=reason)
-
-    async def _checkout(self, repo: str, installation_id: int | None, job: str) -> Path:
-        """A worktree of the repository's default branch, from its mirror (the token stays in memory)."""
-        github = self.runtime.github
-        if github is None or installation_id is None:
-            raise TrainingError(f"no GitHub App installation for {repo}")
-        gh = github.installation_client(installation_id)
-        owner, _, name = repo.partition("/")
-        data = (await gh.rest.repos.async_get(owner, name)).json()
-        token = await github.installation_token(installation_id)
-        branch = data.get("default_branch") or "main"
-        await asyncio.to_thread(self.mirror.sync, repo, data["clone_url"], token)
-        return await asyncio.to_thread(self.mirror.add_worktree, repo, job, start=f"origin/{branch}", branch=f"aura-sicd/{job}")
-
-    async def aclose(self) -> None:
-        for task in list(self.tasks.values()):
-            task.cancel()
-        await asyncio.gather(*self.tasks.values(), return_exceptions=True)
-
-    async def wait(self, run_id: str) -> None:
-        """Until the run's task ends (tests)."""
-        task = self.tasks.get(run_id)
-        if task is not None:
-            await asyncio.gather(task, return_exceptions=True)
 
 
 async def _installation_for(runtime: Runtime, repo: str) -> int:
@@ -432,7 +339,10 @@ async def start_training(request: Request) -> Response:
         _audit(runtime, "training.start", subject, "allowed", risk, **details)
 
     await asyncio.to_thread(record)
-    training.start(run_id, body, repo_name, source, installation_id)
+    training.start(TrainingPlan(
+        run_id=run_id, repo=repo_name, dataset=body.dataset(), epochs=body.epochs, dry_run=body.dry_run,
+        max_iterations=body.max_iterations, source=source, installation_id=installation_id,
+    ))
     started = TrainingStarted(
         run_id=run_id, repo=repo_name, tasks=len(body.dataset()), epochs=body.epochs, episodes=body.episodes,
         dry_run=body.dry_run, risk_score=risk, summary_url=f"/admin/training/runs/{run_id}/summary",
@@ -444,9 +354,16 @@ async def start_training(request: Request) -> Response:
 # --- proposed pull requests ------------------------------------------------------------------------
 
 
-def _evaluate(settings: Any, proposal: Proposal) -> PolicyDecision:
-    with tempfile.TemporaryDirectory(prefix="aura-policy-") as root:  # no checkout: paths and sizes only
+def _preview(settings: Settings, proposal: Proposal) -> PolicyDecision:
+    """The policy on the request alone, for a dry run and before GitHub is asked anything: paths and sizes,
+    every line counted as added. A real proposal is checked again against the checkout of its base."""
+    with tempfile.TemporaryDirectory(prefix="aura-policy-") as root:
         return Policy.from_settings(settings).evaluate(proposal, Path(root))
+
+
+async def _failed(runtime: Runtime, subject: str, decision: PolicyDecision, error: str, details: dict[str, Any]) -> None:
+    await asyncio.to_thread(_audit, runtime, "training.propose_pr", subject, "failed", decision.risk_score,
+                            error=error, **details)
 
 
 async def propose_pr(request: Request) -> Response:
@@ -454,7 +371,7 @@ async def propose_pr(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     settings = runtime.settings
     body: ProposePR = await _body(request, ProposePR)
-    decision = await asyncio.to_thread(_evaluate, settings, body.as_proposal())
+    decision = await asyncio.to_thread(_preview, settings, body.as_proposal())
     result = ProposalResult(
         proposal_id=body.proposal_id, branch=body.branch, repo=body.repo, base_branch=body.base_branch,
         title=body.title, body=body.body(), dry_run=body.dry_run, policy=decision, risk_score=decision.risk_score,
@@ -475,85 +392,34 @@ async def propose_pr(request: Request) -> Response:
         raise await _refuse(runtime, "training.propose_pr", subject, decision.risk_score,
                             "the policy refuses these changes: " + " ".join(decision.violations), **details)
     installation_id = await _installation_for(runtime, body.repo)
+    assert runtime.github is not None  # _installation_for refuses without an App
     try:
-        commit, base, pull = await _publish(runtime, installation_id, body, result.body)
+        published = await publish_proposal(
+            body, result.body, github=runtime.github, installation_id=installation_id,
+            mirror=RepoMirror(settings.data_dir), policy=Policy.from_settings(settings), github_store=runtime.github_store,
+        )
+    except ProposalRefused as exc:
+        if exc.decision is not None:  # the policy, on the checkout
+            details["violations"] = exc.decision.violations
+            raise await _refuse(runtime, "training.propose_pr", subject, exc.decision.risk_score, exc.detail, **details) from exc
+        if exc.status_code != 422:  # an invalid request is answered, not audited
+            await _failed(runtime, subject, decision, exc.detail, details)
+        raise AdminRefused(exc.status_code, exc.detail) from exc
     except GitHubException as exc:
-        await asyncio.to_thread(_audit, runtime, "training.propose_pr", subject, "failed", decision.risk_score,
-                                error=repr(exc), **details)
+        await _failed(runtime, subject, decision, repr(exc), details)
         raise AdminRefused(502, f"GitHub refused a request: {exc!r}") from exc
     except (GitError, WorkspaceError) as exc:
-        await asyncio.to_thread(_audit, runtime, "training.propose_pr", subject, "failed", decision.risk_score,
-                                error=str(exc), **details)
+        await _failed(runtime, subject, decision, str(exc), details)
         raise AdminRefused(502, f"git failed: {exc}") from exc
-    result = result.model_copy(update={"commit": commit, "base_branch": base, "pull_request": pull})
-    await asyncio.to_thread(_audit, runtime, "training.propose_pr", subject, "opened", decision.risk_score,
-                            pull_request=pull.html_url, commit=commit, **details)
+    checked = published.policy
+    result = result.model_copy(update={
+        "commit": published.commit, "base_branch": published.base, "policy": checked, "risk_score": checked.risk_score,
+        "pull_request": PullInfo(number=published.pull.number, html_url=published.pull.html_url),
+    })
+    details["violations"] = checked.violations
+    await asyncio.to_thread(_audit, runtime, "training.propose_pr", subject, "opened", checked.risk_score,
+                            pull_request=published.pull.html_url, commit=published.commit, **details)
     return _json(result, 201)
-
-
-async def _publish(runtime: Runtime, installation_id: int, body: ProposePR, text: str) -> tuple[str, str, PullInfo]:
-    """Commit the changes on the proposal's branch in the repository's mirror, push, open the PR."""
-    github = runtime.github
-    assert github is not None
-    gh = github.installation_client(installation_id)
-    repo_data = (await gh.rest.repos.async_get(body.repo_owner, body.repo_name)).json()
-    clone_url = repo_data["clone_url"]
-    base = body.base_branch or repo_data.get("default_branch") or "main"
-    token = await github.installation_token(installation_id)
-    mirror = RepoMirror(runtime.settings.data_dir)
-    job = f"propose-{body.proposal_id}"
-
-    def commit_and_push() -> str:
-        mirror.sync(body.repo, clone_url, token)
-        if mirror.remote_sha(body.repo, base) is None:
-            raise AdminRefused(422, f"invalid request: base_branch: {body.repo} has no branch {base!r}")
-        existing = mirror.remote_sha(body.repo, body.branch) is not None  # a retry continues its branch
-        start = f"origin/{body.branch}" if existing else f"origin/{base}"
-        worktree = mirror.add_worktree(body.repo, job, start=start, branch=body.branch)
-        try:
-            _write_changes(worktree, body.changes, resuming=existing)
-            run_git(["add", "--all"], worktree)
-            if _staged(worktree):  # a retry with the same changes adds no empty commit
-                message = f"{body.title}\n\nAura-Run-Id: {body.run_id}\nAura-Proposal-Id: {body.proposal_id}\n"
-                run_git(["commit", "--quiet", "--no-verify", "-F", "-"], worktree, input=message)
-            return mirror.push(worktree, clone_url, token, body.branch)
-        finally:
-            mirror.remove_worktree(body.repo, job)
-
-    sha = await asyncio.to_thread(commit_and_push)
-    pr = await Publisher(gh, body.repo).open_pr(head=body.branch, base=base, title=body.title, body=text)
-    await asyncio.to_thread(runtime.github_store.upsert_bot_pr, BotPullRequest(
-        repo=body.repo, number=pr.number, branch=body.branch, base_ref=base, proposal_id=body.proposal_id,
-        run_id=body.run_id, html_url=pr.html_url,
-    ))
-    return sha, base, PullInfo(number=pr.number, html_url=pr.html_url)
-
-
-def _staged(worktree: Path) -> bool:
-    return bool(run_git(["diff", "--cached", "--name-only"], worktree).strip())
-
-
-def _write_changes(root: Path, changes: list[ProposedChange], *, resuming: bool = False) -> None:
-    """Write the changes; `resuming` (the proposal's branch exists: a retry) accepts what is already done."""
-    for change in changes:
-        try:
-            target = safe_path(root, change.file_path)
-        except UnsafePathError as exc:
-            raise AdminRefused(422, f"invalid request: {change.file_path}: {exc}") from exc
-        if change.change_type is ChangeType.DELETE:
-            if target.is_file():
-                target.unlink()
-            elif not resuming:
-                raise AdminRefused(422, f"invalid request: {change.file_path}: cannot delete, the base branch has no such file")
-            continue
-        if change.change_type is ChangeType.UPDATE and not target.is_file():
-            raise AdminRefused(422, f"invalid request: {change.file_path}: cannot update, the base branch has no such file "
-                                    "(use change_type create)")
-        done = resuming and target.is_file() and target.read_text(encoding="utf-8", errors="replace") == change.new_content
-        if change.change_type is ChangeType.CREATE and target.exists() and not done:
-            raise AdminRefused(422, f"invalid request: {change.file_path}: cannot create, the file exists (use change_type update)")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(change.new_content or "", encoding="utf-8")
 
 
 # --- reading runs and episodes ---------------------------------------------------------------------
@@ -648,76 +514,21 @@ async def memory_forget(request: Request) -> Response:
 # --- routes and schema -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Operation:
-    method: str
-    path: str
-    endpoint: Endpoint
-    response: type[BaseModel] | None
-    status: int = 200
-    body: type[BaseModel] | None = None
-    many: bool = False
-
-
 OPERATIONS = [
     Operation("POST", "/admin/training/start", start_training, TrainingStarted, 202, body=TrainingStart),
-    Operation("POST", "/admin/training/propose-pr", propose_pr, ProposalResult, 200, body=ProposePR),
+    Operation("POST", "/admin/training/propose-pr", propose_pr, ProposalResult, 200, body=ProposePR,
+              other_statuses={201: "opened"}),
     Operation("GET", "/admin/training/runs", list_runs, RunInfo, many=True),
     Operation("GET", "/admin/training/runs/{run_id}/summary", run_summary, RunStatus),
     Operation("GET", "/admin/training/episodes/{run_id}", list_run_episodes, EpisodeList),
-    Operation("GET", "/admin/training/episodes/{run_id}/{episode_id}", get_episode, None),
+    Operation("GET", "/admin/training/episodes/{run_id}/{episode_id}", get_episode, Episode),
     Operation("GET", "/admin/memory/{owner}/{name}", memory_list, MemoryList),
     Operation("DELETE", "/admin/memory/{owner}/{name}/{guidance_id}", memory_forget, Forgotten),
 ]
 
 
-def openapi_schema() -> dict[str, Any]:
-    from bot.records import Episode
-
-    models: list[type[BaseModel]] = [Problem, Episode, EpisodeSummary]
-    for op in OPERATIONS:
-        models += [m for m in (op.body, op.response) if m is not None]
-    unique = list(dict.fromkeys(models))
-    _, defs = models_json_schema([(m, "validation") for m in unique], ref_template="#/components/schemas/{model}")
-
-    def ref(model: type[BaseModel]) -> dict[str, str]:
-        return {"$ref": f"#/components/schemas/{model.__name__}"}
-
-    paths: dict[str, dict[str, Any]] = {}
-    for op in OPERATIONS:
-        response_model = op.response or Episode
-        content = {"type": "array", "items": ref(response_model)} if op.many else ref(response_model)
-        problem = {"application/json": {"schema": ref(Problem)}}
-        spec: dict[str, Any] = {
-            "summary": (op.endpoint.__doc__ or "").strip().splitlines()[0],
-            "operationId": op.endpoint.__name__,
-            "security": [{"bearer": []}],
-            "parameters": [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
-                           for p in re.findall(r"{(\w+)}", op.path)],
-            "responses": {
-                str(op.status): {"description": "OK", "content": {"application/json": {"schema": content}}},
-                "401": {"description": "no or wrong bearer token", "content": problem},
-                "403": {"description": "a capability flag refuses it; `detail` says which", "content": problem},
-                "404": {"description": "unknown, or the admin API is off", "content": problem},
-                "422": {"description": "invalid request", "content": problem},
-            },
-        }
-        if op.body is not None:
-            spec["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref(op.body)}}}
-        if op.endpoint is propose_pr:
-            spec["responses"]["201"] = {"description": "opened", "content": {"application/json": {"schema": ref(ProposalResult)}}}
-        paths.setdefault(op.path, {})[op.method.lower()] = spec
-    return {
-        "openapi": "3.1.0",
-        "info": {"title": "aura-sicd admin API", "version": "1"},
-        "paths": paths,
-        "components": {"schemas": defs.get("$defs", {}),
-                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
-    }
-
-
 async def openapi(request: Request) -> Response:
-    return JSONResponse(openapi_schema())
+    return JSONResponse(openapi_schema(OPERATIONS, title="aura-sicd admin API", extra_models=[Episode, EpisodeSummary]))
 
 
 def routes() -> list[Route]:

@@ -17,7 +17,9 @@ from starlette.routing import Route
 
 from bot.config import Settings
 from bot.github.client import AppCredentials, GitHubApp, load_credentials
-from bot.github.job_request import InMemoryJobQueue, JobQueue
+from bot.jobs.memory_queue import InMemoryJobQueue
+from bot.jobs.queue import JobQueue
+from bot.learning.training_runs import TrainingRuns
 from bot.store import Store
 from bot.store.github import GitHubStore
 from webhooks import admin, dashboard, health, setup
@@ -40,7 +42,7 @@ def create_app(
     readiness: dict[str, ReadinessCheck] | None = None,
     max_body_bytes: int = 25 * 1024 * 1024,
 ) -> Starlette:
-    """Build the app. Tests and phase-2 wiring pass their own queue, store or GitHub client factory."""
+    """Build the app. `serve` passes the durable queue; tests pass their own queue, store or GitHub client factory."""
     settings = settings or Settings()
     credentials = load_credentials(settings)  # a broken configuration fails here, before serving
 
@@ -69,14 +71,15 @@ def create_app(
             runtime.configure(credentials)
         # A queue with a lifecycle (the durable one) starts here, before pending admissions enqueue.
         if (start_queue := getattr(job_queue, "start", None)) is not None:
-            await start_queue(runtime)
+            await start_queue(store=opened, github=lambda: runtime.github, remember_label=runtime.remember_label)
         await runtime.start_admitting()  # AURA_SERVE_ADMITS: deliveries left from the last run first
         if credentials is None:
             log.warning("no GitHub App configured: open %s/ to register one", settings.public_url)
         app.state.runtime = runtime
         app.state.setup_states = set()
         app.state.metrics = Metrics(opened, job_counts=job_counts_of(job_queue), events=runtime.router.events)
-        app.state.training = admin.TrainingRuns(runtime, app.state.metrics)
+        app.state.training = TrainingRuns(settings, opened, lambda: runtime.github, actor=admin.ACTOR,
+                                          observe=app.state.metrics.observe)
         try:
             yield
         finally:

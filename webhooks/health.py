@@ -10,7 +10,7 @@ from starlette.responses import JSONResponse
 
 from bot.config import Settings
 from bot.store.github import GitHubStore
-from bot.github.job_request import JobQueue
+from bot.jobs.queue import JobQueue
 from webhooks.runtime import ReadinessCheck, Runtime
 
 CHECK_TIMEOUT_S = 3.0

@@ -3,7 +3,7 @@
 Order matters: the signature is checked on the raw bytes before anything is parsed; a body over the
 size limit is refused while it is being read; the delivery id makes recording (and so enqueueing)
 idempotent. The receiver's work ends once the delivery row (holding its `JobRequest`) is committed and
-the answer sent; an admitter (webhooks/admission.py), in this process or a worker, makes the GitHub
+the answer sent; an admitter (bot/jobs/admission.py), in this process or a worker, makes the GitHub
 calls and enqueues.
 """
 

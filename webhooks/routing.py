@@ -69,9 +69,6 @@ class Route:
     model: type[Event]
     handler: Handler
 
-    async def __call__(self, payload: dict[str, Any], ctx: HandlerContext) -> Outcome:
-        return await self.handler(self.model.model_validate(payload), ctx)
-
 
 class Router:
     def __init__(self, *routers: Router) -> None:

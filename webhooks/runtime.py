@@ -4,29 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from bot.config import Settings
 from bot.github.client import AppCredentials, GitHubApp
-from bot.github.job_request import JobQueue
-from bot.github.permissions import PermissionChecker
+from bot.jobs.admission import Admitter, admitter_for
+from bot.jobs.delivery_log import DeliveryLog
+from bot.jobs.queue import JobQueue
 from bot.store import Store
 from bot.store.github import GitHubStore
-from webhooks.admission import Admission, Admitter
-from webhooks.delivery_log import DeliveryLog
 from webhooks.routing import Router
 
 log = logging.getLogger(__name__)
 
 ReadinessCheck = Callable[[], Awaitable[str | None]]  # None when fine, else what is wrong
-
-
-def admitter_name(settings: Settings) -> str:
-    """This process's stable name among admitters: its job-queue executor id (unique per process)."""
-    return settings.dbos_executor_id or os.environ.get("DBOS__VMID") or "local"
 
 
 @dataclass
@@ -59,15 +52,9 @@ class Runtime:
         self.github = self.github_factory(credentials)
         if not self.settings.serve_admits:
             return  # `aura-sicd worker` processes admit what this one records
-        admission = Admission(
-            github=self.github,
-            permissions=PermissionChecker(self.github, ttl_s=self.permission_ttl_s),
-            queue=self.queue,
-            store=self.store,
-            github_store=self.github_store,
-        )
-        self.admitter = Admitter(
-            admission, self.deliveries, name=f"serve:{admitter_name(self.settings)}",
+        self.admitter = admitter_for(
+            self.settings, "serve", github=self.github, queue=self.queue, store=self.store,
+            github_store=self.github_store, deliveries=self.deliveries, permission_ttl_s=self.permission_ttl_s,
             concurrency=self.admission_concurrency, receiver_busy=self.receiver_busy,
         )
         if self._admitting:  # registered while serving: start at once

@@ -69,13 +69,9 @@ async def work(settings, store, github, *, admit: bool = True, run_jobs: bool = 
     import logging
     import signal
 
-    from bot.github.mirror import RepoMirror
-    from bot.github.permissions import PermissionChecker
-    from bot.jobs import DBOSJobQueue, JobServices
-    from bot.jobs.durable import executor_id
+    from bot.jobs import DBOSJobQueue
+    from bot.jobs.admission import admitter_for
     from bot.store.github import GitHubStore
-    from webhooks.admission import Admission, Admitter
-    from webhooks.delivery_log import DeliveryLog
 
     log = logging.getLogger(__name__)
     stop = asyncio.Event()
@@ -83,15 +79,12 @@ async def work(settings, store, github, *, admit: bool = True, run_jobs: bool = 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     queue = DBOSJobQueue(settings, run_jobs=run_jobs)
-    services = JobServices(settings=settings, store=store, github=lambda: github, mirror=RepoMirror(settings.data_dir))
-    await queue.launch(services)
+    await queue.start(store=store, github=lambda: github)
     admitter = None
     if admit:
-        github_store = GitHubStore(store)
-        admission = Admission(github=github, permissions=PermissionChecker(github), queue=queue, store=store,
-                              github_store=github_store)
         # no wake-up from a receiver in another process: poll often (an indexed read, no write lock)
-        admitter = Admitter(admission, DeliveryLog(github_store), name=f"worker:{executor_id(settings)}", poll_s=0.2)
+        admitter = admitter_for(settings, "worker", github=github, queue=queue, store=store,
+                                github_store=GitHubStore(store), poll_s=0.2)
         await admitter.start()
     log.info("worker ready: %s%s", f"up to {settings.queue_concurrency} jobs at once" if run_jobs else "no jobs",
              ", admitting deliveries" if admit else "")

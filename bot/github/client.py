@@ -232,7 +232,7 @@ class GitHubApp:
         return data["token"]
 
     async def repo_installation_id(self, repo: str) -> int | None:
-        """The installation covering `owner/name` (repository webhooks carry no installation), or None."""
+        """The installation covering `owner/name` (a repository hook's deliveries carry none), or None."""
         owner, _, name = repo.partition("/")
         try:
             response = await self.app_client.rest.apps.async_get_repo_installation(owner, name)

@@ -127,15 +127,6 @@ class RepoMirror:
         return out.strip() or None
 
     @_network_retry
-    def push(self, worktree: Path, clone_url: str, token: str | None, branch: str, *, force: bool = False) -> str:
-        """Push HEAD to `branch`; return the pushed sha. Pushing a sha the branch already has is a no-op."""
-        sha = self.head_sha(worktree)
-        refspec = f"{'+' if force else ''}{sha}:refs/heads/{branch}"
-        self._git(["push", "--quiet", "origin", refspec], worktree, env=auth_env(clone_url, token))
-        self._git(["update-ref", f"refs/remotes/origin/{branch}", sha], worktree)
-        return sha
-
-    @_network_retry
     def _fetch(self, mirror: Path, clone_url: str, token: str | None, refspecs: list[str]) -> None:
         self._git(["fetch", "--quiet", "--prune", "origin", *refspecs], mirror, env=auth_env(clone_url, token))
 

@@ -37,11 +37,6 @@ class Repository(_Tolerant):
     default_branch: str | None = None
     private: bool | None = None
 
-    @property
-    def owner_and_name(self) -> tuple[str, str]:
-        owner, _, name = self.full_name.partition("/")
-        return owner, name
-
 
 class InstallationRef(_Tolerant):
     id: int

@@ -2,7 +2,7 @@
 
 `Publisher` wraps one installation client for one repository. Calls are idempotent where GitHub lets
 them be (an open PR for the branch is found before one is created; the progress comment is found by its
-marker), so a job resumed after a crash does not open a second PR. Pushing is `RepoMirror.push`.
+marker), so a job resumed after a crash does not open a second PR. Pushing is `bot.jobs.git.push_commit` (fast-forward only).
 """
 
 from __future__ import annotations

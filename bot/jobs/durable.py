@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from dbos import DBOS, DBOSConfig, Debouncer, SetEnqueueOptions, SetWorkflowID
@@ -39,7 +40,8 @@ from bot.jobs.workflow import (
 if TYPE_CHECKING:
     from dbos import Queue
 
-    from webhooks.runtime import Runtime
+    from bot.github.client import GitHubApp
+    from bot.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +67,8 @@ def dbos_config(settings: Settings) -> DBOSConfig:
 class DBOSJobQueue:
     """The durable `JobQueue`: workflow id = delivery id; launched with the process (`start`/`launch`).
 
-    `serve` hands one to `create_app`, whose lifespan calls `start(runtime)`; the `worker` command
-    calls `launch(services)` itself. Only one per process (DBOS is process-wide).
+    `serve` hands one to `create_app`, whose lifespan calls `start` with the app's store and GitHub
+    client; the `worker` command calls `start` with its own. Only one per process (DBOS is process-wide).
     """
 
     def __init__(self, settings: Settings, *, run_jobs: bool | None = None) -> None:
@@ -78,14 +80,21 @@ class DBOSJobQueue:
 
     # --- lifecycle -------------------------------------------------------------------------------
 
-    async def start(self, runtime: Runtime) -> None:
-        """The web app's lifespan hook: jobs use the app's store and GitHub client."""
+    async def start(
+        self,
+        *,
+        store: Store,
+        github: Callable[[], GitHubApp | None],
+        remember_label: Callable[[str, str], None] | None = None,
+    ) -> None:
+        """Launch with the process's store and GitHub App (`github()`: None until one is configured);
+        `remember_label(repo, label)` hears a repository's own trigger label when a job reads it."""
         services = JobServices(
             settings=self.settings,
-            store=runtime.store,
-            github=lambda: runtime.github,
+            store=store,
+            github=github,
             mirror=RepoMirror(self.settings.data_dir),
-            remember_label=runtime.remember_label,
+            remember_label=remember_label,
         )
         await self.launch(services)
 

@@ -8,7 +8,7 @@ import respx
 from starlette.testclient import TestClient
 
 from bot.config import Settings
-from bot.github.job_request import InMemoryJobQueue
+from bot.jobs.memory_queue import InMemoryJobQueue
 from sandbox.config import SandboxSettings
 from tests.fakes.github import APP_ID, WEBHOOK_SECRET, FakeGitHub, private_key_pem
 from tests.fakes.ollama import FakeOllama

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from bot.github.job_request import InMemoryJobQueue
+from bot.jobs.memory_queue import InMemoryJobQueue
 from bot.records import GuidanceEntry
 from tests.admin.conftest import make_settings
 from tests.fakes.github import webhook_payload

@@ -7,7 +7,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from bot.github.job_request import InMemoryJobQueue
+from bot.jobs.memory_queue import InMemoryJobQueue
 from tests.admin.conftest import AUTH, audit, make_settings
 from tests.repos import git, make_repo
 from tests.webhooks.conftest import make_client
@@ -110,6 +110,8 @@ def test_a_real_proposal_is_pushed_and_opened_as_a_pull_request(autonomous, gith
     assert (created["head"], created["base"], created["title"]) == (branch, "main", "Fix add")
     assert "add must add" in created["body"]
     assert body["pull_request"]["number"] == 101
+    # checked against the checkout: the update changes one line of two, the new test adds five
+    assert body["policy"]["lines_added"] == 5 and body["risk_score"] == body["policy"]["risk_score"]
     stored = autonomous.app.state.runtime.github_store.get_bot_pr_by_branch("acme/calc", branch)
     assert (stored.number, stored.run_id, stored.proposal_id) == (101, "train-7", body["proposal_id"])
     assert [a.decision for a in audit(autonomous, "training.propose_pr")] == ["opened"]
@@ -130,3 +132,33 @@ def test_an_update_of_a_missing_file_is_refused_before_anything_is_pushed(autono
 def test_an_unknown_base_branch_is_refused(autonomous, github, remote):
     answer = propose(autonomous, dry_run=False, base_branch="develop")
     assert answer.status_code == 422 and "no branch 'develop'" in answer.json()["detail"]
+
+
+def test_the_policy_is_checked_against_the_checkout(autonomous, github, remote, tmp_path):
+    """A path through a symbolic link of the repository passes the preview, not the real check."""
+    work = tmp_path / "push-link"
+    git(tmp_path, "clone", "-q", str(remote), str(work))
+    (work / "outside").symlink_to(tmp_path)
+    git(work, "add", "outside")
+    git(work, "commit", "-qm", "a link out of the repository")
+    git(work, "push", "-q", "origin", "main")
+    change = {"file_path": "outside/escaped.py", "new_content": "x = 1\n", "change_type": "create"}
+    assert propose(autonomous, changes=[change], dry_run=True).json()["policy"]["allowed"] is True
+    refused = propose(autonomous, changes=[change], dry_run=False)
+    assert refused.status_code == 403 and "symbolic link" in refused.json()["detail"]
+    assert not (tmp_path / "escaped.py").exists()
+    assert git(remote, "branch", "--list", "aura-sicd/*").strip() == ""
+    assert [a.decision for a in audit(autonomous, "training.propose_pr")] == ["refused", "dry_run"]  # newest first
+
+
+def test_a_branch_holding_someone_elses_commits_is_not_pushed_to(autonomous, github, remote, tmp_path):
+    branch = propose(autonomous).json()["branch"]  # a dry run names the branch
+    work = tmp_path / "squatter"
+    git(tmp_path, "clone", "-q", str(remote), str(work))
+    git(work, "commit", "-q", "--allow-empty", "-m", "not the proposal")
+    git(work, "push", "-q", "origin", f"HEAD:{branch}")
+    theirs = git(remote, "rev-parse", branch).strip()
+    answer = propose(autonomous, dry_run=False)
+    assert answer.status_code == 409 and branch in answer.json()["detail"]
+    assert git(remote, "rev-parse", branch).strip() == theirs  # never forced
+    assert not [r for r in github.requests if r[0] == "POST" and r[1].endswith("/pulls")]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from bot.github.job_request import InMemoryJobQueue
+from bot.jobs.memory_queue import InMemoryJobQueue
 from bot.records import EpisodeStatus, Task
 from tests.admin.conftest import AUTH, TOKEN, audit, make_settings
 from tests.builders import iteration, save_episode

@@ -6,7 +6,7 @@ import pytest
 import respx
 from starlette.testclient import TestClient
 
-from bot.github.job_request import InMemoryJobQueue
+from bot.jobs.memory_queue import InMemoryJobQueue
 from tests.admin.conftest import make_settings
 from tests.dashboard.data import fill
 from tests.fakes.github import FakeGitHub

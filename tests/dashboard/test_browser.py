@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import uvicorn
 
-from bot.github.job_request import InMemoryJobQueue
+from bot.jobs.memory_queue import InMemoryJobQueue
 from tests.admin.conftest import TOKEN, make_settings
 from tests.dashboard.data import LESSON, fill
 from webhooks.app import create_app

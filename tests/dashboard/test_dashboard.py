@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from bot.github.job_request import InMemoryJobQueue
+from bot.jobs.memory_queue import InMemoryJobQueue
 from tests.admin.conftest import TOKEN, make_settings
 from tests.dashboard.data import ISSUE, LESSON
 from tests.builders import T0

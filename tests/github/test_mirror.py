@@ -12,6 +12,8 @@ import pytest
 
 from bot.github import mirror as mirror_module
 from bot.github.mirror import RepoMirror, auth_env
+from bot.jobs import git as jobgit
+from bot.jobs.git import push_commit
 from bot.workspace import GitError
 from tests.repos import git, make_repo
 
@@ -45,6 +47,7 @@ def recorded_git(monkeypatch):
         return real(args, cwd, env=env, **kwargs)
 
     monkeypatch.setattr(mirror_module, "run_git", spy)
+    monkeypatch.setattr(jobgit, "run_git", spy)  # pushing a job's commit
     return calls
 
 
@@ -58,11 +61,12 @@ def test_sync_worktree_commit_push(tmp_path, origin, recorded_git):
     assert (tree / "calc.py").read_text().endswith("return a - b\n")
     (tree / "calc.py").write_text("def add(a, b):\n    return a + b\n")
     git(tree, "commit", "-qam", "Fix add")
-    sha = mirror.push(tree, str(origin), TOKEN, "aura-sicd/0123456789ab")
+    sha = mirror.head_sha(tree)
+    assert push_commit(path, str(origin), TOKEN, sha, "aura-sicd/0123456789ab")
     assert git(origin, "rev-parse", "aura-sicd/0123456789ab").strip() == sha
     assert mirror.remote_sha(REPO, "aura-sicd/0123456789ab") == sha
     # pushing the same commit again changes nothing (a resumed job may)
-    assert mirror.push(tree, str(origin), TOKEN, "aura-sicd/0123456789ab") == sha
+    assert not push_commit(path, str(origin), TOKEN, sha, "aura-sicd/0123456789ab")
 
     # a foreign PR's head is fetched by number
     pr_tree = mirror.add_worktree(REPO, "job2", start="origin/pull/7", branch="aura-sicd/feedfeedfeed")
@@ -102,7 +106,7 @@ def test_token_goes_in_the_environment_never_in_config(tmp_path, origin, recorde
     path = mirror.sync(REPO, str(origin), TOKEN)
     tree = mirror.add_worktree(REPO, "job", start="origin/main", branch="aura-sicd/bbbbbbbbbbbb")
     git(tree, "commit", "-q", "--allow-empty", "-m", "empty")
-    mirror.push(tree, str(origin), TOKEN, "aura-sicd/bbbbbbbbbbbb")
+    push_commit(path, str(origin), TOKEN, mirror.head_sha(tree), "aura-sicd/bbbbbbbbbbbb")
     for config in [path / "config", *path.rglob("config*")]:
         if config.is_file():
             assert TOKEN not in config.read_text(errors="replace")

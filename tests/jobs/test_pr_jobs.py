@@ -100,27 +100,30 @@ async def test_improve_on_someone_elses_pr_opens_a_pr_into_their_branch(jobs_env
 
 
 async def test_jobs_on_one_branch_never_overlap(jobs_env: JobsEnv):
-    """Two PR jobs of the same partition run one after the other (partition concurrency 1)."""
-    from dbos import DBOS
+    """Two PR jobs of the same partition run one after the other (partition concurrency 1): while the
+    first is held, the queue's second slot goes to the job of another partition, not to the second."""
+    from dbos import DBOS, SetEnqueueOptions
 
     env = jobs_env
-    starts: list[tuple[str, float, float]] = []
+    started: list[str] = []
+    release = asyncio.Event()
 
     @DBOS.workflow(name="tests.partition-probe")
     async def probe(name: str) -> None:
-        started = asyncio.get_running_loop().time()
-        await asyncio.sleep(0.4)
-        starts.append((name, started, asyncio.get_running_loop().time()))
-
-    from dbos import SetEnqueueOptions
+        started.append(name)
+        await release.wait()
 
     queue = env.queue._jobs
-    assert queue is not None
+    assert queue is not None and env.settings.queue_concurrency == 2
     handles = []
     for name, key in (("a", "octo/calc:aura-sicd/x"), ("b", "octo/calc:aura-sicd/x"), ("c", "octo/calc#9")):
         with SetEnqueueOptions(queue_partition_key=key):
             handles.append(await queue.enqueue_async(probe, name))
+    deadline = asyncio.get_running_loop().time() + 30
+    while len(started) < 2:  # both slots taken
+        assert asyncio.get_running_loop().time() < deadline, f"only {started} started"
+        await asyncio.sleep(0.05)
+    assert "c" in started  # one of a and b waits for the other, its partition's job
+    release.set()
     await asyncio.gather(*(h.get_result() for h in handles))
-    by_name = {name: (start, end) for name, start, end in starts}
-    a, b = by_name["a"], by_name["b"]
-    assert a[1] <= b[0] or b[1] <= a[0]  # same branch: never at the same time
+    assert sorted(started) == ["a", "b", "c"] and started[-1] in ("a", "b")

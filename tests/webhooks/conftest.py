@@ -9,7 +9,7 @@ from starlette.testclient import TestClient
 
 from bot.config import Settings
 from bot.github.client import GitHubApp
-from bot.github.job_request import InMemoryJobQueue
+from bot.jobs.memory_queue import InMemoryJobQueue
 from tests.fakes.github import APP_ID, WEBHOOK_SECRET, FakeGitHub, private_key_pem, signed_headers
 from webhooks.app import create_app
 

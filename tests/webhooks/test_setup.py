@@ -13,7 +13,7 @@ import respx
 import yaml
 
 from bot.config import Settings
-from bot.github.job_request import InMemoryJobQueue
+from bot.jobs.memory_queue import InMemoryJobQueue
 from tests.fakes.github import rest_body, webhook_bytes
 from tests.webhooks.conftest import deliver, make_client
 from webhooks.setup import app_manifest, web_url

@@ -13,28 +13,35 @@ may write (one polite reply when not) → read the PR when a comment on it did n
 crashed admitter's rows are taken again), admits them with bounded concurrency and writes each outcome
 only while it still holds the claim. A job is enqueued once whatever happens: its delivery row is unique
 and the queue refuses a second job with the same delivery id (DBOS workflow id = delivery id).
+
+`admitter_for` wires both for a process: the `serve` and `worker` commands both call it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from githubkit.exception import GitHubException
 from pydantic import ValidationError
 
+from bot.config import Settings
 from bot.github.client import GitHubApp
-from bot.github.job_request import JobKind, JobQueue, JobRequest
+from bot.github.job_request import JobKind, JobRequest
 from bot.github.messages import forget_usage, forgotten, permission_denied
 from bot.github.payloads import PullRequest
 from bot.github.permissions import PermissionChecker
 from bot.github.publish import Publisher
+from bot.jobs.delivery_log import DeliveryLog
+from bot.jobs.durable import executor_id
+from bot.jobs.queue import JobQueue
 from bot.learning.memory import forget
 from bot.store import Store
 from bot.store.github import DeliveryInfo, DeliveryStatus, DeliveryUpdate, GitHubStore
-from webhooks.delivery_log import DeliveryLog
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +150,8 @@ class Admitter:
       `retry_max_s`. An admission is cut off after `timeout_s` (well inside the lease).
     - In the receiving process, `receiver_busy` says when acknowledgements are being sent: admissions
       then start at most `busy_rate` a second, so acknowledging keeps the CPU; the backlog is caught up
-      as soon as the receiver is quiet (the rows are durable meanwhile).
+      as soon as the receiver is quiet (the rows are durable meanwhile). `clock` and `sleep` pace that
+      (tests pass their own). Leases and backoff are times in the store, read from its clock.
     """
 
     def __init__(
@@ -161,6 +169,8 @@ class Admitter:
         retry_max_s: float = 600.0,
         receiver_busy: Callable[[], bool] | None = None,
         busy_rate: float = 50.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         if timeout_s >= lease_s:
             raise ValueError("an admission's timeout must be shorter than its claim's lease")
@@ -179,6 +189,8 @@ class Admitter:
         self.retry_max_s = retry_max_s
         self.receiver_busy = receiver_busy
         self.busy_rate = busy_rate
+        self.clock = clock
+        self.sleep = sleep
         self._next_busy_start = 0.0
         self.admitted = 0  # outcomes written by this admitter (figures for benchmarks and logs)
         self._wake = asyncio.Event()
@@ -259,13 +271,12 @@ class Admitter:
 
     async def _take_turn(self) -> None:
         """While the receiver is busy, admissions start one at a time, `busy_rate` a second."""
-        loop = asyncio.get_running_loop()
         while self.receiver_busy is not None and self.receiver_busy():
-            now = loop.time()
+            now = self.clock()
             if now >= self._next_busy_start:
                 self._next_busy_start = now + 1 / self.busy_rate
                 return
-            await asyncio.sleep(self._next_busy_start - now)
+            await self.sleep(self._next_busy_start - now)
 
     async def _admit_one(self, delivery: DeliveryInfo, claim: str) -> None:
         await self._take_turn()
@@ -297,3 +308,29 @@ class Admitter:
             log.exception("delivery %s: cannot write the admission's outcome", delivery.delivery_id)
             return
         self.admitted += 1
+
+
+def admitter_for(
+    settings: Settings,
+    role: str,
+    *,
+    github: GitHubApp,
+    queue: JobQueue,
+    store: Store,
+    github_store: GitHubStore,
+    deliveries: DeliveryLog | None = None,
+    permission_ttl_s: float = 60.0,
+    **options: Any,
+) -> Admitter:
+    """The admitter of this process, named `<role>:<executor id>` (stable and unique per process, so a
+    restart takes back its own claims at once). `serve` passes the receiver's `deliveries` (one group
+    commit for both); `options` go to `Admitter` (concurrency, polling, the receiver's busy signal)."""
+    admission = Admission(
+        github=github,
+        permissions=PermissionChecker(github, ttl_s=permission_ttl_s),
+        queue=queue,
+        store=store,
+        github_store=github_store,
+    )
+    name = f"{role}:{executor_id(settings)}"
+    return Admitter(admission, deliveries or DeliveryLog(github_store), name=name, **options)

@@ -2,8 +2,11 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.github.job_request import InMemoryJobQueue, JobKind, JobQueue, JobRequest, ReplyTarget
+from bot.github.job_request import JobKind, JobRequest, ReplyTarget
+from bot.jobs.memory_queue import InMemoryJobQueue
+from bot.jobs.queue import JobQueue
 from bot.records import GuidanceEntry
+from tests.fakes.clock import ManualClock
 
 
 def job(delivery: str, **kwargs) -> JobRequest:
@@ -30,12 +33,18 @@ async def test_same_delivery_is_enqueued_once():
 
 
 async def test_burst_with_one_coalesce_key_becomes_one_job_after_the_window():
-    queue = InMemoryJobQueue(coalesce_window_s=0.05)
+    clock = ManualClock()
+    queue = InMemoryJobQueue(coalesce_window_s=5, sleep=clock.sleep)
     for i in range(3):
         assert await queue.enqueue(review_job(f"r{i}", f"comment {i}", 100 + i))
     assert not await queue.enqueue(review_job("r1", "again", 101))  # a redelivery inside the burst
-    assert queue.released == []
-    await asyncio.sleep(0.1)
+    await asyncio.sleep(0)
+    assert queue.released == [] and clock.sleeping == 1  # one window for the whole burst
+    clock.advance(4.9)
+    await asyncio.sleep(0)
+    assert queue.released == []  # 4.9 s into the window
+    clock.advance(0.1)
+    await asyncio.sleep(0)
     [merged] = queue.released
     assert merged.delivery_id == "r0" and merged.coalesced_deliveries == ["r1", "r2"]
     assert [g.text for g in merged.guidance] == ["comment 0", "comment 1", "comment 2"]
@@ -51,7 +60,8 @@ async def test_jobs_of_one_branch_run_one_at_a_time():
             if other == j.partition_key:
                 overlaps.append((other, j.delivery_id))
         running.append(j.partition_key)
-        await asyncio.sleep(0.02)
+        for _ in range(3):  # give other jobs turns to start meanwhile
+            await asyncio.sleep(0)
         running.remove(j.partition_key)
 
     queue = InMemoryJobQueue(runner=runner, concurrency=4)

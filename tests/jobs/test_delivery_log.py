@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import asyncio
 
+from bot.jobs.delivery_log import DeliveryLog
 from bot.store import Store
 from bot.store.github import DeliveryRecord, DeliveryUpdate, GitHubStore
-from webhooks.delivery_log import DeliveryLog
 
 
 async def test_concurrent_writes_share_transactions_and_duplicates_are_exact(tmp_path, monkeypatch):

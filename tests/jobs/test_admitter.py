@@ -1,15 +1,15 @@
 """The admitter: atomic claims, crash recovery, racing admitters, one reply, backoff, the receiver's part.
 
 Two admitters get two `Store` objects on one SQLite file (two connection pools, no shared lock), as two
-processes would; GitHub is faked with respx, the queue records every enqueue it is asked for.
+processes would; GitHub is faked with respx, the queue records every enqueue it is asked for. Leases and
+backoff are times the store reads from its clock: the `clock` fixture replaces it, and tests move it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -18,10 +18,15 @@ import respx
 
 from bot.config import Settings
 from bot.github.client import AppCredentials, GitHubApp
-from bot.github.job_request import InMemoryJobQueue, JobRequest
+from bot.github.job_request import JobRequest
 from bot.github.permissions import PermissionChecker
+from bot.jobs.admission import Admission, Admitter
+from bot.jobs.delivery_log import DeliveryLog
+from bot.jobs.memory_queue import InMemoryJobQueue
 from bot.store import Store
+from bot.records import utcnow
 from bot.store.github import DeliveryRecord, DeliveryUpdate, GitHubStore
+from tests.fakes.clock import ManualClock
 from tests.fakes.github import (
     APP_ID,
     WEBHOOK_SECRET,
@@ -30,8 +35,6 @@ from tests.fakes.github import (
     webhook_bytes,
 )
 from tests.webhooks.conftest import deliver, make_client
-from webhooks.admission import Admission, Admitter
-from webhooks.delivery_log import DeliveryLog
 
 REPO = "Codertocat/Hello-World"
 
@@ -59,7 +62,22 @@ def job_payload(delivery_id: str) -> dict:
 def record(store: GitHubStore, *ids: str) -> None:
     store.write_deliveries([DeliveryRecord(delivery_id=i, event="issues", action="labeled", repo=REPO,
                                            job=job_payload(i)) for i in ids])
-    time.sleep(0.002)  # distinct received_at, so "oldest first" is observable
+
+
+@pytest.fixture
+def clock(monkeypatch) -> ManualClock:
+    """The store's clock (`bot.store.github.utcnow`), moved by the test."""
+    manual = ManualClock(start=utcnow())
+    monkeypatch.setattr("bot.store.github.utcnow", manual.utcnow)
+    return manual
+
+
+async def until(condition: Callable[[], bool], timeout: float = 10) -> None:
+    """Let the admitter's tasks run (HTTP fakes, store threads) until `condition` holds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.005)
 
 
 @pytest.fixture
@@ -99,10 +117,10 @@ def make_admitter(db: Store, app: GitHubApp, queue: InMemoryJobQueue, name: str,
 # --- claims in the store -------------------------------------------------------------------------
 
 
-def test_claims_take_the_oldest_waiting_rows_once(store):
-    record(store, "a")
-    record(store, "b")
-    record(store, "c")
+def test_claims_take_the_oldest_waiting_rows_once(store, clock):
+    for delivery in ("a", "b", "c"):
+        record(store, delivery)
+        clock.advance(1)
     store.write_deliveries([DeliveryRecord(delivery_id="ping", event="ping", status="ignored")])
     first = store.claim_admissions("one:1", limit=2)
     assert [d.delivery_id for d in first] == ["a", "b"]
@@ -112,10 +130,11 @@ def test_claims_take_the_oldest_waiting_rows_once(store):
     assert [d.delivery_id for d in store.pending_admissions()] == ["a", "b", "c"]  # still waiting, just held
 
 
-def test_an_outcome_counts_only_while_its_claim_is_held(store):
+def test_an_outcome_counts_only_while_its_claim_is_held(store, clock):
     record(store, "a")
-    [held] = store.claim_admissions("one:1", lease_s=0.05)
-    time.sleep(0.1)  # the lease runs out: "one" is presumed dead
+    [held] = store.claim_admissions("one:1", lease_s=60)
+    assert store.claim_admissions("two:1") == []
+    clock.advance(60)  # the lease runs out: "one" is presumed dead
     [taken] = store.claim_admissions("two:1")
     assert taken.attempts == 2
     assert store.write_deliveries([DeliveryUpdate(delivery_id="a", status="denied", claim=held.claimed_by)]) == [False]
@@ -178,14 +197,15 @@ async def test_admitter_enqueues_each_delivery_and_writes_the_outcome(store, git
     assert admitter.admitted == 10
 
 
-async def test_a_crashed_admitters_claim_is_taken_over_once_its_lease_runs_out(store, github, app):
+async def test_a_crashed_admitters_claim_is_taken_over_once_its_lease_runs_out(store, github, app, clock):
     record(store, "orphan")
-    store.claim_admissions("worker:dead:abc", lease_s=0.2)  # claimed, then the process died
+    store.claim_admissions("worker:dead:abc", lease_s=120)  # claimed, then the process died
     queue = RecordingQueue()
     admitter = make_admitter(store.store, app, queue, "worker:alive")
+    clock.advance(119)
     await admitter.settle()
     assert queue.calls == []  # still leased to the dead admitter
-    await asyncio.sleep(0.3)
+    clock.advance(1)
     await admitter.settle()
     assert queue.calls == ["orphan"]
     delivery = store.get_delivery("orphan")
@@ -230,7 +250,7 @@ async def test_denied_permission_gets_one_reply_however_many_admitters(db_url, s
     assert store.get_delivery("denied").status == "denied"
 
 
-async def test_failed_admission_waits_for_its_backoff_then_succeeds(store, github, app):
+async def test_failed_admission_waits_for_its_backoff_then_succeeds(store, github, app, clock):
     ok = github.permission_route.side_effect
     down = True
 
@@ -240,15 +260,16 @@ async def test_failed_admission_waits_for_its_backoff_then_succeeds(store, githu
     github.permission_route.side_effect = permission
     record(store, "flaky")
     queue = RecordingQueue()
-    admitter = make_admitter(store.store, app, queue, "serve:t", retry_base_s=0.3)
+    admitter = make_admitter(store.store, app, queue, "serve:t", retry_base_s=5)
     await admitter.settle()
     delivery = store.get_delivery("flaky")
     assert delivery.status == "failed" and delivery.job is not None and "502" in delivery.detail
     assert delivery.available_at is not None and delivery.claimed_by is None
     down = False
+    clock.advance(4.9)
     await admitter.settle()
     assert queue.calls == []  # not before the backoff has passed
-    await asyncio.sleep(0.4)
+    clock.advance(0.1)
     await admitter.settle()
     assert queue.calls == ["flaky"]
     assert store.get_delivery("flaky").status == "enqueued"
@@ -262,6 +283,20 @@ async def test_a_stored_job_that_no_longer_reads_fails_once_and_is_not_retried(s
     assert delivery.status == "failed" and delivery.job is None
     assert "cannot be read" in delivery.detail
     assert store.claim_admissions("serve:t:again") == []
+
+
+async def test_while_the_receiver_is_busy_admissions_start_at_the_busy_rate(store, github, app, clock):
+    queue = RecordingQueue()
+    admitter = make_admitter(store.store, app, queue, "serve:t", receiver_busy=lambda: True, busy_rate=10,
+                             clock=clock.monotonic, sleep=clock.sleep)
+    record(store, "a", "b", "c")
+    settling = asyncio.create_task(admitter.settle())
+    await until(lambda: len(queue.calls) == 1 and clock.sleeping == 2)  # one started, two wait their turn
+    clock.advance(0.1)
+    await until(lambda: len(queue.calls) == 2 and clock.sleeping == 1)
+    clock.advance(0.1)
+    await asyncio.wait_for(settling, 10)
+    assert sorted(queue.calls) == ["a", "b", "c"]
 
 
 def test_admitter_settings_that_would_break_its_guarantees_are_refused(store):
