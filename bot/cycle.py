@@ -1,195 +1,43 @@
 """The generate → test → score → guide cycle.
 
-One episode works one task to approval or exhaustion. The loop is written as small steps (checkout,
-generate, apply, check, score, guide, commit), each a function with serializable inputs and outputs,
-called through a `StepRunner`: inline on the command line, as durable DBOS steps in the GitHub App
-(bot/jobs.py), so a job killed mid-way resumes at the last finished step. The loop itself decides only
-from step outputs, which keeps it deterministic on replay.
+One episode works one task to approval or exhaustion. Before attempt 1 the checks run on the unmodified
+base (the baseline, bot/baseline.py); each attempt then generates, applies, checks and scores, and what
+fell short becomes guidance for the next. Every step is a method of `CycleSteps` (bot/cycle_steps.py)
+called through a `StepRunner`, so a job killed mid-way resumes at the last finished step; the loop
+here decides only from step outputs, which keeps it deterministic on replay.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import time
-import uuid
-from collections.abc import Awaitable, Callable
-from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
-from pydantic import BaseModel, Field
+from bot.baseline import Baseline, changed_test_files, compare, related_failures
+from bot.context import RepoIndex
+from bot.cycle_steps import (
+    Candidate,
+    CycleRequest,
+    CycleSteps,
+    SandboxBox,
+    SandboxOpener,
+    StepRunner,
+    candidates_for,
+    run_inline,
+)
+from bot.events import ChecksFinished, EpisodeCompleted, IterationCompleted, IterationStarted
+from bot.llm import LLMError
+from bot.records import Episode, EpisodeStatus, GuidanceEntry, IterationRecord, IterationStatus, Verdict, utcnow
+from bot.workspace import Workspace, delete_branch, ensure_worktree, remove_worktree
 
-from bot.baseline import Baseline, Comparison, changed_test_files, compare, related_failures, reproduced_tests
-from bot.config import Settings
-from bot.context import RepoIndex, build_generator_context
-from bot.edits import AppliedChange, EditError, apply_changes
-from bot.events import ChecksFinished, EpisodeCompleted, EventBus, IterationCompleted, IterationStarted
-from bot.llm import InvalidModelOutput, LLMError, OllamaLLM, PromptTooLarge
-from bot.policy import Policy
-from bot.records import (
-    AgitatorGuidance,
-    Episode,
-    EpisodeStatus,
-    GuidanceEntry,
-    IterationRecord,
-    IterationStatus,
-    LLMCall,
-    PolicyDecision,
-    Proposal,
-    Reward,
-    Rubric,
-    Task,
-    Verdict,
-    proposal_id_for,
-    utcnow,
-)
-from bot.reward import compute_reward
-from bot.roles.agitator import Agitator
-from bot.roles.discriminator import Discriminator
-from bot.roles.generator import Generator
-from bot.tokens import count_tokens
-from bot.workspace import (
-    Workspace,
-    apply_diff,
-    commit_diff,
-    create_worktree,
-    delete_branch,
-    ensure_worktree,
-    remove_worktree,
-    reset_worktree,
-    worktree_diff,
-)
-from sandbox import open_sandbox
-from sandbox.config import SandboxSettings
-from sandbox.reports import CheckReport
+__all__ = ["Cycle", "CycleRequest", "SandboxOpener", "StepRunner", "run_inline"]
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
-
-GUIDANCE_SHARE = 0.25  # at most this share of the generator's input budget goes to the guidance history
 
 
-class StepRunner(Protocol):
-    async def __call__(self, name: str, fn: Callable[..., Awaitable[T]], *args: Any) -> T: ...
-
-
-async def run_inline(name: str, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
-    return await fn(*args)
-
-
-class SandboxBox(Protocol):
-    backend_name: str
-
-    async def check(self, workdir: Path) -> CheckReport: ...
-
-
-SandboxOpener = Callable[[SandboxSettings, Path], AbstractAsyncContextManager[SandboxBox]]
-
-
-class CycleRequest(BaseModel):
-    """Everything one episode needs; serializable, so a durable job can carry it."""
-
-    run_id: str = Field(default_factory=lambda: uuid.uuid4().hex)
-    episode_id: str = Field(default_factory=lambda: uuid.uuid4().hex)
-    episode_number: int = 1
-    repo_dir: Path  # a local checkout or a bare mirror; never modified but for the branch
-    repo: str = ""  # name used in the store ("owner/name"); defaults to the directory name
-    task: Task
-    base_ref: str = "HEAD"
-    branch: str | None = None  # continue this existing bot branch (a PR iteration) instead of a new one
-    guidance: list[GuidanceEntry] = Field(default_factory=list)  # human guidance and memory, oldest first
-    max_iterations: int | None = None
-    dry_run: bool = False  # everything but the commit: the branch is removed at the end
-    kind: str = "cli"  # the run's kind in the store: cli | github | training | eval
-    commit_best_on_exhaustion: bool = False  # keep the best attempt as a commit (for a draft PR)
-
-
-class Candidate(BaseModel):
-    model: str
-    temperature: float
-
-
-class GenerateOutcome(BaseModel):
-    proposal: Proposal | None = None
-    calls: list[LLMCall] = Field(default_factory=list)
-    error: str | None = None
-    guidance: list[GuidanceEntry] = Field(default_factory=list)  # what the generator was shown
-    context_tokens: int = 0
-    messages: list[dict[str, str]] = Field(default_factory=list)  # the generator's prompt, for training data
-    llm_ms: float = 0.0
-
-
-class ApplyOutcome(BaseModel):
-    policy: PolicyDecision
-    applied: list[AppliedChange] = Field(default_factory=list)
-    error: str | None = None
-    diff: str = ""
-
-
-class ScoreOutcome(BaseModel):
-    rubric: Rubric | None = None
-    calls: list[LLMCall] = Field(default_factory=list)
-    error: str | None = None
-    llm_ms: float = 0.0
-
-
-class GuideOutcome(BaseModel):
-    guidance: AgitatorGuidance | None = None
-    calls: list[LLMCall] = Field(default_factory=list)
-    error: str | None = None
-
-
-def candidates_for(settings: Settings) -> list[Candidate]:
-    """K candidates per iteration: the configured ensemble models ("model" or "model@temperature"), then
-    the generator model at rising temperatures."""
-    out: list[Candidate] = []
-    for spec in settings.ensemble_models:
-        model, _, temp = spec.partition("@")
-        out.append(Candidate(model=model, temperature=float(temp) if temp else settings.generator_temperature))
-    step = 0
-    while len(out) < settings.ensemble_size:
-        out.append(Candidate(model=settings.generator_model, temperature=min(1.0, settings.generator_temperature + 0.3 * step)))
-        step += 1
-    return out[: max(1, settings.ensemble_size)] or [
-        Candidate(model=settings.generator_model, temperature=settings.generator_temperature)
-    ]
-
-
-def fit_guidance(history: list[GuidanceEntry], budget_tokens: int) -> list[GuidanceEntry]:
-    """The newest entries that fit the budget, in their original order."""
-    kept: list[GuidanceEntry] = []
-    used = 0
-    for entry in reversed(history):
-        cost = count_tokens(entry.text) + 16
-        if used + cost > budget_tokens:
-            break
-        kept.append(entry)
-        used += cost
-    return list(reversed(kept))
-
-
-class Cycle:
-    def __init__(
-        self,
-        settings: Settings,
-        llm: OllamaLLM,
-        *,
-        store: Any | None = None,  # bot.store.Store; optional so the cycle runs without a database
-        bus: EventBus | None = None,
-        step: StepRunner = run_inline,
-        policy: Policy | None = None,
-        sandbox_opener: SandboxOpener | None = None,
-    ) -> None:
-        self.settings = settings
-        self.llm = llm
-        self.store = store
-        self.bus = bus or EventBus()
-        self.step = step
-        self.policy = policy or Policy.from_settings(settings)
-        self.open_sandbox = sandbox_opener or open_sandbox
-
+class Cycle(CycleSteps):
     # --- the loop -----------------------------------------------------------------------------
 
     async def run(self, req: CycleRequest) -> Episode:
@@ -442,163 +290,6 @@ class Cycle:
             accepted = next(r for r in records if r.status is IterationStatus.APPROVED)
             m.changes_accepted = len(accepted.proposal.changes) if accepted.proposal else 0
         self._save_episode(episode)
-
-    # --- the steps: serializable in, serializable out ------------------------------------------
-
-    async def checkout(self, req: CycleRequest) -> Workspace:
-        base = req.branch or req.base_ref
-        proposal_id = (
-            req.branch.removeprefix("aura-sicd/") if req.branch else proposal_id_for(req.run_id, req.episode_id, req.task.text)
-        )
-        return await asyncio.to_thread(
-            create_worktree,
-            Path(req.repo_dir),
-            base_ref=base,
-            branch=req.branch or f"aura-sicd/{proposal_id}",
-            proposal_id=proposal_id,
-            worktrees_dir=self.settings.data_dir / "worktrees",
-            existing_branch=req.branch is not None,
-        )
-
-    async def generate(
-        self, task: Task, index: RepoIndex, history: list[GuidanceEntry], previous: IterationRecord | None, cand: Candidate
-    ) -> GenerateOutcome:
-        s = self.settings
-        guidance = fit_guidance(history, self._guidance_budget())
-        generator = Generator(
-            self.llm, model=cand.model, num_ctx=s.generator_num_ctx,
-            max_output_tokens=s.max_output_tokens, temperature=cand.temperature, edit_format=s.edit_format,
-        )
-        budget = max(256, generator.context_budget(task, guidance))
-        context = await asyncio.to_thread(build_generator_context, index, task, budget_tokens=budget, previous=previous)
-        started = time.perf_counter()
-        try:
-            proposal, calls = await generator.propose(task, context.render(), guidance)
-        except (InvalidModelOutput, PromptTooLarge) as exc:
-            proposal, calls, error = None, getattr(exc, "calls", []), str(exc)
-        else:
-            error = None
-        return GenerateOutcome(
-            proposal=proposal, calls=calls, error=error, guidance=guidance, context_tokens=context.tokens,
-            messages=generator.last_messages, llm_ms=(time.perf_counter() - started) * 1000,
-        )
-
-    async def apply(self, ws: Workspace, proposal: Proposal, run_id: str, subject: str) -> ApplyOutcome:
-        """Policy first (audited), then the edits; a refused proposal is never applied."""
-
-        def work() -> ApplyOutcome:
-            reset_worktree(ws)
-            decision = self.policy.evaluate(proposal, ws.path)
-            self._audit_policy(run_id, subject, proposal, decision)
-            if not decision.allowed:
-                return ApplyOutcome(policy=decision)
-            try:
-                applied = apply_changes(ws.path, proposal.changes)
-            except EditError as exc:
-                return ApplyOutcome(policy=decision, error=str(exc))
-            return ApplyOutcome(policy=decision, applied=applied, diff=worktree_diff(ws))
-
-        return await asyncio.to_thread(work)
-
-    async def baseline(self, ws: Workspace, box: SandboxBox) -> Baseline | None:
-        """The checks on the unmodified base, once per base commit and sandbox settings (cached on disk)."""
-        if not self.settings.baseline:
-            return None
-        key = hashlib.sha256(f"{ws.base_sha}\x1f{self.settings.sandbox.model_dump_json()}".encode()).hexdigest()[:24]
-        cached = self.settings.data_dir / "baselines" / f"{key}.json"
-        if cached.is_file():
-            try:
-                return Baseline.model_validate_json(cached.read_text(encoding="utf-8"))
-            except ValueError:
-                log.warning("ignoring an unreadable baseline cache file %s", cached)
-        await asyncio.to_thread(reset_worktree, ws)
-        baseline = Baseline.of(ws.base_sha, await box.check(ws.path))
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        cached.write_text(baseline.model_dump_json(), encoding="utf-8")
-        return baseline
-
-    async def reproduce(self, ws: Workspace, diff: str, test_files: list[str], baseline: Baseline,
-                        report: CheckReport, box: SandboxBox) -> list[str]:
-        """The attempt's tests on the base code: which fail there and pass with the change."""
-        await asyncio.to_thread(apply_diff, ws, diff, only=test_files)
-        tests_on_base = await box.check(ws.path)
-        return reproduced_tests(baseline, tests_on_base, report, test_files)
-
-    async def check(self, ws: Workspace, diff: str, box: SandboxBox) -> CheckReport:
-        await asyncio.to_thread(apply_diff, ws, diff)  # the attempt's exact state, also after a restart
-        return await box.check(ws.path)
-
-    async def score(self, task: Task, diff: str, report: CheckReport) -> ScoreOutcome:
-        s = self.settings
-        disc = Discriminator(self.llm, model=s.discriminator_model, num_ctx=s.discriminator_num_ctx, max_output_tokens=min(s.max_output_tokens, 1024))
-        started = time.perf_counter()
-        try:
-            rubric, calls = await disc.score(task, diff, report.summary())
-        except (InvalidModelOutput, PromptTooLarge) as exc:
-            return ScoreOutcome(calls=getattr(exc, "calls", []), error=str(exc), llm_ms=(time.perf_counter() - started) * 1000)
-        return ScoreOutcome(rubric=rubric, calls=calls, llm_ms=(time.perf_counter() - started) * 1000)
-
-    def reward(
-        self, report: CheckReport, rubric: Rubric | None, score_error: str | None, comparison: Comparison | None = None
-    ) -> Reward:
-        reward = compute_reward(
-            report, rubric, threshold=self.settings.approval_threshold,
-            require_all_checks=self.settings.require_all_checks, baseline=comparison,
-        )
-        if score_error:
-            reward.reasons.append(f"the discriminator gave no usable score: {score_error}")
-        return reward
-
-    async def guide(
-        self, task: Task, diff: str, check_summary: str, rubric: Rubric | None, problems: list[str]
-    ) -> GuideOutcome:
-        s = self.settings
-        agitator = Agitator(self.llm, model=s.agitator_model, num_ctx=s.agitator_num_ctx, max_output_tokens=min(s.max_output_tokens, 1024))
-        try:
-            guidance, calls = await agitator.guide(task, diff, check_summary, rubric, problems)
-        except (InvalidModelOutput, PromptTooLarge) as exc:
-            return GuideOutcome(calls=getattr(exc, "calls", []), error=str(exc))
-        return GuideOutcome(guidance=guidance, calls=calls)
-
-    async def remember(self, repo: str, entries: list[GuidanceEntry], run_id: str, episode_id: str) -> list[int]:
-        """The guidance history on record (a step, so a resumed job does not store it twice)."""
-        if self.store is None:
-            return []
-        return [self.store.add_guidance(repo, e, run_id=run_id, episode_id=episode_id) for e in entries]
-
-    async def commit(self, ws: Workspace, diff: str, message: str, trailers: dict[str, str]) -> str:
-        return await asyncio.to_thread(commit_diff, ws, diff, message, trailers)
-
-    # --- bookkeeping ---------------------------------------------------------------------------
-
-    def _guidance_budget(self) -> int:
-        s = self.settings
-        return int((s.generator_num_ctx - s.max_output_tokens) * GUIDANCE_SHARE)
-
-    def _audit_policy(self, run_id: str, subject: str, proposal: Proposal, decision: PolicyDecision) -> None:
-        if self.store is None:
-            return
-        self.store.audit(
-            actor="policy",
-            action="proposal.evaluate",
-            subject=subject,
-            decision="allowed" if decision.allowed else "denied",
-            risk_score=decision.risk_score,
-            details={
-                "violations": decision.violations,
-                "files": [c.file_path for c in proposal.changes],
-                "lines_added": decision.lines_added,
-            },
-            run_id=run_id,
-        )
-
-    def _save_episode(self, episode: Episode) -> None:
-        if self.store is not None:
-            self.store.save_episode(episode)
-
-    def _save_iteration(self, record: IterationRecord) -> None:
-        if self.store is not None:
-            self.store.save_iteration(record)
 
 
 def _reward_of(record: IterationRecord) -> float:
