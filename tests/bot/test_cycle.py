@@ -9,35 +9,30 @@ import pytest
 from bot.config import Settings
 from bot.cycle import Cycle, CycleRequest
 from bot.events import ChecksFinished, EpisodeCompleted, EventBus, IterationCompleted, IterationStarted
-from bot.records import EpisodeStatus, GuidanceEntry, IterationStatus, Task
+from bot.records import EpisodeStatus, GuidanceEntry, IterationStatus
 from bot.store import Store
 from sandbox.config import SandboxSettings
 from tests.fakes.ollama import FakeOllama
-from tests.repos import CALC_FILES, git, make_repo
+from tests.repos import (
+    CALC_FILES,
+    CALC_TASK,
+    DISC,
+    GEN,
+    GOOD_RUBRIC,
+    RIGHT_FIX,
+    WEAK_RUBRIC,
+    WRONG_FIX,
+    calc_update,
+    git,
+    make_repo,
+)
 
-GEN, DISC, AGIT = "qwen2.5-coder:7b", "qwen2.5:7b", "qwen2.5:7b"
-
-
-def update(search: str, replace: str, rationale: str = "fix add") -> dict:
-    return {
-        "summary": f"Replace `{search.strip()}` with `{replace.strip()}`",
-        "changes": [
-            {"file_path": "calc.py", "change_type": "update", "edits": [{"search": search, "replace": replace}],
-             "new_content": None, "rationale": rationale}
-        ],
-    }
-
-
-WRONG_FIX = update("    return a - b", "    return a * b", "multiplying gives the sum")
-RIGHT_FIX = update("    return a - b", "    return a + b", "add must add its operands")
-GOOD_RUBRIC = {"coverage": 0.8, "accuracy": 0.95, "coherence": 0.9, "formatting": 0.9, "issues": [], "comments": ["fine"]}
-WEAK_RUBRIC = {"coverage": 0.3, "accuracy": 0.2, "coherence": 0.6, "formatting": 0.9, "issues": ["add multiplies"], "comments": []}
 AGITATION = {
     "guidance": "test_add expects add(2, 3) == 5: add must use the + operator, not *.",
     "focus_points": ["calc.py: add"],
     "improvement_plan": ["Change `return a * b` in add to `return a + b`"],
 }
-TASK = Task(title="add() returns the wrong result", body="add(2, 3) should be 5.", repo="calc")
+TASK = CALC_TASK
 
 
 @pytest.fixture
@@ -135,7 +130,7 @@ async def test_invalid_model_output_fails_the_iteration_and_says_why(repo, setti
 
 
 async def test_edit_that_does_not_apply_reaches_the_next_prompt(repo, settings, store, fake_ollama):
-    fake_ollama.queue("generator", update("    return a ~ b", "    return a + b"), RIGHT_FIX)
+    fake_ollama.queue("generator", calc_update("    return a ~ b", "    return a + b"), RIGHT_FIX)
     fake_ollama.queue("discriminator", GOOD_RUBRIC)
 
     episode = await cycle_for(settings, fake_ollama, store).run(CycleRequest(repo_dir=repo, task=TASK))

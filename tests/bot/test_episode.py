@@ -13,20 +13,13 @@ from bot.cycle import CycleRequest
 from bot.episode import EpisodeRunner, ServerUnavailable, required_models
 from bot.events import EpisodePrepared, EventBus
 from bot.pr_body import render_pr
-from bot.records import EpisodeStatus, Task
+from bot.records import EpisodeStatus
 from bot.store import Store
 from sandbox.config import SandboxSettings
 from tests.fakes.ollama import FakeOllama
-from tests.repos import CALC_FILES, make_repo
+from tests.repos import CALC_FILES, CALC_TASK, DISC, GEN, GOOD_RUBRIC, RIGHT_FIX, make_repo
 
-GEN, DISC = "qwen2.5-coder:7b", "qwen2.5:7b"
-RIGHT_FIX = {
-    "summary": "add adds",
-    "changes": [{"file_path": "calc.py", "change_type": "update", "new_content": None, "rationale": "add must add",
-                 "edits": [{"search": "    return a - b", "replace": "    return a + b"}]}],
-}
-GOOD_RUBRIC = {"coverage": 0.8, "accuracy": 0.95, "coherence": 0.9, "formatting": 0.9, "issues": [], "comments": ["fine"]}
-TASK = Task(title="add() returns the wrong result", body="add(2, 3) should be 5.", repo="calc")
+TASK = CALC_TASK
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from tests.bot.test_cycle import GEN, DISC, GOOD_RUBRIC, RIGHT_FIX, WEAK_RUBRIC, WRONG_FIX, AGITATION
+from tests.bot.test_cycle import AGITATION
 from tests.fakes.ollama import FakeOllama
-from tests.repos import CALC_FILES, git, make_repo
+from tests.repos import CALC_FILES, DISC, GEN, GOOD_RUBRIC, RIGHT_FIX, WEAK_RUBRIC, WRONG_FIX, git, make_repo
 
 
 @pytest.fixture

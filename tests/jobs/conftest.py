@@ -22,28 +22,14 @@ from bot.store import Store
 from sandbox.config import SandboxSettings
 from tests.fakes.github import APP_ID, WEBHOOK_SECRET, FakeGitHub, private_key_pem
 from tests.fakes.ollama import FakeOllama
-from tests.repos import CALC_FILES, git, make_repo
+from tests.repos import CALC_FILES, DISC, GEN, git, make_repo
 
 REPO = "octo/calc"
 INSTALLATION = 7
-GEN, DISC = "qwen2.5-coder:7b", "qwen2.5:7b"
 
 needs_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap")
 
 
-def update(search: str, replace: str, rationale: str = "add must add") -> dict:
-    return {
-        "summary": f"Replace `{search.strip()}` with `{replace.strip()}`",
-        "changes": [{"file_path": "calc.py", "change_type": "update", "edits": [{"search": search, "replace": replace}],
-                     "new_content": None, "rationale": rationale}],
-    }
-
-
-RIGHT_FIX = update("    return a - b", "    return a + b")
-WRONG_FIX = update("    return a - b", "    return a * b", "multiplying gives the sum")
-NO_CHANGE = {"summary": "add already adds; nothing to do", "changes": []}
-GOOD_RUBRIC = {"coverage": 0.8, "accuracy": 0.95, "coherence": 0.9, "formatting": 0.9, "issues": [], "comments": ["fine"]}
-WEAK_RUBRIC = {"coverage": 0.3, "accuracy": 0.2, "coherence": 0.6, "formatting": 0.9, "issues": ["add multiplies"], "comments": []}
 AGITATION = {"guidance": "add must use +", "focus_points": ["calc.py"], "improvement_plan": ["use a + b"]}
 
 

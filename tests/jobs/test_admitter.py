@@ -23,17 +23,11 @@ from bot.github.permissions import PermissionChecker
 from bot.jobs.admission import Admission, Admitter
 from bot.jobs.delivery_log import DeliveryLog
 from bot.jobs.memory_queue import InMemoryJobQueue
-from bot.store import Store
 from bot.records import utcnow
+from bot.store import Store
 from bot.store.github import DeliveryRecord, DeliveryUpdate, GitHubStore
 from tests.fakes.clock import ManualClock
-from tests.fakes.github import (
-    APP_ID,
-    WEBHOOK_SECRET,
-    FakeGitHub,
-    private_key_pem,
-    webhook_bytes,
-)
+from tests.fakes.github import APP_ID, WEBHOOK_SECRET, FakeGitHub, private_key_pem, webhook_bytes
 from tests.webhooks.conftest import deliver, make_client
 
 REPO = "Codertocat/Hello-World"

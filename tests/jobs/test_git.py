@@ -5,13 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.github.mirror import RepoMirror
-from bot.jobs.git import (
-    PushRejected,
-    point_mirror_head,
-    push_commit,
-    read_config_text,
-    resolve,
-)
+from bot.jobs.git import PushRejected, point_mirror_head, push_commit, read_config_text, resolve
 from bot.workspace import run_git
 from tests.jobs.conftest import make_remote
 from tests.repos import git

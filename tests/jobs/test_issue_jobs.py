@@ -7,19 +7,8 @@ from pathlib import Path
 from bot.github.messages import progress_marker
 from bot.store.github import GitHubStore
 from tests.fakes.github import TOKEN
-from tests.jobs.conftest import (
-    AGITATION,
-    GOOD_RUBRIC,
-    INSTALLATION,
-    NO_CHANGE,
-    REPO,
-    RIGHT_FIX,
-    WEAK_RUBRIC,
-    WRONG_FIX,
-    JobsEnv,
-    issue_job,
-    needs_bwrap,
-)
+from tests.jobs.conftest import AGITATION, INSTALLATION, REPO, JobsEnv, issue_job, needs_bwrap
+from tests.repos import GOOD_RUBRIC, NO_CHANGE, RIGHT_FIX, WEAK_RUBRIC, WRONG_FIX
 
 pytestmark = needs_bwrap
 

@@ -8,16 +8,8 @@ import asyncio
 from bot.github.job_request import JobKind, JobRequest, ReplyTarget
 from bot.records import GuidanceEntry
 from bot.store.github import BotPullRequest, GitHubStore
-from tests.jobs.conftest import (
-    GOOD_RUBRIC,
-    INSTALLATION,
-    REPO,
-    JobsEnv,
-    needs_bwrap,
-    result_of,
-    update,
-)
-from tests.repos import git
+from tests.jobs.conftest import INSTALLATION, REPO, JobsEnv, needs_bwrap, result_of
+from tests.repos import GOOD_RUBRIC, calc_update, git
 
 pytestmark = needs_bwrap
 
@@ -51,7 +43,7 @@ async def test_a_review_burst_makes_one_iteration_that_pushes_and_replies_in_eac
     env = jobs_env
     old_tip = commit_on_remote(env, tmp_path, BOT_BRANCH, "    return a - b  # wip")
     GitHubStore(env.store).upsert_bot_pr(BotPullRequest(repo=REPO, number=101, branch=BOT_BRANCH, run_id="first-run"))
-    env.ollama.queue("generator", update("    return a - b  # wip", "    return a + b")).queue("discriminator", GOOD_RUBRIC)
+    env.ollama.queue("generator", calc_update("    return a - b  # wip", "    return a + b")).queue("discriminator", GOOD_RUBRIC)
 
     assert await env.queue.enqueue(review_job(env, "rc-1", 501, "This subtracts; it must add."))
     assert await env.queue.enqueue(review_job(env, "rc-2", 502, "Drop the wip comment."))
@@ -79,7 +71,7 @@ async def test_improve_on_someone_elses_pr_opens_a_pr_into_their_branch(jobs_env
     env = jobs_env
     their_tip = commit_on_remote(env, tmp_path, "feature", "    return a - b  # theirs")
     git(env.remote, "update-ref", "refs/pull/33/head", their_tip)  # GitHub keeps every PR's head here
-    env.ollama.queue("generator", update("    return a - b  # theirs", "    return a + b")).queue("discriminator", GOOD_RUBRIC)
+    env.ollama.queue("generator", calc_update("    return a - b  # theirs", "    return a + b")).queue("discriminator", GOOD_RUBRIC)
     job = JobRequest(
         kind=JobKind.PR_FOREIGN, delivery_id="foreign-1", event="issue_comment.created", installation_id=INSTALLATION,
         repo=REPO, clone_url=str(env.remote), number=33, base_ref="main", head_ref="feature", head_sha=their_tip,
