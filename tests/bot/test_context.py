@@ -88,6 +88,12 @@ def test_code_tokens_split_identifiers() -> None:
     assert code_tokens("return self") == []  # stop words
 
 
+def test_code_tokens_make_plurals_singular_so_words_meet_names() -> None:
+    assert code_tokens("stopwords separators entries matches status") == [
+        "stopword", "separator", "entry", "match", "status"]
+    assert code_tokens("stopwords_lower") == ["stopword", "lower", "stopwords_lower"]  # the identifier stays whole
+
+
 # --- the index -----------------------------------------------------------------------------------
 
 
