@@ -28,6 +28,7 @@ MAX_DEFINITIONS = 8
 USAGE_LIMIT = 3  # a name that is used, not defined: the definitions using it, when at most this many do
 WORD_LIMIT = 2  # a plain word counts when at most this many functions or classes bear its name
 SEARCH_FILES = 12  # definition search looks in the files lexical search ranks highest
+AMBIGUOUS = 4  # a name defined more often than this counts only where lexical search ranks the file
 SEARCH_DEFINITIONS = 3
 CUT_RADII = (12, 8, 5, 3, 1, 0)
 SECTION_TITLE = "Code the task is about (whole definitions, most relevant first)"
@@ -195,6 +196,17 @@ def locate(index: RepoIndex, task: Task, report: CheckReport | None = None, *,
         candidates.append(Located(symbol, rank, focus))
 
     texts = [(task.title, TITLE), (task.body, BODY)]
+    relevant_files: set[str] | None = None
+
+    def narrowed(symbols: list[Symbol]) -> list[Symbol]:
+        """A common name (`value`, `name`) means little alone: keep its definitions in relevant files."""
+        nonlocal relevant_files
+        if len(symbols) <= AMBIGUOUS:
+            return symbols
+        if relevant_files is None:
+            relevant_files = {path for path, _ in index.search(task.text, k=SEARCH_FILES)}
+        return [s for s in symbols if s.path in relevant_files and s.kind != "variable"][:AMBIGUOUS]
+
     for order, (text, source) in enumerate(texts):
         for path, line in line_references(index, text):
             if (holder := innermost(index.symbols(path), line)) is not None:
@@ -202,6 +214,7 @@ def locate(index: RepoIndex, task: Task, report: CheckReport | None = None, *,
         for mention in symbol_mentions(text, source, start_order=order * 10_000):
             symbols = _resolve(index, mention)
             if symbols:
+                symbols = narrowed(symbols)
                 for symbol in symbols:
                     qualified = not mention.qualifier or symbol.qualname.endswith(f"{mention.qualifier}.{symbol.name}")
                     add(symbol, source, mention.strength, mention.order, qualified)

@@ -198,6 +198,16 @@ def test_a_task_in_plain_words_finds_the_function_by_its_terms(tmp_path: Path) -
     assert located_names(index, Task(title="Chunk the items by size"))[0] == "more/core.py:Chunker.chunk"
 
 
+def test_a_name_defined_everywhere_counts_only_in_the_files_search_ranks(tmp_path: Path) -> None:
+    files = {f"views/page_{n}.py": f"def render(page):\n    return str(page)\n\n\nclass Page{n}:\n    render = None\n"
+             for n in range(8)}
+    files["views/invoice.py"] = "def render(invoice):\n    return invoice.total_due()\n"
+    index = RepoIndex.build(write(tmp_path, files))
+    names = located_names(index, Task(title="`render` drops the total due of an invoice"))
+    assert names[0] == "views/invoice.py:render"
+    assert len(names) <= 4 and not any("Page" in name for name in names)
+
+
 # --- rendering and the budget --------------------------------------------------------------------
 
 
