@@ -30,7 +30,7 @@ from bot.learning.realtasks import (
     shown_lines,
     split_message,
 )
-from bot.records import Task
+from bot.records import IterationRecord, IterationStatus, Task
 from bot.tokens import count_tokens
 from sandbox.reports import CheckReport, CheckResult, CheckStatus, FailingTest
 from tests.bot.test_context import write
@@ -288,3 +288,36 @@ def test_the_first_prompt_shows_every_line_the_real_fix_changes(clones: Path, co
     assert task.changed_lines
     rendered = first_context(task, repo).render()
     assert missing_lines(task, rendered) == []
+
+
+def test_on_a_later_attempt_the_traceback_locates_what_the_title_does_not(clones: Path) -> None:
+    """tomli 55e97ee: the title names no code and the first prompt misses the fix's lines; the hidden test's
+    failure (KeyError raised inside NestedDict.get_or_create_nest) points at them."""
+    task, repo = real_task(clones, "55e97ee")
+    index = RepoIndex.build(repo)
+    lines = index.lines("tomli/_parser.py")
+    raised = lines.index('            raise KeyError("There is no nest behind this key")') + 1
+    called = next(n for n, line in enumerate(lines, start=1) if "state.out.get_or_create_nest(key)" in line)
+    traceback = (
+        'Traceback (most recent call last):\n'
+        f'  File "/workspace/tomli/_parser.py", line {called}, in create_dict_rule\n'
+        f'  File "/workspace/tomli/_parser.py", line {raised}, in get_or_create_nest\n'
+        "KeyError: 'There is no nest behind this key'\n"
+    )
+    report = CheckReport(backend="test", checks=[CheckResult(
+        name="tests", command=["pytest"], status=CheckStatus.FAILED,
+        failing_tests=[FailingTest(test_id="tests/test_extras.py::test_invalid[overwrite-with-deep-table]",
+                                   message="KeyError", traceback=traceback)],
+    )])
+    previous = IterationRecord(run_id="r", episode_id="e", number=1, proposal_id="p",
+                               status=IterationStatus.REJECTED, check_report=report)
+    first = first_context(task, repo).render()
+    assert missing_lines(task, first)  # the title alone does not find it
+    context = build_generator_context(index, task.task(), budget_tokens=10_000, previous=previous)
+    located = context.sections[0]
+    assert located.title.startswith("Code the task is about")
+    assert "### tomli/_parser.py (lines 140-151, method NestedDict.get_or_create_nest)" in located.body
+    # the failing test's file is small: the traceback files' section shows it whole, so it is not repeated
+    assert "### tests/test_extras.py" not in located.body
+    assert "def test_invalid(invalid):" in shown_lines(context.render())["tests/test_extras.py"]
+    assert missing_lines(task, context.render()) == []
