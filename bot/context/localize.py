@@ -26,6 +26,7 @@ TITLE, BODY, FAILURE, SEARCH = 0, 1, 2, 3  # where a name was found (SEARCH: the
 EXPLICIT, IDENTIFIER, WORD, USAGE = 0, 1, 2, 3  # how surely it names code
 MAX_DEFINITIONS = 8
 USAGE_LIMIT = 3  # a name that is used, not defined: the definitions using it, when at most this many do
+USAGE_NAMES = 5  # how many such names of a task are looked up (each lookup reads every file)
 WORD_LIMIT = 2  # a plain word counts when at most this many functions or classes bear its name
 SEARCH_FILES = 12  # definition search looks in the files lexical search ranks highest
 AMBIGUOUS = 4  # a name defined more often than this counts only where lexical search ranks the file
@@ -69,7 +70,7 @@ class Located:
     focus: tuple[int, ...] = field(default=())  # lines named by a traceback or a line reference
 
 
-def symbol_mentions(text: str, source: int, start_order: int = 0) -> list[Mention]:
+def symbol_mentions(text: str, source: int) -> list[Mention]:
     """The names a text uses, surest first within each kind, each once."""
     prose = _PATH_LIKE.sub(" ", _FENCED.sub(" ", text))  # paths are resolved as files, not as names
     found: list[Mention] = []
@@ -79,7 +80,7 @@ def symbol_mentions(text: str, source: int, start_order: int = 0) -> list[Mentio
         if not parts or parts[-1] in _FILE_SUFFIXES or parts[-1] in ("self", "cls"):
             return
         qualifier = parts[-2] if len(parts) > 1 and parts[-2] not in ("self", "cls") else ""
-        found.append(Mention(parts[-1], qualifier, source, strength, start_order + len(found)))
+        found.append(Mention(parts[-1], qualifier, source, strength, len(found)))
 
     for span in _CODE_SPAN.findall(prose):
         for match in re.finditer(r"[A-Za-z_][\w.]*", span):
@@ -207,18 +208,19 @@ def locate(index: RepoIndex, task: Task, report: CheckReport | None = None, *,
             relevant_files = {path for path, _ in index.search(task.text, k=SEARCH_FILES)}
         return [s for s in symbols if s.path in relevant_files and s.kind != "variable"][:AMBIGUOUS]
 
-    for order, (text, source) in enumerate(texts):
-        for path, line in line_references(index, text):
+    usage_lookups = USAGE_NAMES
+    for text, source in texts:
+        for order, (path, line) in enumerate(line_references(index, text), start=-1000):  # innermost first
             if (holder := innermost(index.symbols(path), line)) is not None:
-                add(holder, source, EXPLICIT, -1, True, (line,))
-        for mention in symbol_mentions(text, source, start_order=order * 10_000):
+                add(holder, source, EXPLICIT, order, True, (line,))
+        for mention in symbol_mentions(text, source):
             symbols = _resolve(index, mention)
             if symbols:
-                symbols = narrowed(symbols)
-                for symbol in symbols:
+                for symbol in narrowed(symbols):
                     qualified = not mention.qualifier or symbol.qualname.endswith(f"{mention.qualifier}.{symbol.name}")
                     add(symbol, source, mention.strength, mention.order, qualified)
-            elif mention.strength in (EXPLICIT, IDENTIFIER):
+            elif mention.strength in (EXPLICIT, IDENTIFIER) and usage_lookups > 0:
+                usage_lookups -= 1
                 for symbol in _users(index, mention.name):
                     add(symbol, source, USAGE, mention.order, False)
     for order, (path, line) in enumerate(failure_references(index, report)):
@@ -276,10 +278,11 @@ def located_body(index: RepoIndex, located: list[Located], max_tokens: int, term
     note = "Not shown for lack of room: " + "; ".join(_where(c.symbol) for c in located)
     available = max_tokens - count_tokens(note) - 2
     blocks: dict[Symbol, str] = {}
-    by_size = sorted(located, key=lambda c: c.symbol.size)  # small first: what they leave goes to large ones
-    for position, candidate in enumerate(by_size):
-        share = available // (len(by_size) - position)
-        block = definition_block(index, candidate, share, terms)
+    for position, candidate in enumerate(located):
+        # In rank order, each may take all but a minimal part for each one after it, and at least an even share.
+        after = len(located) - position - 1
+        room = max(available // (after + 1), available - MIN_PART_TOKENS * after)
+        block = definition_block(index, candidate, room, terms)
         if block is not None:
             blocks[candidate.symbol] = block
             available -= count_tokens(block) + 1
