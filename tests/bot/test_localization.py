@@ -268,9 +268,13 @@ def real_task(clones: Path, commit: str):
     return task, repo
 
 
-def test_the_task_list_names_real_commits_in_committed_bundles() -> None:
+def test_every_listed_commit_is_a_bug_fix_with_source_and_test_changes(clones: Path) -> None:
     assert len(SPECS) >= 12
     assert {spec.bundle for spec in SPECS.values()} <= {p.stem for p in (DATA / "realrepos").glob("*.bundle")}
+    for commit, spec in SPECS.items():
+        task, _ = real_task(clones, commit)
+        assert task.title == spec.title
+        assert task.source_files and task.test_files and task.changed_lines, commit
 
 
 def test_a_commit_makes_a_task_with_its_gold_and_hidden_tests(clones: Path) -> None:
