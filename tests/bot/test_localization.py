@@ -208,6 +208,15 @@ def test_a_name_defined_everywhere_counts_only_in_the_files_search_ranks(tmp_pat
     assert len(names) <= 4 and not any("Page" in name for name in names)
 
 
+def test_refresh_updates_the_definitions(tmp_path: Path) -> None:
+    write(tmp_path, {"a.py": "def alpha():\n    pass\n"})
+    index = RepoIndex.build(tmp_path)
+    assert [s.qualname for s in index.symbols_named("alpha")] == ["alpha"]
+    write(tmp_path, {"a.py": "class Beta:\n    def alpha(self):\n        pass\n"})
+    index.refresh(["a.py"])
+    assert [(s.qualname, s.start, s.end) for s in index.symbols_named("alpha")] == [("Beta.alpha", 2, 3)]
+
+
 # --- rendering and the budget --------------------------------------------------------------------
 
 
@@ -242,6 +251,16 @@ def test_the_definition_body_reaches_the_prompt_before_keyword_excerpts(tmp_path
     assert context.sections[0].title.startswith("Code the task is about")
     assert line in shown_lines(after)["more/core.py"]
     assert after.index(line) < after.index("Related code")
+
+
+def test_definitions_of_a_file_shown_whole_elsewhere_are_not_repeated(tmp_path: Path) -> None:
+    index = project(tmp_path)
+    task = Task(title="`configure` and `sliced` ignore wrap_negative", body="In more/options.py")
+    context = build_generator_context(index, task, budget_tokens=6000)
+    located = context.sections[0]
+    assert located.title.startswith("Code the task is about")
+    assert "### more/core.py (lines" in located.body and "more/options.py" not in located.body
+    assert "### more/options.py\n```python\ndef configure(settings):" in context.sections[1].body
 
 
 # --- real tasks ----------------------------------------------------------------------------------
