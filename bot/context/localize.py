@@ -28,7 +28,7 @@ MAX_DEFINITIONS = 8
 USAGE_LIMIT = 3  # a name that is used, not defined: the definitions using it, when at most this many do
 USAGE_NAMES = 5  # how many such names of a task are looked up (each lookup reads every file)
 WORD_LIMIT = 2  # a plain word counts when at most this many functions or classes bear its name
-SEARCH_FILES = 12  # definition search looks in the files lexical search ranks highest
+SEARCH_FILES = 12  # definition search looks in the code files lexical search ranks highest
 AMBIGUOUS = 4  # a name defined more often than this counts only where lexical search ranks the file
 SEARCH_DEFINITIONS = 3
 CUT_RADII = (12, 8, 5, 3, 1, 0)
@@ -167,9 +167,9 @@ def search_definitions(index: RepoIndex, task: Task, k: int = SEARCH_DEFINITIONS
     terms (a term in the name counts double), best first: for a task that names no code."""
     terms = {t: index.term_weight(t) for t in code_tokens(task.text) if len(t) > 2}
     scored: list[tuple[float, int, Symbol]] = []
-    for path, _ in index.search(task.text, k=SEARCH_FILES):
-        if is_test_path(path):
-            continue
+    hits = [path for path, _ in index.search(task.text, k=SEARCH_FILES * 10)]  # test data can crowd the top
+    code_files = [path for path in hits if not is_test_path(path) and index.symbols(path)][:SEARCH_FILES]
+    for path in code_files:
         lines = index.lines(path)
         for symbol in index.symbols(path):
             if symbol.kind not in ("function", "method"):
