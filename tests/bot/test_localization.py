@@ -194,7 +194,11 @@ def test_line_references_and_usages(tmp_path: Path) -> None:
 
 
 def test_a_task_in_plain_words_finds_the_function_by_its_terms(tmp_path: Path) -> None:
+    # test data that matches the words better than the code does must not hide the code
+    write(tmp_path, {f"tests/data/chunk_{n}.json": '{"chunk": "items", "size": "chunk items by size"}'
+                     for n in range(30)})
     index = project(tmp_path)
+    assert index.search("Chunk the items by size", k=12)[0][0].startswith("tests/data/")
     assert located_names(index, Task(title="Chunk the items by size"))[0] == "more/core.py:Chunker.chunk"
 
 
