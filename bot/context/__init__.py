@@ -2,9 +2,10 @@
 
 A `RepoIndex` (index.py) is built once per job from the base commit: every attempt starts from the base
 again, so the cycle never refreshes it (`RepoIndex.refresh` re-reads files for a caller that edits the
-tree in place). `build_generator_context` (budget.py) fills the budget in priority order: files the
-task names, files in failing tracebacks (tracebacks.py), the previous attempt, lexical search hits,
-and a compact repository map. Each part has a share of the budget; what a part leaves unused passes
+tree in place). `build_generator_context` (budget.py) fills the budget in priority order: the
+definitions the task is about, whole (localize.py, over symbols.py), files the task names, files in
+failing tracebacks (tracebacks.py), the previous attempt, lexical search hits, and a compact
+repository map. Each part has a share of the budget; what a part leaves unused passes
 to the next, and the total never exceeds the budget. Large files are cut around the relevant lines
 (excerpts.py). Search runs on code-aware terms (terms.py).
 """

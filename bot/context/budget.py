@@ -1,8 +1,8 @@
 """The generator's context: parts in priority order, each with a share of the token budget.
 
-Parts: files the task names, files in failing tracebacks, the previous attempt, lexical search hits,
-and a compact repository map. What a part leaves unused passes to the next, and the total never
-exceeds the budget.
+Parts: the definitions the task is about (localize.py), files the task names, files in failing
+tracebacks, the previous attempt, lexical search hits, and a compact repository map. What a part
+leaves unused passes to the next, and the total never exceeds the budget.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from bot.context.excerpts import MIN_PART_TOKENS, excerpt_block, lines_matching
+from bot.context.excerpts import MIN_PART_TOKENS, excerpt_block, lines_matching, whole_file_block
 from bot.context.index import RepoIndex
+from bot.context.localize import SECTION_TITLE, locate, located_body
 from bot.context.terms import code_tokens
 from bot.context.tracebacks import failure_locations, report_text
 from bot.edits import UnsafePathError, normalize_rel_path, safe_path
@@ -51,7 +52,7 @@ class PromptContext(BaseModel):
         return count_tokens(self.render())
 
 
-SHARES = {"task": 0.35, "failures": 0.20, "previous": 0.20, "search": 0.15, "map": 0.10}
+SHARES = {"located": 0.30, "task": 0.35, "failures": 0.20, "previous": 0.20, "search": 0.15, "map": 0.10}
 SEARCH_HITS = 8
 _MENTION = re.compile(r"[\w./\\-]*[\w-]\.[A-Za-z][\w]*|[\w./-]+/[\w.-]+")
 
@@ -171,20 +172,40 @@ def _search_section(index: RepoIndex, task: Task, allowance: int, shown: set[str
     return ContextSection.make(title, "\n\n".join(blocks)) if blocks else None
 
 
+def _shown_whole(index: RepoIndex, parts: dict[str, dict[str, list[int]]], budget_tokens: int) -> frozenset[str]:
+    """The files a file section ({part: files}) will surely show whole: those within an even split of
+    its share. Their definitions need not be shown again."""
+    whole = set()
+    for part, files in parts.items():
+        even_split = int(budget_tokens * SHARES[part] / sum(SHARES.values())) // max(1, len(files)) - 16
+        for path in files:
+            text = index.text(path)
+            if text is not None and count_tokens(whole_file_block(path, text)) <= even_split:
+                whole.add(path)
+    return frozenset(whole)
+
+
 def build_generator_context(
-    index: RepoIndex, task: Task, *, budget_tokens: int, previous: IterationRecord | None = None
+    index: RepoIndex, task: Task, *, budget_tokens: int, previous: IterationRecord | None = None,
+    locate_code: bool = True,
 ) -> PromptContext:
-    """What the generator sees of the repository, in priority order, never above `budget_tokens`."""
+    """What the generator sees of the repository, in priority order, never above `budget_tokens`.
+
+    `locate_code=False` leaves out the definitions the task is about (to measure what they add)."""
     terms = {t: index.term_weight(t) for t in code_tokens(task.text) if len(t) > 2}
     named = mentioned_paths(index, task)
-    failures = failure_locations(index, previous.check_report if previous else None)
+    report = previous.check_report if previous else None
+    failures = failure_locations(index, report)
     task_files = {path: list(failures.get(path, [])) for path in named}
     failure_files = {path: lines for path, lines in failures.items() if path not in task_files}
     has_previous = previous is not None and bool(
         previous.diff.strip() or previous.apply_error or previous.check_report or previous.error
         or (previous.policy and previous.policy.violations)
     )
+    located = locate(index, task, report, skip_paths=_shown_whole(
+        index, {"task": task_files, "failures": failure_files}, budget_tokens)) if locate_code else []
     present = {
+        "located": bool(located),
         "task": bool(task_files),
         "failures": bool(failure_files),
         "previous": has_previous,
@@ -209,6 +230,10 @@ def build_generator_context(
         carry = allowed - used
         remaining -= used
 
+    if present["located"]:
+        allowed = allowance("located")
+        body = located_body(index, located, allowed - section_tokens(SECTION_TITLE, ""), terms)
+        take("located", ContextSection.make(SECTION_TITLE, body) if body else None, allowed)
     if present["task"]:
         allowed = allowance("task")
         take("task", _file_section(index, task_files, allowed, "Files named in the task", terms), allowed)

@@ -13,7 +13,7 @@ MAX_FOCUS_LINES = 8
 MIN_PART_TOKENS = 40
 
 
-def _fence_for(path: str, text: str) -> tuple[str, str]:
+def fence_for(path: str, text: str) -> tuple[str, str]:
     fence = "```"
     while fence in text:
         fence += "`"
@@ -21,12 +21,12 @@ def _fence_for(path: str, text: str) -> tuple[str, str]:
 
 
 def whole_file_block(path: str, text: str) -> str:
-    fence, language = _fence_for(path, text)
+    fence, language = fence_for(path, text)
     body = text if text.endswith("\n") or not text else text + "\n"
     return f"### {path}\n{fence}{language}\n{body}{fence}"
 
 
-def _merge_windows(focus: list[int], radius: int, line_count: int) -> list[tuple[int, int]]:
+def merge_windows(focus: list[int], radius: int, line_count: int) -> list[tuple[int, int]]:
     windows = sorted((max(1, f - radius), min(line_count, f + radius)) for f in focus)
     merged: list[tuple[int, int]] = []
     for start, end in windows:
@@ -49,13 +49,13 @@ def excerpt_block(path: str, text: str, focus: list[int], max_tokens: int, *, no
     lines = text.splitlines()
     if not lines or max_tokens < MIN_PART_TOKENS:
         return None
-    fence, language = _fence_for(path, text)
+    fence, language = fence_for(path, text)
     focus = [f for f in dict.fromkeys(focus) if 1 <= f <= len(lines)] or [1]
     focus = focus[:MAX_FOCUS_LINES]
     while focus:
         for radius in EXCERPT_RADII:
             chunks = [f"### {path} (excerpt; {len(lines)} lines in all)"]
-            for start, end in _merge_windows(focus, radius, len(lines)):
+            for start, end in merge_windows(focus, radius, len(lines)):
                 body = "\n".join(lines[start - 1 : end])
                 chunks.append(f"lines {start}-{end}:\n{fence}{language}\n{body}\n{fence}")
             if note:

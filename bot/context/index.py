@@ -15,6 +15,7 @@ from pathlib import Path, PurePosixPath
 
 from rank_bm25 import BM25Okapi
 
+from bot.context.symbols import Symbol, parse_python, symbols_of
 from bot.context.terms import code_tokens
 from bot.edits import UnsafePathError, normalize_rel_path
 from bot.tokens import count_tokens, truncate_to_tokens
@@ -66,11 +67,7 @@ def _indexable(rel: str) -> bool:
     return name not in SKIP_NAMES and not any(lowered.endswith(s) for s in BINARY_SUFFIXES)
 
 
-def _python_definitions(text: str) -> list[str] | None:
-    try:
-        tree = ast.parse(text)
-    except (SyntaxError, ValueError):
-        return None
+def _python_definitions(tree: ast.Module) -> list[str]:
     out = []
     for node in tree.body:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
@@ -94,12 +91,12 @@ def _arg_names(args: ast.arguments) -> str:
     return ", ".join(names)
 
 
-def definitions_of(path: str, text: str) -> list[str]:
+def definitions_of(path: str, text: str, tree: ast.Module | None = None) -> list[str]:
     """Top-level definitions: Python through ast, other languages through a simple regex."""
     if path.endswith(".py"):
-        found = _python_definitions(text)
-        if found is not None:
-            return found
+        tree = tree or parse_python(text)
+        if tree is not None:
+            return _python_definitions(tree)
     if PurePosixPath(path).suffix not in FENCE_LANGUAGES or path.endswith((".md", ".json", ".yml", ".yaml")):
         return []
     names = []
@@ -115,6 +112,7 @@ class _Document:
     text: str
     terms: list[str]
     definitions: list[str]
+    symbols: list[Symbol]
     lines: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -131,6 +129,7 @@ class RepoIndex:
         self._bm25: _BM25 | None = None
         self._order: list[str] = []
         self._by_name: dict[str, list[str]] | None = None
+        self._symbols_by_name: dict[str, list[Symbol]] | None = None
         self._map_cache: dict[tuple[int, tuple[str, ...]], str] = {}
 
     # building ---------------------------------------------------------------------------------
@@ -181,7 +180,9 @@ class RepoIndex:
         except UnicodeDecodeError:
             return None
         path_terms = code_tokens(rel.replace("/", " ").replace(".", " "))
-        return _Document(rel, text, code_tokens(text) + path_terms * 3, definitions_of(rel, text))
+        tree = parse_python(text) if rel.endswith(".py") else None  # parsed once, for both lists
+        return _Document(rel, text, code_tokens(text) + path_terms * 3, definitions_of(rel, text, tree),
+                         symbols_of(rel, text, tree))
 
     def refresh(self, changed_paths: list[str]) -> None:
         """Re-read the given files (or drop them when gone) after the caller changed them in place.
@@ -200,6 +201,7 @@ class RepoIndex:
                 self._documents[rel] = document
         self._bm25 = None
         self._by_name = None
+        self._symbols_by_name = None
         self._map_cache.clear()
 
     # reading ----------------------------------------------------------------------------------
@@ -221,6 +223,20 @@ class RepoIndex:
     def lines(self, path: str) -> list[str]:
         document = self._documents.get(path)
         return document.lines if document else []
+
+    def symbols(self, path: str) -> list[Symbol]:
+        """The file's functions, methods, classes and top-level assignments (symbols.py)."""
+        document = self._documents.get(path)
+        return document.symbols if document else []
+
+    def symbols_named(self, name: str) -> list[Symbol]:
+        """Every definition of `name` in the repository, in path order."""
+        if self._symbols_by_name is None:
+            self._symbols_by_name = {}
+            for path in sorted(self._documents):
+                for symbol in self._documents[path].symbols:
+                    self._symbols_by_name.setdefault(symbol.name, []).append(symbol)
+        return self._symbols_by_name.get(name, [])
 
     def resolve_mention(self, mention: str) -> str | None:
         """The indexed path a task or traceback means: a path, a path suffix, a unique file name, a module."""

@@ -1,4 +1,4 @@
-"""Search terms of code: identifiers split at snake_case and CamelCase, stopwords dropped."""
+"""Search terms of code: identifiers split at snake_case and CamelCase, plurals made singular, stopwords dropped."""
 
 from __future__ import annotations
 
@@ -14,11 +14,20 @@ STOPWORDS = frozenset(
 _split_cache: dict[str, tuple[str, ...]] = {}
 
 
+def _singular(part: str) -> str:
+    """A plural's singular, roughly ("separators" -> "separator"), so a task's words meet the code's names."""
+    if len(part) <= 4 or not part.endswith("s") or part.endswith(("ss", "us", "is")):
+        return part
+    if part.endswith("ies"):
+        return part[:-3] + "y"
+    return part[:-2] if part.endswith(("sses", "xes", "ches", "shes")) else part[:-1]
+
+
 def _split_identifier(word: str) -> tuple[str, ...]:
     cached = _split_cache.get(word)
     if cached is not None:
         return cached
-    parts = [p.lower() for chunk in word.split("_") for p in _CAMEL_PART.findall(chunk)]
+    parts = [_singular(p.lower()) for chunk in word.split("_") for p in _CAMEL_PART.findall(chunk)]
     whole = word.lower().strip("_")
     terms = [p for p in parts if len(p) > 1 and p not in STOPWORDS]
     if len(parts) > 1 and whole not in STOPWORDS:

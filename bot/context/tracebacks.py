@@ -7,8 +7,8 @@ import re
 from bot.context.index import RepoIndex
 from sandbox.reports import CheckReport
 
-_PY_FRAME = re.compile(r'File "([^"]+)", line (\d+)')
-_PATH_LINE = re.compile(r"(?:^|[\s(\[\"'])((?:[\w.\-]+/|/)*[\w.\-]+\.[A-Za-z0-9]+):(\d+)\b", re.MULTILINE)
+PY_FRAME = re.compile(r'File "([^"]+)", line (\d+)')
+PATH_LINE = re.compile(r"(?:^|[\s(\[\"'])((?:[\w.\-]+/|/)*[\w.\-]+\.[A-Za-z0-9]+):(\d+)\b", re.MULTILINE)
 MAX_FAILURE_FILES = 6
 MAX_FAILING_TESTS_SHOWN = 8
 TRACEBACK_LINES_SHOWN = 25
@@ -37,14 +37,14 @@ def failure_locations(index: RepoIndex, report: CheckReport | None) -> dict[str,
                            if re.match(rf"\s*(?:async\s+)?def {re.escape(function)}\b", line)] if function else []
                 add(path, defined[0] if defined else None)
             for text in (test.traceback, test.message):
-                for match in _PY_FRAME.finditer(text):
+                for match in PY_FRAME.finditer(text):
                     add(match.group(1), int(match.group(2)))
-                for match in _PATH_LINE.finditer(text):
+                for match in PATH_LINE.finditer(text):
                     add(match.group(1), int(match.group(2)))
         if not check.failing_tests:
-            for match in _PATH_LINE.finditer(check.output):
+            for match in PATH_LINE.finditer(check.output):
                 add(match.group(1), int(match.group(2)))
-            for match in _PY_FRAME.finditer(check.output):
+            for match in PY_FRAME.finditer(check.output):
                 add(match.group(1), int(match.group(2)))
     return dict(list(found.items())[:MAX_FAILURE_FILES])
 
