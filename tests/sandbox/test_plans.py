@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sandbox import RepoConfigError, SandboxRepoConfig, detect_plan, load_sandbox_config
+from sandbox.python_env import PIP_INSTALL
 
 from .conftest import write_tree
 
@@ -29,7 +30,7 @@ def test_pyproject_with_test_extra_ruff_and_mypy(tmp_path):
         "requirements-dev.txt": "requests\n",
     })
     plan = detect_plan(repo)
-    assert plan.setup == [["python", "-m", "pip", "install", "--no-input", "-r", "requirements-dev.txt", "-e", ".[tests]"]]
+    assert plan.setup == [[*PIP_INSTALL, "-r", "requirements-dev.txt", "-e", ".[tests]"]]
     assert names(plan) == ["syntax", "lint", "types", "tests"]
     assert "--select" not in plan.checks[1].command  # the repository configures ruff
     assert plan.checks[2].command[-1] == "."

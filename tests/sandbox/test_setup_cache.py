@@ -8,6 +8,7 @@ import uuid
 from pathlib import Path
 
 from sandbox import open_sandbox
+from sandbox.python_env import PIP_INSTALL
 
 from .conftest import settings_for, write_tree
 
@@ -32,7 +33,7 @@ async def test_setup_installs_the_package_and_is_cached(backend, tmp_path, caplo
     settings = settings_for(backend, memory_mb=1024, pids=256)
     caplog.set_level(logging.INFO, logger="sandbox")
     async with open_sandbox(settings, repo) as box:
-        assert box.plan.setup == [["python", "-m", "pip", "install", "--no-input", "-e", ".[test]"]]
+        assert box.plan.setup == [[*PIP_INSTALL, "-e", ".[test]"]]
         report = await box.check(repo)
         network = await box.run(["python", "-c", "import socket; socket.create_connection(('pypi.org', 443), timeout=3)"])
     assert report.all_green, report.summary()
