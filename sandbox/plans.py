@@ -30,6 +30,7 @@ DEPENDENCY_PATTERNS = [
 ]
 
 DEFAULT_TEST_TIMEOUT_S = 60.0
+NODE_CACHE = "/tmp/node-cache"
 
 # skipped by the syntax check: hidden directories, virtualenvs, node_modules
 _COMPILE_EXCLUDE = r"[/\\](\.[^/\\]+|node_modules|venv|env|__pypackages__)([/\\]|$)"
@@ -54,8 +55,9 @@ class Plan(BaseModel):
     # for the setup only and not part of its cache key: the version from git changes with every commit,
     # and an editable install does not need its metadata to follow
     setup_env: dict[str, str] = Field(default_factory=dict)
-    # written into each check's workspace unless the repository has them (version files of setuptools-scm)
-    workspace_files: dict[str, str] = Field(default_factory=dict)
+    # written before each check run unless they exist; paths relative to the workspace (the version files
+    # of setuptools-scm) or absolute under /tmp
+    check_files: dict[str, str] = Field(default_factory=dict)
     test_timeout_s: float = Field(DEFAULT_TEST_TIMEOUT_S, ge=0)  # per pytest test; 0: no per-test limit
     check_timeout_s: float | None = Field(None, gt=0)  # per check without its own; None: the settings' limit
 
@@ -120,7 +122,7 @@ def python_plan(repo_dir: Path, version: str | None = None) -> Plan:
         checks.append(CheckSpec(name="types", command=["python", "-m", "mypy", "--cache-dir", "/tmp/mypy-cache", *targets]))
     checks.append(CheckSpec(name="tests", command=["python", "-m", "pytest", "-q", "-p", "no:cacheprovider"], parser="pytest"))
     setup = python_setup(repo_dir, dependency_files(repo_dir), version)
-    return Plan(language="python", setup=setup.commands, setup_env=setup.env, workspace_files=setup.workspace_files,
+    return Plan(language="python", setup=setup.commands, setup_env=setup.env, check_files=setup.workspace_files,
                 checks=checks)
 
 
@@ -149,12 +151,18 @@ def javascript_plan(repo_dir: Path) -> Plan:
     deps = {**package.get("dependencies", {}), **package.get("devDependencies", {})}
     setup: list[list[str]] = []
     if deps:
-        setup = [javascript_install(repo_dir)]
+        # node_modules is read-only during checks: its .cache (xo, ava, babel) leads to the writable /tmp
+        cache_link = f"rm -rf node_modules/.cache && ln -s {NODE_CACHE} node_modules/.cache"
+        setup = [javascript_install(repo_dir), ["sh", "-c", cache_link]]
     checks = []
     if (repo_dir / "tsconfig.json").is_file() and "typescript" in deps:
         checks.append(CheckSpec(name="types", command=["npx", "--no-install", "tsc", "--noEmit"]))
     checks.append(CheckSpec(name="tests", command=["npm", "test", "--silent"], parser="node"))
-    return Plan(language="javascript", setup=setup, checks=checks, env_links=["node_modules"] if setup else [])
+    if not setup:
+        return Plan(language="javascript", checks=checks)
+    # find-cache-dir and its successors take CACHE_DIR over node_modules/.cache
+    return Plan(language="javascript", setup=setup, checks=checks, env={"CACHE_DIR": NODE_CACHE},
+                env_links=["node_modules"], check_files={f"{NODE_CACHE}/.keep": ""})
 
 
 # --- Go ---------------------------------------------------------------------------------------------------

@@ -77,6 +77,15 @@ def test_node_other_runner_summaries():
     assert parse_node_output("done")[0] is None
 
 
+def test_node_ava_summary_and_failures():
+    ava = ("  ✔ camelCase\n  - [skip] skipped one\n  ✘ [fail]: broken one\n  ─\n\n  broken one\n\n  test.js:411\n\n"
+           "  Difference (- actual, + expected):\n\n  - 1\n  + 2\n\n  ─\n\n  1 test failed\n  1 test skipped\n")
+    counts, failing = parse_node_output(ava)
+    assert counts == TestCounts(passed=1, failed=1, skipped=1)  # ava prints no passed count after a failure
+    assert [f.test_id for f in failing] == ["broken one"]
+    assert parse_node_output("  ✔ a\n  ✔ b\n  ─\n\n  20 tests passed\n")[0] == TestCounts(passed=20)
+
+
 def _check(name: str, status: CheckStatus, **kw) -> CheckResult:
     return CheckResult(name=name, command=[name], status=status, **kw)
 

@@ -60,7 +60,8 @@ def test_javascript_and_go_plans(tmp_path):
         "package.json": '{"scripts": {"test": "jest"}, "devDependencies": {"typescript": "5", "jest": "29"}}',
         "package-lock.json": "{}", "tsconfig.json": "{}"}))
     assert js.language == "javascript"
-    assert js.setup == [["npm", "ci", "--no-audit", "--no-fund"]] and js.env_links == ["node_modules"]
+    assert js.setup[0] == ["npm", "ci", "--no-audit", "--no-fund"] and js.env_links == ["node_modules"]
+    assert js.setup[1] == ["sh", "-c", "rm -rf node_modules/.cache && ln -s /tmp/node-cache node_modules/.cache"]
     assert names(js) == ["types", "tests"] and js.checks[-1].parser == "node"
     bare_js = detect_plan(write_tree(tmp_path / "bare", {"package.json": '{"scripts": {"test": "node --test"}}'}))
     assert bare_js.setup == [] and bare_js.env_links == []

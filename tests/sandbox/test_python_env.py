@@ -103,7 +103,7 @@ def test_a_version_from_git_goes_into_the_setup_and_the_version_file(tmp_path):
     repo = write_tree(tmp_path, {"pyproject.toml": HATCH_VCS})
     plan = detect_plan(repo, version="1.4.1.dev3")
     assert plan.setup_env == {SCM_VERSION_ENV: "1.4.1.dev3"}
-    text = plan.workspace_files["src/x/_version.py"]
+    text = plan.check_files["src/x/_version.py"]
     namespace: dict = {}
     exec(text, namespace)
     assert namespace["__version__"] == "1.4.1.dev3" and namespace["version_tuple"] == (1, 4, 1, "dev3")
@@ -119,7 +119,7 @@ def test_setuptools_scm_version_file_with_its_template(tmp_path):
         "[tool.setuptools_scm]\nversion_file = 'x/VERSION'\nwrite_to = 'x/v.py'\nwrite_to_template = 'V = {version!r}'\n"
     )})
     plan = detect_plan(repo, version="2.0")
-    assert plan.workspace_files == {"x/VERSION": "2.0\n", "x/v.py": "V = '2.0'"}
+    assert plan.check_files == {"x/VERSION": "2.0\n", "x/v.py": "V = '2.0'"}
     assert detect_plan(write_tree(tmp_path / "static", {"pyproject.toml": "[project]\nname='x'\nversion='1'\n"}),
                        version="2.0").setup_env == {}
 
