@@ -23,9 +23,10 @@ DEV_GROUP = "dev"
 FALLBACK_VERSION = "0.0.0"  # what a project versioned by git tags gets when there is no tag
 SCM_VERSION_ENV = "SETUPTOOLS_SCM_PRETEND_VERSION"  # read by setuptools-scm and hatch-vcs
 
-# uv when the sandbox has it (much faster), pip otherwise; the arguments follow the script
+# uv when the sandbox has it (much faster), pip otherwise; the arguments follow the script. uv trusts its
+# own certificate bundle unless told to use the system's (a registry behind a proxy with its own CA)
 INSTALLER = (
-    'if command -v uv >/dev/null 2>&1; then exec uv pip install --python "$(command -v python)" "$@"; '
+    'if command -v uv >/dev/null 2>&1; then UV_NATIVE_TLS=1 exec uv pip install --python "$(command -v python)" "$@"; '
     'else exec python -m pip install --no-input "$@"; fi'
 )
 PIP_INSTALL = ["sh", "-c", INSTALLER, "pip-install"]

@@ -76,3 +76,21 @@ async def test_a_repository_without_dependency_files_needs_no_setup(backend, tmp
         report = await box.check(repo)
     assert report.pass_rate == 1.0
     assert not any("setting up" in r.getMessage() for r in caplog.records)
+
+
+async def test_uv_installs_when_the_sandbox_has_it(bwrap_settings, tmp_path):
+    repo = _package(tmp_path, uuid.uuid4().hex)
+    settings = settings_for("bwrap", memory_mb=1024, pids=256,
+                            tools=[*settings_for("bwrap").tools, "uv"])  # uv on the tools' PATH
+    environment = None
+    try:
+        async with open_sandbox(settings, repo) as box:
+            environment = box._backend.env_dir
+            report = await box.check(repo)
+            installer = await box.run(["python", "-c", "import importlib.metadata as m; "
+                                       "print(m.distribution('tinypkg').read_text('INSTALLER'))"])
+        assert report.pass_rate == 1.0, report.summary()
+        assert installer.output.strip() == "uv"
+    finally:
+        if environment is not None:
+            _remove_environment("bwrap", environment)
