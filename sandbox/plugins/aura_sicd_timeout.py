@@ -6,6 +6,7 @@ with a message naming the limit, and the run goes on with the next test. A test 
 reaches it (a C call that never returns) is ended with the whole run, HARD_EXIT_GRACE_S later, by
 faulthandler, which dumps every thread's stack. The node id of the test running is kept in the file
 AURA_SICD_CURRENT_TEST and emptied when the test ends, so a run that never finishes still names its test.
+A project that uses pytest-timeout keeps its own limits: both would use SIGALRM, so this one steps aside.
 """
 
 from __future__ import annotations
@@ -23,6 +24,12 @@ HARD_EXIT_GRACE_S = 10.0
 
 # loaded with -p, this module is imported before pytest captures output: fd 2 is still the real stderr
 _stderr_fd = os.dup(2)
+_project_has_timeouts = False
+
+
+def pytest_configure(config) -> None:
+    global _project_has_timeouts
+    _project_has_timeouts = config.pluginmanager.hasplugin("timeout")  # pytest-timeout
 
 
 def _record(nodeid: str) -> None:
@@ -41,7 +48,7 @@ def _expire(signum, frame) -> None:
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item, nextitem):
     _record(item.nodeid)
-    armed = LIMIT_S > 0 and threading.current_thread() is threading.main_thread()
+    armed = LIMIT_S > 0 and not _project_has_timeouts and threading.current_thread() is threading.main_thread()
     if armed:
         previous = signal.signal(signal.SIGALRM, _expire)
         signal.setitimer(signal.ITIMER_REAL, LIMIT_S)

@@ -93,3 +93,15 @@ async def test_under_default_settings_a_hang_fails_within_90_seconds(bwrap_setti
     assert tests.status == CheckStatus.FAILED
     assert [f.test_id for f in tests.failing_tests] == ["tests/test_calc.py::test_forever"]
     assert tests.tests.passed == 2
+
+
+async def test_a_project_with_pytest_timeout_keeps_its_own_limits(bwrap_settings, tmp_path):
+    repo = write_tree(tmp_path / "repo", {
+        "requirements.txt": "pytest-timeout\n",
+        "pytest.ini": "[pytest]\ntimeout = 30\n",
+        "tests/test_slow.py": "import time\n\n\ndef test_slow():\n    time.sleep(2)\n",
+        **_config("test_timeout_s: 1\n"),
+    })
+    async with open_sandbox(settings_for("bwrap", memory_mb=1024, pids=256), repo) as box:
+        report = await box.check(repo)
+    assert report.check("tests").status == CheckStatus.PASSED, report.summary()  # 2 s > our 1 s, < its 30 s
