@@ -133,6 +133,27 @@ def parse_go_test_json(output: str) -> tuple[TestCounts | None, list[FailingTest
     return counts, failing
 
 
+def go_unfinished_tests(output: str) -> list[str]:
+    """Tests that `go test -json` started and never ended (the run was killed while they ran)."""
+    running: dict[str, None] = {}
+    for line in output.splitlines():
+        if not line.startswith("{"):
+            continue
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        test = event.get("Test")
+        if not test or "/" in test:
+            continue
+        test_id = f"{event.get('Package', '')}.{test}"
+        if event.get("Action") == "run":
+            running[test_id] = None
+        elif event.get("Action") in ("pass", "fail", "skip"):
+            running.pop(test_id, None)
+    return list(running)
+
+
 _NODE_SUMMARY = re.compile(r"^(?:#|ℹ)\s+(tests|pass|fail|skipped|todo|cancelled)\s+(\d+)\s*$", re.M)
 _JEST = re.compile(r"^Tests:\s+(.*?)\s*(\d+) total", re.M)
 _VITEST = re.compile(r"^\s*Tests\s+(.*)\((\d+)\)\s*$", re.M)

@@ -10,7 +10,7 @@ import uuid
 from pathlib import Path
 
 from sandbox.base import Backend, CommandResult
-from sandbox.parsers import parse_go_test_json, parse_junit, parse_node_output, parse_pytest_summary
+from sandbox.parsers import go_unfinished_tests, parse_go_test_json, parse_junit, parse_node_output, parse_pytest_summary
 from sandbox.plans import CheckSpec, Plan
 from sandbox.reports import CheckReport, CheckResult, CheckStatus, FailingTest, TestCounts
 
@@ -107,6 +107,9 @@ def judge(spec: CheckSpec, result: CommandResult, junit: bytes | None = None, un
             check.failing_tests.append(FailingTest(test_id=unfinished, message=f"{UNFINISHED}: {how}"))
     elif spec.parser == "go":
         check.tests, check.failing_tests = parse_go_test_json(result.output)
+        if result.timed_out:
+            check.failing_tests += [FailingTest(test_id=t, message=f"{UNFINISHED}: the check was stopped after "
+                                                f"{result.duration_s:.0f} s") for t in go_unfinished_tests(result.output)]
         if check.tests and check.tests.errors and not check.tests.run - check.tests.errors and check.status == CheckStatus.FAILED:
             check.status = CheckStatus.ERROR  # nothing built, nothing ran
     elif spec.parser == "node":

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from sandbox import CheckStatus, detect_plan, open_sandbox
 from sandbox.runner import TIMEOUT_PLUGIN, with_timeout_plugin
 
@@ -105,3 +107,22 @@ async def test_a_project_with_pytest_timeout_keeps_its_own_limits(bwrap_settings
     async with open_sandbox(settings_for("bwrap", memory_mb=1024, pids=256), repo) as box:
         report = await box.check(repo)
     assert report.check("tests").status == CheckStatus.PASSED, report.summary()  # 2 s > our 1 s, < its 30 s
+
+
+async def test_the_check_limit_names_a_hanging_go_test(bwrap_settings, tmp_path):
+    import shutil
+
+    if shutil.which("go") is None:
+        pytest.skip("go is not installed on this host")
+    repo = write_tree(tmp_path / "go", {
+        "go.mod": "module example.com/hang\n\ngo 1.19\n",
+        "hang_test.go": ('package hang\n\nimport (\n\t"testing"\n\t"time"\n)\n\n'
+                         "func TestQuick(t *testing.T) {}\n\nfunc TestForever(t *testing.T) {\n\ttime.Sleep(time.Hour)\n}\n"),
+        **_config("check_timeout_s: 20\n"),
+    })
+    async with open_sandbox(settings_for("bwrap", memory_mb=2048, pids=256), repo) as box:
+        report = await box.check(repo)
+    tests = report.check("tests")
+    assert tests.status == CheckStatus.TIMEOUT
+    assert [f.test_id for f in tests.failing_tests] == ["example.com/hang.TestForever"]
+    assert report.pass_rate_reason == "the tests timed out after 20 s in example.com/hang.TestForever"

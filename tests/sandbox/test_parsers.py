@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from sandbox import CheckReport, CheckResult, CheckStatus, CommandResult, FailingTest, TestCounts
-from sandbox.parsers import parse_go_test_json, parse_junit, parse_node_output, parse_pytest_summary
+from sandbox.parsers import go_unfinished_tests, parse_go_test_json, parse_junit, parse_node_output, parse_pytest_summary
 from sandbox.plans import CheckSpec
 from sandbox.runner import judge, pass_rate
 
@@ -137,3 +138,13 @@ def test_summary_is_compact_and_bounded():
                         checks=[_check("tests", CheckStatus.PASSED, tests=TestCounts(passed=1))])
     assert green.summary() == ("Checks: tests passed\nTests: 1 passed, 0 failed, 0 errors, 0 skipped\n"
                                "Pass rate: 1.00 (1 of 1 tests passed)")
+
+
+def test_go_tests_that_never_ended():
+    events = [
+        {"Action": "run", "Package": "m", "Test": "TestA"}, {"Action": "pass", "Package": "m", "Test": "TestA"},
+        {"Action": "run", "Package": "m", "Test": "TestB"}, {"Action": "run", "Package": "m", "Test": "TestB/sub"},
+        {"Action": "output", "Package": "m", "Test": "TestB", "Output": "waiting\n"},
+    ]
+    output = "\n".join(json.dumps(e) for e in events) + "\nnot json\n"
+    assert go_unfinished_tests(output) == ["m.TestB"]
