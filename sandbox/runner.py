@@ -10,6 +10,7 @@ import uuid
 from pathlib import Path
 
 from sandbox.base import Backend, CommandResult
+from sandbox.errors import SandboxError
 from sandbox.parsers import go_unfinished_tests, parse_go_test_json, parse_junit, parse_node_output, parse_pytest_summary
 from sandbox.plans import CheckSpec, Plan
 from sandbox.reports import CheckReport, CheckResult, CheckStatus, FailingTest, TestCounts
@@ -54,6 +55,15 @@ async def write_files(backend: Backend, files: list[tuple[str, str, str]]) -> bo
     return result.ok
 
 
+async def _running_test(backend: Backend, path: str) -> str | None:
+    """The node id the timeout plugin left in `path`: the test running when the run stopped."""
+    try:
+        data = await backend.read_file(path)
+    except SandboxError:  # a Docker sandbox removed after a command that would not die
+        return None
+    return (data or b"").decode("utf-8", "replace").strip() or None
+
+
 async def run_plan(backend: Backend, plan: Plan, *, default_timeout: float) -> CheckReport:
     started = time.monotonic()
     await write_files(backend, [("missing", path, text) for path, text in plan.check_files.items()])
@@ -79,7 +89,7 @@ async def run_plan(backend: Backend, plan: Plan, *, default_timeout: float) -> C
         junit = await backend.read_file(junit_path) if spec.parser == "pytest" and not result.timed_out else None
         unfinished = None
         if spec.name in plugged and (result.timed_out or not junit):
-            unfinished = ((await backend.read_file(current_path)) or b"").decode("utf-8", "replace").strip() or None
+            unfinished = await _running_test(backend, current_path)
         results.append(judge(spec, result, junit, unfinished))
     rate, reason = pass_rate(results)
     return CheckReport(backend=backend.name, checks=results, pass_rate=rate, pass_rate_reason=reason,
