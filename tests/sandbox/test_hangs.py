@@ -3,6 +3,7 @@ and the check-level limit, each naming the test that hung. Run for real with bub
 
 from __future__ import annotations
 
+import shutil
 import time
 
 import pytest
@@ -46,6 +47,7 @@ def test_repository_settings_for_the_limits(tmp_path):
     assert (plan.test_timeout_s, plan.check_timeout_s) == (5, 120)
 
 
+@pytest.mark.bwrap
 async def test_a_hanging_test_fails_at_its_limit_and_the_run_goes_on(bwrap_settings, tmp_path):
     repo = write_tree(tmp_path / "repo", {**HANGING, **_config("test_timeout_s: 2\n")})
     async with open_sandbox(settings_for("bwrap"), repo) as box:
@@ -60,6 +62,7 @@ async def test_a_hanging_test_fails_at_its_limit_and_the_run_goes_on(bwrap_setti
     assert "test_forever" in report.summary()
 
 
+@pytest.mark.bwrap
 async def test_a_test_out_of_reach_of_signals_ends_the_run_and_is_named(bwrap_settings, tmp_path):
     repo = write_tree(tmp_path / "repo", {**UNINTERRUPTIBLE, **_config("test_timeout_s: 1\n")})
     async with open_sandbox(settings_for("bwrap"), repo) as box:
@@ -73,6 +76,7 @@ async def test_a_test_out_of_reach_of_signals_ends_the_run_and_is_named(bwrap_se
     assert report.pass_rate_reason.startswith("the test tests/test_stuck.py::test_stuck did not finish")
 
 
+@pytest.mark.bwrap
 async def test_the_check_limit_names_the_test_that_was_running(bwrap_settings, tmp_path):
     repo = write_tree(tmp_path / "repo", {**HANGING, **_config("test_timeout_s: 0\ncheck_timeout_s: 4\n")})
     async with open_sandbox(settings_for("bwrap"), repo) as box:
@@ -83,6 +87,7 @@ async def test_the_check_limit_names_the_test_that_was_running(bwrap_settings, t
     assert report.pass_rate_reason == "the tests timed out after 4 s in tests/test_calc.py::test_forever"
 
 
+@pytest.mark.bwrap
 async def test_under_default_settings_a_hang_fails_within_90_seconds(bwrap_settings, tmp_path):
     repo = write_tree(tmp_path / "repo", HANGING)
     settings = settings_for("bwrap", timeout_s=type(bwrap_settings)().timeout_s)  # the default check limit
@@ -97,6 +102,7 @@ async def test_under_default_settings_a_hang_fails_within_90_seconds(bwrap_setti
     assert tests.tests.passed == 2
 
 
+@pytest.mark.bwrap
 async def test_a_project_with_pytest_timeout_keeps_its_own_limits(bwrap_settings, tmp_path):
     repo = write_tree(tmp_path / "repo", {
         "requirements.txt": "pytest-timeout\n",
@@ -109,9 +115,8 @@ async def test_a_project_with_pytest_timeout_keeps_its_own_limits(bwrap_settings
     assert report.check("tests").status == CheckStatus.PASSED, report.summary()  # 2 s > our 1 s, < its 30 s
 
 
+@pytest.mark.bwrap
 async def test_the_check_limit_names_a_hanging_go_test(bwrap_settings, tmp_path):
-    import shutil
-
     if shutil.which("go") is None:
         pytest.skip("go is not installed on this host")
     repo = write_tree(tmp_path / "go", {

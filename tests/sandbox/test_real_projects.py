@@ -13,6 +13,8 @@ from sandbox import CheckStatus, open_sandbox
 
 from .conftest import settings_for
 
+pytestmark = pytest.mark.bwrap
+
 BUNDLES = Path(__file__).parent.parent / "data" / "realrepos"
 # the setup installs and mypy and the test suites run: room beyond the hostile tests' small limits
 REAL_LIMITS = {"memory_mb": 2048, "pids": 512, "timeout_s": 300.0}

@@ -7,6 +7,8 @@ import shutil
 import uuid
 from pathlib import Path
 
+import pytest
+
 from sandbox import open_sandbox
 from sandbox.python_env import PIP_INSTALL
 
@@ -78,6 +80,7 @@ async def test_a_repository_without_dependency_files_needs_no_setup(backend, tmp
     assert not any("setting up" in r.getMessage() for r in caplog.records)
 
 
+@pytest.mark.bwrap
 async def test_uv_installs_when_the_sandbox_has_it(bwrap_settings, tmp_path):
     repo = _package(tmp_path, uuid.uuid4().hex)
     settings = settings_for("bwrap", memory_mb=1024, pids=256,
