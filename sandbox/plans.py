@@ -86,14 +86,20 @@ def dependency_files(repo_dir: Path) -> list[str]:
 # --- Python -----------------------------------------------------------------------------------------------
 
 
+def _tool(pyproject: dict) -> dict:
+    tool = pyproject.get("tool")
+    return tool if isinstance(tool, dict) else {}
+
+
 def _ruff_configured(repo_dir: Path, pyproject: dict) -> bool:
-    return (repo_dir / "ruff.toml").is_file() or (repo_dir / ".ruff.toml").is_file() or "ruff" in pyproject.get("tool", {})
+    return (repo_dir / "ruff.toml").is_file() or (repo_dir / ".ruff.toml").is_file() or "ruff" in _tool(pyproject)
 
 
 def _mypy_config(repo_dir: Path, pyproject: dict) -> dict | None:
     """The mypy settings when the repository configures mypy, else None."""
-    if "mypy" in pyproject.get("tool", {}):
-        return pyproject["tool"]["mypy"]
+    if "mypy" in _tool(pyproject):
+        mypy = _tool(pyproject)["mypy"]
+        return mypy if isinstance(mypy, dict) else {}
     for name in ("mypy.ini", ".mypy.ini", "setup.cfg"):
         path = repo_dir / name
         if path.is_file():

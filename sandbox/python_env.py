@@ -71,7 +71,7 @@ def _read_setup_cfg(repo_dir: Path) -> configparser.ConfigParser:
 
 
 def _test_extra(pyproject: dict, setup_cfg: configparser.ConfigParser, setup_py: str) -> str | None:
-    declared = set(pyproject.get("project", {}).get("optional-dependencies", {}))
+    declared = set(_table(_table(pyproject.get("project")).get("optional-dependencies")))
     if setup_cfg.has_section("options.extras_require"):
         declared |= set(setup_cfg.options("options.extras_require"))
     declared |= set(re.findall(r"""['"](tests?|testing)['"]\s*:""", setup_py))
@@ -88,6 +88,15 @@ def _is_test_requirements(rel: str) -> bool:
 
 
 # --- dependency groups ------------------------------------------------------------------------------------
+
+
+def _table(value) -> dict:
+    """A TOML table, or {} for anything else: a malformed pyproject.toml must not break planning."""
+    return value if isinstance(value, dict) else {}
+
+
+def _strings(value) -> list[str]:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
 
 
 def _normalize(name: str) -> str:
@@ -155,25 +164,25 @@ def _poetry_requirements(table: dict) -> list[str]:
 def declared_groups(pyproject: dict) -> dict[str, list[str]]:
     """Requirements by group name from every place that declares groups; the tools' own dev tables count
     as the `dev` group."""
-    tool = pyproject.get("tool", {})
+    tool = _table(pyproject.get("tool"))
     found: dict[str, list[str]] = {}
 
-    def add(name: str, requirements: list) -> None:
-        found.setdefault(_normalize(name), []).extend(r for r in requirements if isinstance(r, str))
+    def add(name: str, requirements: list[str]) -> None:
+        found.setdefault(_normalize(name), []).extend(requirements)
 
-    groups = pyproject.get("dependency-groups", {})
+    groups = _table(pyproject.get("dependency-groups"))
     for name in groups:
         if _normalize(name) in (*TEST_GROUPS, DEV_GROUP):
             add(name, resolve_group(groups, name))
-    poetry = tool.get("poetry", {})
-    add(DEV_GROUP, _poetry_requirements(poetry.get("dev-dependencies", {})))
-    for name, group in poetry.get("group", {}).items():
-        add(name, _poetry_requirements(group.get("dependencies", {})))
-    for name, requirements in tool.get("pdm", {}).get("dev-dependencies", {}).items():
-        add(name, [r for r in requirements if not r.startswith("-e")])  # -e: a local path
-    add(DEV_GROUP, tool.get("uv", {}).get("dev-dependencies", []))
-    for name, env in tool.get("hatch", {}).get("envs", {}).items():
-        requirements = [*env.get("dependencies", []), *env.get("extra-dependencies", [])]
+    poetry = _table(tool.get("poetry"))
+    add(DEV_GROUP, _poetry_requirements(_table(poetry.get("dev-dependencies"))))
+    for name, group in _table(poetry.get("group")).items():
+        add(name, _poetry_requirements(_table(_table(group).get("dependencies"))))
+    for name, requirements in _table(_table(tool.get("pdm")).get("dev-dependencies")).items():
+        add(name, [r for r in _strings(requirements) if not r.startswith("-e")])  # -e: a local path
+    add(DEV_GROUP, _strings(_table(tool.get("uv")).get("dev-dependencies")))
+    for name, env in _table(_table(tool.get("hatch")).get("envs")).items():
+        requirements = [*_strings(_table(env).get("dependencies")), *_strings(_table(env).get("extra-dependencies"))]
         add(DEV_GROUP if name == "default" else name, [r for r in requirements if "{" not in r])  # no {root:uri}
     return {name: requirements for name, requirements in found.items() if requirements}
 
@@ -189,13 +198,13 @@ def group_requirements(pyproject: dict) -> list[str]:
 
 
 def uses_scm_version(pyproject: dict, setup_py: str, setup_cfg: configparser.ConfigParser) -> bool:
-    requires = " ".join(pyproject.get("build-system", {}).get("requires", []))
-    tool = pyproject.get("tool", {})
+    requires = " ".join(_strings(_table(pyproject.get("build-system")).get("requires")))
+    tool = _table(pyproject.get("tool"))
     setup_requires = setup_cfg.get("options", "setup_requires", fallback="")
     return bool(
         re.search(r"setuptools[-_]scm|hatch[-_]vcs", requires + " " + setup_requires, re.I)
         or "setuptools_scm" in tool
-        or tool.get("hatch", {}).get("version", {}).get("source") == "vcs"
+        or _table(_table(tool.get("hatch")).get("version")).get("source") == "vcs"
         or "use_scm_version" in setup_py
     )
 
@@ -206,9 +215,9 @@ def version_tuple(version: str) -> tuple[int | str, ...]:
 
 def version_files(pyproject: dict, version: str) -> dict[str, str]:
     """The files setuptools-scm or hatch-vcs would write at build time, which a fresh workspace lacks."""
-    tool = pyproject.get("tool", {})
-    hook = tool.get("hatch", {}).get("build", {}).get("hooks", {}).get("vcs", {})
-    scm = tool.get("setuptools_scm", {})
+    tool = _table(pyproject.get("tool"))
+    hook = _table(_table(_table(_table(tool.get("hatch")).get("build")).get("hooks")).get("vcs"))
+    scm = _table(tool.get("setuptools_scm"))
     wanted = [
         (hook.get("version-file"), hook.get("template")),
         (scm.get("version_file"), scm.get("version_file_template")),

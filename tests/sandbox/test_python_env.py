@@ -153,3 +153,16 @@ def test_git_version_from_the_nearest_version_tag(tmp_path):
     assert git_version(repo) == "1.2.1.dev2"
     inner = write_tree(repo / "inner", {"b.txt": ""})
     assert git_version(inner) is None  # never the tags of the enclosing repository
+
+
+def test_malformed_tables_do_not_break_planning(tmp_path):
+    repo = write_tree(tmp_path, {"pyproject.toml": (
+        "tool = 3\ndependency-groups = ['x']\nbuild-system = {requires = 'hatch-vcs'}\n"
+        "[project]\nname = 'x'\nversion = '1'\noptional-dependencies = 'test'\n"
+    )})
+    assert install_args(detect_plan(repo)) == ["-e", "."]
+    odd = write_tree(tmp_path / "odd", {"pyproject.toml": (
+        "[project]\nname = 'x'\nversion = '1'\n[tool]\npoetry = {group = {test = 5}}\npdm = {dev-dependencies = {test = 7}}\n"
+        "uv = {dev-dependencies = 'pytest'}\nhatch = {envs = {default = 1}, build = 2}\n"
+    )})
+    assert install_args(detect_plan(odd)) == ["-e", "."]
