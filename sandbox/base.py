@@ -114,9 +114,10 @@ def pid_alive(pid: int) -> bool:
 
 
 def setup_commands(plan: Plan) -> list[list[str]]:
-    """The plan's setup, then what moves the environment's parts of the workspace (node_modules) to
-    ENV_DIR, from where every check's workspace links to them."""
-    commands = list(plan.setup)
+    """The plan's setup (with the plan's setup-only variables), then what moves the environment's parts of
+    the workspace (node_modules) to ENV_DIR, from where every check's workspace links to them."""
+    assignments = [f"{key}={value}" for key, value in sorted(plan.setup_env.items())]
+    commands = [["env", *assignments, *command] if assignments else list(command) for command in plan.setup]
     moves = " ; ".join(f"if [ -e {WORKSPACE}/{n} ]; then mkdir -p {ENV_DIR} && mv {WORKSPACE}/{n} {ENV_DIR}/{n}; fi"
                        for n in plan.env_links)
     return [*commands, ["sh", "-c", moves]] if moves else commands

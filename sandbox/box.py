@@ -11,6 +11,7 @@ from pathlib import Path
 from sandbox.base import Backend, CommandResult
 from sandbox.config import SandboxSettings
 from sandbox.errors import SandboxError, SandboxUnavailable
+from sandbox.git_version import git_version
 from sandbox.plans import Plan, detect_plan
 from sandbox.reports import CheckReport
 from sandbox.runner import run_plan
@@ -78,7 +79,8 @@ class Box:
         if not workdir.is_dir():
             raise SandboxError(f"{workdir} is not a directory")
         await self._backend.replace_workspace(workdir)
-        return await run_plan(self._backend, self.plan, default_timeout=self.settings.timeout_s)
+        default_timeout = self.plan.check_timeout_s or self.settings.timeout_s
+        return await run_plan(self._backend, self.plan, default_timeout=default_timeout)
 
     async def run(self, argv: list[str], *, timeout: float | None = None) -> CommandResult:
         """One command in the current workspace, without network."""
@@ -92,14 +94,17 @@ class Box:
 
 
 @asynccontextmanager
-async def open_sandbox(settings: SandboxSettings, repo_dir: Path) -> AsyncIterator[Box]:
+async def open_sandbox(settings: SandboxSettings, repo_dir: Path, *, version: str | None = None) -> AsyncIterator[Box]:
     """Choose the backend, detect the plan, run the (cached) setup phase and start a warm session holding
     `repo_dir`'s files. Leaving the block removes everything, also when the body raises.
 
-    The setup phase runs once, from `repo_dir` as it is at open: a change to the dependency files during
-    the job is not installed until the next job."""
+    `version` is the project's version for builds that read it from git tags; by default it comes from
+    `repo_dir`'s HEAD when `repo_dir` is a git checkout. The setup phase runs once, from `repo_dir` as it
+    is at open: a change to the dependency files during the job is not installed until the next job."""
     repo_dir = Path(repo_dir)
-    plan = detect_plan(repo_dir)
+    if version is None:
+        version = await asyncio.to_thread(git_version, repo_dir)
+    plan = detect_plan(repo_dir, version=version)
     cls = await asyncio.to_thread(choose_backend, settings, plan.image)
     backend = cls(settings)
     try:

@@ -133,10 +133,34 @@ def parse_go_test_json(output: str) -> tuple[TestCounts | None, list[FailingTest
     return counts, failing
 
 
+def go_unfinished_tests(output: str) -> list[str]:
+    """Tests that `go test -json` started and never ended (the run was killed while they ran)."""
+    running: dict[str, None] = {}
+    for line in output.splitlines():
+        if not line.startswith("{"):
+            continue
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        test = event.get("Test")
+        if not test or "/" in test:
+            continue
+        test_id = f"{event.get('Package', '')}.{test}"
+        if event.get("Action") == "run":
+            running[test_id] = None
+        elif event.get("Action") in ("pass", "fail", "skip"):
+            running.pop(test_id, None)
+    return list(running)
+
+
 _NODE_SUMMARY = re.compile(r"^(?:#|ℹ)\s+(tests|pass|fail|skipped|todo|cancelled)\s+(\d+)\s*$", re.M)
 _JEST = re.compile(r"^Tests:\s+(.*?)\s*(\d+) total", re.M)
 _VITEST = re.compile(r"^\s*Tests\s+(.*)\((\d+)\)\s*$", re.M)
 _MOCHA = re.compile(r"^\s*(\d+) (passing|failing|pending)\b", re.M)
+_AVA = re.compile(r"^\s*(\d+) tests? (passed|failed|skipped|todo)\s*$", re.M)
+_AVA_FAIL = re.compile(r"^\s*✘ \[fail\]: (.+?)\s*$", re.M)
+_AVA_PASS = re.compile(r"^\s*✔ ", re.M)
 _TAP_NOT_OK = re.compile(r"^\s*not ok \d+ - (.+?)\s*$", re.M)
 
 
@@ -154,6 +178,13 @@ def parse_node_output(output: str) -> tuple[TestCounts | None, list[FailingTest]
     elif found := _MOCHA.findall(output):
         words = {kind: int(n) for n, kind in found}
         counts = TestCounts(passed=words.get("passing", 0), failed=words.get("failing", 0), skipped=words.get("pending", 0))
+    elif found := _AVA.findall(output):
+        # ava: "20 tests passed", or after a failure only "1 test failed", "2 tests skipped" (then count the ✔)
+        words = {kind: int(n) for n, kind in found}
+        passed = words["passed"] if "passed" in words else len(_AVA_PASS.findall(output))
+        counts = TestCounts(passed=passed, failed=words.get("failed", 0),
+                            skipped=words.get("skipped", 0) + words.get("todo", 0))
+        return counts, [FailingTest(test_id=title) for title in _AVA_FAIL.findall(output)]
     return counts, _tap_failures(output)
 
 

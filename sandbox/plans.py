@@ -1,7 +1,7 @@
 """Check plans: what to install and which checks to run, detected from a repository's files.
 
 A plan is an ordered list of named checks plus the setup commands that prepare the environment. The
-repository's `.github/aura-sicd.yml` may override `setup`, `checks` and `image`.
+repository's `.github/aura-sicd.yml` may override `setup`, `checks` and `image`, and set the time limits.
 """
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ import configparser
 import hashlib
 import json
 import re
-import tomllib
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from sandbox.errors import RepoConfigError
+from sandbox.python_env import python_setup, read_pyproject
 from sandbox.repo_config import Command, RepoCheck, SandboxRepoConfig, load_sandbox_config
 
 Parser = Literal["pytest", "go", "node", "none"]
@@ -28,6 +28,9 @@ DEPENDENCY_PATTERNS = [
     "package.json", "package-lock.json", "npm-shrinkwrap.json", "yarn.lock", "pnpm-lock.yaml",
     "go.mod", "go.sum",
 ]
+
+DEFAULT_TEST_TIMEOUT_S = 60.0
+NODE_CACHE = "/tmp/node-cache"
 
 # skipped by the syntax check: hidden directories, virtualenvs, node_modules
 _COMPILE_EXCLUDE = r"[/\\](\.[^/\\]+|node_modules|venv|env|__pypackages__)([/\\]|$)"
@@ -49,6 +52,14 @@ class Plan(BaseModel):
     dependency_files: list[str] = Field(default_factory=list)
     env: dict[str, str] = Field(default_factory=dict)  # for setup and checks
     env_links: list[str] = Field(default_factory=list)  # top-level workspace names kept in the environment
+    # for the setup only and not part of its cache key: the version from git changes with every commit,
+    # and an editable install does not need its metadata to follow
+    setup_env: dict[str, str] = Field(default_factory=dict)
+    # written before each check run unless they exist; paths relative to the workspace (the version files
+    # of setuptools-scm) or absolute under /tmp
+    check_files: dict[str, str] = Field(default_factory=dict)
+    test_timeout_s: float = Field(DEFAULT_TEST_TIMEOUT_S, ge=0)  # per pytest test; 0: no per-test limit
+    check_timeout_s: float | None = Field(None, gt=0)  # per check without its own; None: the settings' limit
 
     def dependency_hash(self, repo_dir: Path, *extra: str) -> str:
         """Cache key of the setup phase: the dependency files, the setup commands and `extra` (base image...)."""
@@ -75,62 +86,20 @@ def dependency_files(repo_dir: Path) -> list[str]:
 # --- Python -----------------------------------------------------------------------------------------------
 
 
-def _read_pyproject(repo_dir: Path) -> dict:
-    path = repo_dir / "pyproject.toml"
-    if not path.is_file():
-        return {}
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise RepoConfigError(f"pyproject.toml is not valid TOML: {exc}") from exc
-
-
-def _read_setup_cfg(repo_dir: Path) -> configparser.ConfigParser:
-    parser = configparser.ConfigParser(interpolation=None)
-    path = repo_dir / "setup.cfg"
-    if path.is_file():
-        try:
-            parser.read_string(path.read_text(encoding="utf-8"))
-        except (configparser.Error, UnicodeDecodeError):
-            pass  # a broken setup.cfg fails visibly in the setup phase
-    return parser
-
-
-def _test_extra(pyproject: dict, setup_cfg: configparser.ConfigParser, setup_py: str) -> str | None:
-    declared = set(pyproject.get("project", {}).get("optional-dependencies", {}))
-    if setup_cfg.has_section("options.extras_require"):
-        declared |= set(setup_cfg.options("options.extras_require"))
-    declared |= set(re.findall(r"""['"](tests?|testing)['"]\s*:""", setup_py))
-    return next((name for name in ("test", "tests", "testing") if name in declared), None)
-
-
-def python_setup(repo_dir: Path) -> list[list[str]]:
-    pyproject = _read_pyproject(repo_dir)
-    setup_cfg = _read_setup_cfg(repo_dir)
-    setup_py = (repo_dir / "setup.py").read_text(errors="replace") if (repo_dir / "setup.py").is_file() else ""
-    installable = bool(
-        setup_py or "project" in pyproject or "build-system" in pyproject
-        or setup_cfg.has_section("metadata") or setup_cfg.has_section("options")
-    )
-    args: list[str] = []
-    for rel in dependency_files(repo_dir):
-        name = rel.rsplit("/", 1)[-1]
-        if name.startswith("requirements") and name.endswith(".txt"):
-            args += ["-r", rel]
-    if installable:
-        extra = _test_extra(pyproject, setup_cfg, setup_py)
-        args += ["-e", f".[{extra}]" if extra else "."]
-    return [["python", "-m", "pip", "install", "--no-input", *args]] if args else []
+def _tool(pyproject: dict) -> dict:
+    tool = pyproject.get("tool")
+    return tool if isinstance(tool, dict) else {}
 
 
 def _ruff_configured(repo_dir: Path, pyproject: dict) -> bool:
-    return (repo_dir / "ruff.toml").is_file() or (repo_dir / ".ruff.toml").is_file() or "ruff" in pyproject.get("tool", {})
+    return (repo_dir / "ruff.toml").is_file() or (repo_dir / ".ruff.toml").is_file() or "ruff" in _tool(pyproject)
 
 
 def _mypy_config(repo_dir: Path, pyproject: dict) -> dict | None:
     """The mypy settings when the repository configures mypy, else None."""
-    if "mypy" in pyproject.get("tool", {}):
-        return pyproject["tool"]["mypy"]
+    if "mypy" in _tool(pyproject):
+        mypy = _tool(pyproject)["mypy"]
+        return mypy if isinstance(mypy, dict) else {}
     for name in ("mypy.ini", ".mypy.ini", "setup.cfg"):
         path = repo_dir / name
         if path.is_file():
@@ -144,8 +113,8 @@ def _mypy_config(repo_dir: Path, pyproject: dict) -> dict | None:
     return None
 
 
-def python_plan(repo_dir: Path) -> Plan:
-    pyproject = _read_pyproject(repo_dir)
+def python_plan(repo_dir: Path, version: str | None = None) -> Plan:
+    pyproject = read_pyproject(repo_dir)
     lint = ["ruff", "check", "--no-cache", "--output-format", "concise"]
     if not _ruff_configured(repo_dir, pyproject):
         lint += ["--select", "E9,F63,F7,F82"]  # errors only: syntax, undefined names, broken comparisons
@@ -158,10 +127,24 @@ def python_plan(repo_dir: Path) -> Plan:
         targets = [] if mypy.get("files") else ["."]
         checks.append(CheckSpec(name="types", command=["python", "-m", "mypy", "--cache-dir", "/tmp/mypy-cache", *targets]))
     checks.append(CheckSpec(name="tests", command=["python", "-m", "pytest", "-q", "-p", "no:cacheprovider"], parser="pytest"))
-    return Plan(language="python", setup=python_setup(repo_dir), checks=checks)
+    setup = python_setup(repo_dir, dependency_files(repo_dir), version)
+    return Plan(language="python", setup=setup.commands, setup_env=setup.env, check_files=setup.workspace_files,
+                checks=checks)
 
 
 # --- JavaScript / TypeScript ------------------------------------------------------------------------------
+
+
+def javascript_install(repo_dir: Path) -> list[str]:
+    """npm, following its lock file; yarn or pnpm for their lock files when the sandbox has them."""
+    if (repo_dir / "package-lock.json").is_file() or (repo_dir / "npm-shrinkwrap.json").is_file():
+        return ["npm", "ci", "--no-audit", "--no-fund"]
+    npm = "npm install --no-audit --no-fund"
+    if (repo_dir / "yarn.lock").is_file():
+        return ["sh", "-c", f"if command -v yarn >/dev/null 2>&1; then yarn install --frozen-lockfile; else {npm}; fi"]
+    if (repo_dir / "pnpm-lock.yaml").is_file():
+        return ["sh", "-c", f"if command -v pnpm >/dev/null 2>&1; then pnpm install --frozen-lockfile; else {npm}; fi"]
+    return ["npm", "install", "--no-audit", "--no-fund"]
 
 
 def javascript_plan(repo_dir: Path) -> Plan:
@@ -174,13 +157,18 @@ def javascript_plan(repo_dir: Path) -> Plan:
     deps = {**package.get("dependencies", {}), **package.get("devDependencies", {})}
     setup: list[list[str]] = []
     if deps:
-        locked = (repo_dir / "package-lock.json").is_file() or (repo_dir / "npm-shrinkwrap.json").is_file()
-        setup = [["npm", "ci" if locked else "install", "--no-audit", "--no-fund"]]
+        # node_modules is read-only during checks: its .cache (xo, ava, babel) leads to the writable /tmp
+        cache_link = f"rm -rf node_modules/.cache && ln -s {NODE_CACHE} node_modules/.cache"
+        setup = [javascript_install(repo_dir), ["sh", "-c", cache_link]]
     checks = []
     if (repo_dir / "tsconfig.json").is_file() and "typescript" in deps:
         checks.append(CheckSpec(name="types", command=["npx", "--no-install", "tsc", "--noEmit"]))
     checks.append(CheckSpec(name="tests", command=["npm", "test", "--silent"], parser="node"))
-    return Plan(language="javascript", setup=setup, checks=checks, env_links=["node_modules"] if setup else [])
+    if not setup:
+        return Plan(language="javascript", checks=checks)
+    # find-cache-dir and its successors take CACHE_DIR over node_modules/.cache
+    return Plan(language="javascript", setup=setup, checks=checks, env={"CACHE_DIR": NODE_CACHE},
+                env_links=["node_modules"], check_files={f"{NODE_CACHE}/.keep": ""})
 
 
 # --- Go ---------------------------------------------------------------------------------------------------
@@ -226,12 +214,17 @@ def apply_config(plan: Plan, config: SandboxRepoConfig) -> Plan:
         update["checks"] = [_check_from_config(c) for c in config.checks]
     if config.image is not None:
         update["image"] = config.image
+    if config.test_timeout_s is not None:
+        update["test_timeout_s"] = config.test_timeout_s
+    if config.check_timeout_s is not None:
+        update["check_timeout_s"] = config.check_timeout_s
     return plan.model_copy(update=update)
 
 
-def detect_plan(repo_dir: Path) -> Plan:
+def detect_plan(repo_dir: Path, *, version: str | None = None) -> Plan:
     """The plan for a repository: by language (Go, JavaScript/TypeScript, else Python), then the overrides
-    of `.github/aura-sicd.yml`."""
+    of `.github/aura-sicd.yml`. `version` is the project's version from git tags, for projects that take
+    it from there (see sandbox/git_version.py); None: unknown."""
     repo_dir = Path(repo_dir)
     if not repo_dir.is_dir():
         raise RepoConfigError(f"{repo_dir} is not a directory")
@@ -242,6 +235,6 @@ def detect_plan(repo_dir: Path) -> Plan:
     elif (repo_dir / "package.json").is_file() and not python_markers:
         plan = javascript_plan(repo_dir)
     else:
-        plan = python_plan(repo_dir)
+        plan = python_plan(repo_dir, version)
     plan = apply_config(plan, config)
     return plan.model_copy(update={"dependency_files": dependency_files(repo_dir)})

@@ -1,4 +1,5 @@
-"""The sandbox's part of a repository's `.github/aura-sicd.yml`: `setup`, `checks` and `image`.
+"""The sandbox's part of a repository's `.github/aura-sicd.yml`: `setup`, `checks`, `image` and the time
+limits `test_timeout_s` and `check_timeout_s`.
 
 Other top-level keys belong to the bot and are ignored here. Commands are a string (run by `sh -c`) or a
 list of arguments.
@@ -44,6 +45,8 @@ class SandboxRepoConfig(BaseModel):
     setup: Command | list[Command] | None = None  # one command, or a list of commands; [] means no setup
     checks: list[RepoCheck] | None = None  # replaces the detected checks
     image: str | None = None  # Docker image the sandbox starts from
+    test_timeout_s: float | None = Field(None, ge=0)  # one pytest test's limit (default 60); 0 turns it off
+    check_timeout_s: float | None = Field(None, gt=0)  # each check's limit unless the check sets timeout_s
 
     @field_validator("checks")
     @classmethod

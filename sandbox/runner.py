@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 import uuid
+from pathlib import Path
 
 from sandbox.base import Backend, CommandResult
-from sandbox.parsers import parse_go_test_json, parse_junit, parse_node_output, parse_pytest_summary
+from sandbox.errors import SandboxError
+from sandbox.parsers import go_unfinished_tests, parse_go_test_json, parse_junit, parse_node_output, parse_pytest_summary
 from sandbox.plans import CheckSpec, Plan
 from sandbox.reports import CheckReport, CheckResult, CheckStatus, FailingTest, TestCounts
 
@@ -16,27 +19,87 @@ from sandbox.reports import CheckReport, CheckResult, CheckStatus, FailingTest, 
 PYTEST_NO_TESTS = 5
 MISSING_COMMAND = (126, 127)
 JUNIT_DIR = "/tmp/aura-sicd"
+PLUGIN_DIR = f"{JUNIT_DIR}/plugins"
+TIMEOUT_PLUGIN = "aura_sicd_timeout"
+PLUGIN_SOURCE = Path(__file__).with_name("plugins") / f"{TIMEOUT_PLUGIN}.py"
+UNFINISHED = "did not finish"
+
+# writes (mode, path, text) triples; mode `missing` leaves an existing file alone, `always` replaces it
+WRITE_FILES = (
+    'while [ "$#" -ge 3 ]; do if [ "$1" = always ] || [ ! -e "$2" ]; then '
+    'mkdir -p "$(dirname "$2")" && printf "%s" "$3" > "$2" || exit 1; fi; shift 3; done'
+)
+
+logger = logging.getLogger("sandbox")
+
+
+def with_timeout_plugin(command: list[str]) -> list[str] | None:
+    """`command` loading the per-test timeout plugin, when the command starts pytest itself; None for
+    wrappers (sh -c, tox, make), which may not pass PYTHONPATH on."""
+    program = command[0].rsplit("/", 1)[-1] if command else ""
+    if program in ("pytest", "py.test"):
+        return [command[0], "-p", TIMEOUT_PLUGIN, *command[1:]]
+    if program.startswith("python") and command[1:3] == ["-m", "pytest"]:
+        return [*command[:3], "-p", TIMEOUT_PLUGIN, *command[3:]]
+    return None
+
+
+async def write_files(backend: Backend, files: list[tuple[str, str, str]]) -> bool:
+    """Write (mode, path, text) into the sandbox; paths are relative to the workspace or absolute."""
+    if not files:
+        return True
+    result = await backend.exec(["sh", "-c", WRITE_FILES, "write-files", *(part for f in files for part in f)],
+                                timeout=60)
+    if not result.ok:
+        logger.warning("writing %s into the sandbox failed: %s", [f[1] for f in files], result.output[-500:])
+    return result.ok
+
+
+async def _running_test(backend: Backend, path: str) -> str | None:
+    """The node id the timeout plugin left in `path`: the test running when the run stopped."""
+    try:
+        data = await backend.read_file(path)
+    except SandboxError:  # a Docker sandbox removed after a command that would not die
+        return None
+    return (data or b"").decode("utf-8", "replace").strip() or None
 
 
 async def run_plan(backend: Backend, plan: Plan, *, default_timeout: float) -> CheckReport:
     started = time.monotonic()
+    await write_files(backend, [("missing", path, text) for path, text in plan.check_files.items()])
+    plugged = {s.name: c for s in plan.checks if s.parser == "pytest" and (c := with_timeout_plugin(s.command))}
+    if plugged and not await write_files(backend, [("always", f"{PLUGIN_DIR}/{TIMEOUT_PLUGIN}.py",
+                                                    PLUGIN_SOURCE.read_text(encoding="utf-8"))]):
+        plugged = {}
     results = []
     for spec in plan.checks:
         env = dict(plan.env)
-        junit_path = f"{JUNIT_DIR}/junit-{uuid.uuid4().hex[:12]}.xml"  # fresh per run: no stale report
+        run_id = uuid.uuid4().hex[:12]
+        junit_path = f"{JUNIT_DIR}/junit-{run_id}.xml"  # fresh per run: no stale report
+        current_path = f"{JUNIT_DIR}/current-test-{run_id}.txt"
+        command = plugged.get(spec.name, spec.command)
         if spec.parser == "pytest":
             # the environment reaches pytest however the repository's command starts it (tox, make, sh)
             env["PYTEST_ADDOPTS"] = f"--junitxml={junit_path} -o junit_family=xunit1"
-        result = await backend.exec(spec.command, timeout=spec.timeout_s or default_timeout, env=env)
+        if spec.name in plugged:
+            env["PYTHONPATH"] = ":".join(p for p in (PLUGIN_DIR, env.get("PYTHONPATH")) if p)
+            env["AURA_SICD_TEST_TIMEOUT_S"] = f"{plan.test_timeout_s:g}"
+            env["AURA_SICD_CURRENT_TEST"] = current_path
+        result = await backend.exec(command, timeout=spec.timeout_s or default_timeout, env=env)
         junit = await backend.read_file(junit_path) if spec.parser == "pytest" and not result.timed_out else None
-        results.append(judge(spec, result, junit))
+        unfinished = None
+        if spec.name in plugged and (result.timed_out or not junit):
+            unfinished = await _running_test(backend, current_path)
+        results.append(judge(spec, result, junit, unfinished))
     rate, reason = pass_rate(results)
     return CheckReport(backend=backend.name, checks=results, pass_rate=rate, pass_rate_reason=reason,
                        duration_s=round(time.monotonic() - started, 3))
 
 
-def judge(spec: CheckSpec, result: CommandResult, junit: bytes | None = None) -> CheckResult:
-    """One check's result from its command's outcome and, for tests, the runner's report."""
+def judge(spec: CheckSpec, result: CommandResult, junit: bytes | None = None, unfinished: str | None = None,
+          ) -> CheckResult:
+    """One check's result from its command's outcome and, for tests, the runner's report; `unfinished`
+    names the test that was running when the run stopped without finishing."""
     check = CheckResult(name=spec.name, command=spec.command, status=CheckStatus.PASSED, exit_code=result.exit_code,
                         duration_s=round(result.duration_s, 3), output=result.output, required=spec.required)
     if result.timed_out:
@@ -49,8 +112,14 @@ def judge(spec: CheckSpec, result: CommandResult, junit: bytes | None = None) ->
         check.status = CheckStatus.FAILED
     if spec.parser == "pytest":
         _read_pytest(check, result, junit)
+        if unfinished:
+            how = f"the check was stopped after {result.duration_s:.0f} s" if result.timed_out else "the run stopped"
+            check.failing_tests.append(FailingTest(test_id=unfinished, message=f"{UNFINISHED}: {how}"))
     elif spec.parser == "go":
         check.tests, check.failing_tests = parse_go_test_json(result.output)
+        if result.timed_out:
+            check.failing_tests += [FailingTest(test_id=t, message=f"{UNFINISHED}: the check was stopped after "
+                                                f"{result.duration_s:.0f} s") for t in go_unfinished_tests(result.output)]
         if check.tests and check.tests.errors and not check.tests.run - check.tests.errors and check.status == CheckStatus.FAILED:
             check.status = CheckStatus.ERROR  # nothing built, nothing ran
     elif spec.parser == "node":
@@ -91,8 +160,9 @@ def pass_rate(checks: list[CheckResult]) -> tuple[float, str]:
     tests = next((c for c in checks if c.tests is not None), None) or next((c for c in checks if c.name == "tests"), None)
     if tests is None:
         return 0.0, "the plan has no test check"
+    unfinished = next((f.test_id for f in tests.failing_tests if f.message.startswith(UNFINISHED)), None)
     if tests.status == CheckStatus.TIMEOUT:
-        return 0.0, f"the tests timed out after {tests.duration_s:.0f} s"
+        return 0.0, f"the tests timed out after {tests.duration_s:.0f} s" + (f" in {unfinished}" if unfinished else "")
     if tests.status == CheckStatus.OOM:
         return 0.0, "the tests ran out of memory"
     if tests.status == CheckStatus.ERROR:
@@ -106,6 +176,8 @@ def pass_rate(checks: list[CheckResult]) -> tuple[float, str]:
             return 0.0, f"build failed in {_collection_errors(build)}"
         return 0.0, f"the tests could not run (exit {tests.exit_code})"
     counts = tests.tests
+    if counts is None and unfinished:
+        return 0.0, f"the test {unfinished} did not finish (exit {tests.exit_code})"
     if counts is None:
         if tests.status == CheckStatus.PASSED:
             return 1.0, f"{tests.name} passed (no per-test counts in its output)"

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from sandbox import CheckReport, CheckResult, CheckStatus, CommandResult, FailingTest, TestCounts
-from sandbox.parsers import parse_go_test_json, parse_junit, parse_node_output, parse_pytest_summary
+from sandbox.parsers import go_unfinished_tests, parse_go_test_json, parse_junit, parse_node_output, parse_pytest_summary
 from sandbox.plans import CheckSpec
 from sandbox.runner import judge, pass_rate
 
@@ -77,6 +78,15 @@ def test_node_other_runner_summaries():
     assert parse_node_output("done")[0] is None
 
 
+def test_node_ava_summary_and_failures():
+    ava = ("  ✔ camelCase\n  - [skip] skipped one\n  ✘ [fail]: broken one\n  ─\n\n  broken one\n\n  test.js:411\n\n"
+           "  Difference (- actual, + expected):\n\n  - 1\n  + 2\n\n  ─\n\n  1 test failed\n  1 test skipped\n")
+    counts, failing = parse_node_output(ava)
+    assert counts == TestCounts(passed=1, failed=1, skipped=1)  # ava prints no passed count after a failure
+    assert [f.test_id for f in failing] == ["broken one"]
+    assert parse_node_output("  ✔ a\n  ✔ b\n  ─\n\n  20 tests passed\n")[0] == TestCounts(passed=20)
+
+
 def _check(name: str, status: CheckStatus, **kw) -> CheckResult:
     return CheckResult(name=name, command=[name], status=status, **kw)
 
@@ -128,3 +138,13 @@ def test_summary_is_compact_and_bounded():
                         checks=[_check("tests", CheckStatus.PASSED, tests=TestCounts(passed=1))])
     assert green.summary() == ("Checks: tests passed\nTests: 1 passed, 0 failed, 0 errors, 0 skipped\n"
                                "Pass rate: 1.00 (1 of 1 tests passed)")
+
+
+def test_go_tests_that_never_ended():
+    events = [
+        {"Action": "run", "Package": "m", "Test": "TestA"}, {"Action": "pass", "Package": "m", "Test": "TestA"},
+        {"Action": "run", "Package": "m", "Test": "TestB"}, {"Action": "run", "Package": "m", "Test": "TestB/sub"},
+        {"Action": "output", "Package": "m", "Test": "TestB", "Output": "waiting\n"},
+    ]
+    output = "\n".join(json.dumps(e) for e in events) + "\nnot json\n"
+    assert go_unfinished_tests(output) == ["m.TestB"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sandbox import RepoConfigError, SandboxRepoConfig, detect_plan, load_sandbox_config
+from sandbox.python_env import PIP_INSTALL
 
 from .conftest import write_tree
 
@@ -29,7 +30,7 @@ def test_pyproject_with_test_extra_ruff_and_mypy(tmp_path):
         "requirements-dev.txt": "requests\n",
     })
     plan = detect_plan(repo)
-    assert plan.setup == [["python", "-m", "pip", "install", "--no-input", "-r", "requirements-dev.txt", "-e", ".[tests]"]]
+    assert plan.setup == [[*PIP_INSTALL, "-r", "requirements-dev.txt", "-e", ".[tests]"]]
     assert names(plan) == ["syntax", "lint", "types", "tests"]
     assert "--select" not in plan.checks[1].command  # the repository configures ruff
     assert plan.checks[2].command[-1] == "."
@@ -59,7 +60,8 @@ def test_javascript_and_go_plans(tmp_path):
         "package.json": '{"scripts": {"test": "jest"}, "devDependencies": {"typescript": "5", "jest": "29"}}',
         "package-lock.json": "{}", "tsconfig.json": "{}"}))
     assert js.language == "javascript"
-    assert js.setup == [["npm", "ci", "--no-audit", "--no-fund"]] and js.env_links == ["node_modules"]
+    assert js.setup[0] == ["npm", "ci", "--no-audit", "--no-fund"] and js.env_links == ["node_modules"]
+    assert js.setup[1] == ["sh", "-c", "rm -rf node_modules/.cache && ln -s /tmp/node-cache node_modules/.cache"]
     assert names(js) == ["types", "tests"] and js.checks[-1].parser == "node"
     bare_js = detect_plan(write_tree(tmp_path / "bare", {"package.json": '{"scripts": {"test": "node --test"}}'}))
     assert bare_js.setup == [] and bare_js.env_links == []

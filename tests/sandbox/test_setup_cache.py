@@ -7,7 +7,10 @@ import shutil
 import uuid
 from pathlib import Path
 
+import pytest
+
 from sandbox import open_sandbox
+from sandbox.python_env import PIP_INSTALL
 
 from .conftest import settings_for, write_tree
 
@@ -32,7 +35,7 @@ async def test_setup_installs_the_package_and_is_cached(backend, tmp_path, caplo
     settings = settings_for(backend, memory_mb=1024, pids=256)
     caplog.set_level(logging.INFO, logger="sandbox")
     async with open_sandbox(settings, repo) as box:
-        assert box.plan.setup == [["python", "-m", "pip", "install", "--no-input", "-e", ".[test]"]]
+        assert box.plan.setup == [[*PIP_INSTALL, "-e", ".[test]"]]
         report = await box.check(repo)
         network = await box.run(["python", "-c", "import socket; socket.create_connection(('pypi.org', 443), timeout=3)"])
     assert report.all_green, report.summary()
@@ -75,3 +78,22 @@ async def test_a_repository_without_dependency_files_needs_no_setup(backend, tmp
         report = await box.check(repo)
     assert report.pass_rate == 1.0
     assert not any("setting up" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.bwrap
+async def test_uv_installs_when_the_sandbox_has_it(bwrap_settings, tmp_path):
+    repo = _package(tmp_path, uuid.uuid4().hex)
+    settings = settings_for("bwrap", memory_mb=1024, pids=256,
+                            tools=[*settings_for("bwrap").tools, "uv"])  # uv on the tools' PATH
+    environment = None
+    try:
+        async with open_sandbox(settings, repo) as box:
+            environment = box._backend.env_dir
+            report = await box.check(repo)
+            installer = await box.run(["python", "-c", "import importlib.metadata as m; "
+                                       "print(m.distribution('tinypkg').read_text('INSTALLER'))"])
+        assert report.pass_rate == 1.0, report.summary()
+        assert installer.output.strip() == "uv"
+    finally:
+        if environment is not None:
+            _remove_environment("bwrap", environment)

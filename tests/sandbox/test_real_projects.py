@@ -1,0 +1,77 @@
+"""Real projects' setups and checks with bubblewrap, from the git bundles in tests/data/realrepos. The
+setup needs PyPI (or npm's registry); afterwards the environments are cached."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from sandbox import CheckStatus, open_sandbox
+
+from .conftest import settings_for
+
+pytestmark = pytest.mark.bwrap
+
+BUNDLES = Path(__file__).parent.parent / "data" / "realrepos"
+# the setup installs and mypy and the test suites run: room beyond the hostile tests' small limits
+REAL_LIMITS = {"memory_mb": 2048, "pids": 512, "timeout_s": 300.0}
+
+
+def clone(name: str, branch: str, dest: Path) -> Path:
+    target = dest / name
+    subprocess.run(["git", "clone", "-q", "-b", branch, str(BUNDLES / f"{name}.bundle"), str(target)],
+                   check=True, capture_output=True, timeout=120)
+    return target
+
+
+async def test_itsdangerous_collects_its_tests_with_the_dependency_group(bwrap_settings, tmp_path):
+    repo = clone("itsdangerous", "main", tmp_path)
+    async with open_sandbox(settings_for("bwrap", **REAL_LIMITS), repo) as box:
+        assert {"freezegun", "pytest"} <= set(box.plan.setup[0])  # [dependency-groups] tests
+        report = await box.check(repo)
+        freezegun = await box.run(["python", "-c", "import freezegun"])
+    assert freezegun.ok, freezegun.output
+    tests = report.check("tests")
+    assert tests.status == CheckStatus.PASSED, report.summary()
+    assert tests.tests.passed > 250 and tests.tests.errors == 0
+    assert report.pass_rate == 1.0
+
+
+async def test_humanize_installs_with_its_version_from_git(bwrap_settings, tmp_path):
+    repo = clone("humanize", "main", tmp_path)  # 5 commits after the tag 4.16.0
+    async with open_sandbox(settings_for("bwrap", **REAL_LIMITS), repo) as box:
+        assert box.plan.setup_env == {"SETUPTOOLS_SCM_PRETEND_VERSION": "4.16.1.dev5"}
+        report = await box.check(repo)
+        version = await box.run(["python", "-c", "import importlib.metadata as m, humanize; "
+                                 "print(m.version('humanize'), humanize.__version__)"])
+    assert version.ok, version.output
+    assert version.output.split() == ["4.16.1.dev5", "4.16.1.dev5"]
+    assert not (repo / "src/humanize/_version.py").exists()  # written in the sandbox's copy only
+    tests = report.check("tests")
+    assert tests.status == CheckStatus.PASSED, report.summary()
+    assert tests.tests.passed > 500 and report.pass_rate == 1.0
+
+
+async def test_go_module_uuid(bwrap_settings, tmp_path):
+    if shutil.which("go") is None:
+        pytest.skip("go is not installed on this host")
+    repo = clone("uuid", "master", tmp_path)
+    async with open_sandbox(settings_for("bwrap", **REAL_LIMITS), repo) as box:
+        report = await box.check(repo)
+    assert report.all_green, report.summary()
+    assert report.check("tests").tests.passed >= 10 and report.pass_rate == 1.0
+
+
+async def test_javascript_camelcase_with_xo_ava_and_tsd(bwrap_settings, tmp_path):
+    if shutil.which("npm") is None:
+        pytest.skip("npm is not installed on this host")
+    repo = clone("camelcase", "main", tmp_path)
+    async with open_sandbox(settings_for("bwrap", **REAL_LIMITS), repo) as box:
+        assert box.plan.setup[0] == ["npm", "install", "--no-audit", "--no-fund"]  # no lock file
+        report = await box.check(repo)
+    tests = report.check("tests")
+    assert tests.status == CheckStatus.PASSED, report.summary()  # xo writes to node_modules/.cache
+    assert tests.tests.passed == 20 and report.pass_rate == 1.0
