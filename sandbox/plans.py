@@ -174,7 +174,32 @@ def javascript_plan(repo_dir: Path) -> Plan:
 # --- Go ---------------------------------------------------------------------------------------------------
 
 
+_GO_PACKAGE = re.compile(r"^package\s+(\w+)", re.MULTILINE)
+_GO_IMPORT = re.compile(r'"([\w.-]+\.[a-z]{2,}/[\w./-]+)"')
+
+
+def go_module_path(repo_dir: Path) -> str:
+    """The import path of a Go package kept without go.mod (the GOPATH era): as its own external tests
+    import it, else a local name."""
+    names = {m for f in repo_dir.glob("*.go") if not f.name.endswith("_test.go")
+             for m in _GO_PACKAGE.findall(f.read_text(encoding="utf-8", errors="replace"))}
+    for test in sorted(repo_dir.glob("*_test.go")):
+        for path in _GO_IMPORT.findall(test.read_text(encoding="utf-8", errors="replace")):
+            if path.rsplit("/", 1)[-1] in names:
+                return path
+    return f"local/{repo_dir.resolve().name}"
+
+
 def go_plan(repo_dir: Path) -> Plan:
+    if not (repo_dir / "go.mod").is_file():
+        # module mode needs a go.mod: the checks get one, the repository is not changed
+        module = f"module {go_module_path(repo_dir)}\n\ngo 1.13\n"
+        plan = go_plan_with_module(repo_dir)
+        return plan.model_copy(update={"check_files": {"go.mod": module}})
+    return go_plan_with_module(repo_dir)
+
+
+def go_plan_with_module(repo_dir: Path) -> Plan:
     setup = [["go", "mod", "download"]] if (repo_dir / "go.sum").is_file() else []
     env = {"GOMODCACHE": "/opt/aura-env/gomod", "GOCACHE": "/tmp/go-build", "GOFLAGS": "-mod=readonly",
            "GOTOOLCHAIN": "local", "CGO_ENABLED": "0"}
@@ -230,7 +255,7 @@ def detect_plan(repo_dir: Path, *, version: str | None = None) -> Plan:
         raise RepoConfigError(f"{repo_dir} is not a directory")
     config = load_sandbox_config(repo_dir)
     python_markers = any((repo_dir / n).is_file() for n in ("pyproject.toml", "setup.py", "setup.cfg"))
-    if (repo_dir / "go.mod").is_file():
+    if (repo_dir / "go.mod").is_file() or (any(repo_dir.glob("*.go")) and not python_markers):
         plan = go_plan(repo_dir)
     elif (repo_dir / "package.json").is_file() and not python_markers:
         plan = javascript_plan(repo_dir)

@@ -75,3 +75,18 @@ async def test_javascript_camelcase_with_xo_ava_and_tsd(bwrap_settings, tmp_path
     tests = report.check("tests")
     assert tests.status == CheckStatus.PASSED, report.summary()  # xo writes to node_modules/.cache
     assert tests.tests.passed == 20 and report.pass_rate == 1.0
+
+
+async def test_go_package_without_go_mod_pkg_errors(bwrap_settings, tmp_path):
+    """pkg/errors predates Go modules: the checks get a go.mod naming the path its own tests import."""
+    if shutil.which("go") is None:
+        pytest.skip("go is not installed on this host")
+    repo = clone("errors", "master", tmp_path)
+    async with open_sandbox(settings_for("bwrap", **REAL_LIMITS), repo) as box:
+        assert box.plan.language == "go"
+        assert box.plan.check_files == {"go.mod": "module github.com/pkg/errors\n\ngo 1.13\n"}
+        report = await box.check(repo)
+    assert not (repo / "go.mod").exists()  # written in the sandbox's copy only
+    tests = report.check("tests")
+    assert tests.tests.run > 20, report.summary()  # the package built and its tests ran
+    assert report.check("vet").status == CheckStatus.PASSED, report.summary()
