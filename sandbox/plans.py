@@ -26,7 +26,7 @@ DEPENDENCY_PATTERNS = [
     "pyproject.toml", "setup.cfg", "setup.py", "requirements*.txt", "requirements/*.txt", "constraints*.txt",
     "Pipfile", "Pipfile.lock", "poetry.lock", "uv.lock", "pdm.lock",
     "package.json", "package-lock.json", "npm-shrinkwrap.json", "yarn.lock", "pnpm-lock.yaml",
-    "go.mod", "go.sum",
+    "go.mod", "go.sum", ".pre-commit-config.yaml",
 ]
 
 DEFAULT_TEST_TIMEOUT_S = 60.0

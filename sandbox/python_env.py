@@ -267,4 +267,51 @@ def python_setup(repo_dir: Path, dependency_files: list[str], version: str | Non
             env[SCM_VERSION_ENV] = version or FALLBACK_VERSION
             files = version_files(pyproject, env[SCM_VERSION_ENV])
     args += group_requirements(pyproject)
+    args += [pin for pin in pinned_tools(repo_dir) if _normalize(re.split(r"[<>=!~\[; ]", pin)[0]) not in _named(args)]
     return PythonSetup(commands=[[*PIP_INSTALL, *args]] if args else [], env=env, workspace_files=files)
+
+
+# --- the linters at the versions the project pins --------------------------------------------------------
+
+PRE_COMMIT_CONFIG = ".pre-commit-config.yaml"
+# pre-commit hook repositories whose rev is the tool's own version
+_HOOK_TOOLS = {"ruff-pre-commit": "ruff", "mirrors-mypy": "mypy"}
+_VERSION = re.compile(r"^v?(\d+(?:\.\d+)+)$")
+_FROZEN = re.compile(r"#\s*frozen:\s*v?(\d+(?:\.\d+)+)")
+
+
+def _named(args: list[str]) -> set[str]:
+    """The distribution names among pip arguments (requirements, not options or paths)."""
+    return {_normalize(re.split(r"[<>=!~\[; ]", a)[0]) for a in args if a and not a.startswith(("-", "."))}
+
+
+def pinned_tools(repo_dir: Path) -> list[str]:
+    """Requirements for the linters the project pins in its pre-commit hooks (`ruff==0.11.11`, `mypy==1.19.1`
+    and the mypy hook's additional dependencies), so the checks run the versions the project runs. A
+    frozen rev (a commit hash) gives its version in pre-commit's `# frozen: vX` comment."""
+    path = repo_dir / PRE_COMMIT_CONFIG
+    if not path.is_file():
+        return []
+    import yaml
+
+    text = path.read_text(encoding="utf-8", errors="replace")
+    try:
+        config = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return []
+    pins: list[str] = []
+    for repo in _table(config).get("repos") or []:
+        url, rev = str(_table(repo).get("repo", "")), str(_table(repo).get("rev", ""))
+        tool = next((t for key, t in _HOOK_TOOLS.items() if url.rstrip("/").endswith(key)), None)
+        if tool is None:
+            continue
+        version = _VERSION.match(rev)
+        if version is None:  # a frozen rev: its comment says the version
+            line = next((ln for ln in text.splitlines() if rev in ln), "")
+            version = _FROZEN.search(line)
+        if version is not None:
+            pins.append(f"{tool}=={version.group(1)}")
+        if tool == "mypy":
+            for hook in _table(repo).get("hooks") or []:
+                pins += [d for d in _strings(_table(hook).get("additional_dependencies")) if isinstance(d, str)]
+    return list(dict.fromkeys(pins))

@@ -166,3 +166,41 @@ def test_malformed_tables_do_not_break_planning(tmp_path):
         "uv = {dev-dependencies = 'pytest'}\nhatch = {envs = {default = 1}, build = 2}\n"
     )})
     assert install_args(detect_plan(odd)) == ["-e", "."]
+
+
+# itsdangerous's and tomli's hooks as their repositories write them: a frozen rev with its version comment
+PRE_COMMIT = """repos:
+  - repo: https://github.com/astral-sh/ruff-pre-commit
+    rev: 76e47323a83cd9795e4ff9a1de1c0d2eef610f17  # frozen: v0.11.11
+    hooks:
+      - id: ruff
+  - repo: https://github.com/pre-commit/mirrors-mypy
+    rev: v1.19.1
+    hooks:
+      - id: mypy
+        additional_dependencies: [types-requests, "attrs>=23"]
+  - repo: https://github.com/pre-commit/pre-commit-hooks
+    rev: v5.0.0
+    hooks:
+      - id: trailing-whitespace
+"""
+
+
+def test_linters_run_at_the_versions_the_pre_commit_hooks_pin(tmp_path):
+    repo = write_tree(tmp_path, {"pyproject.toml": "[project]\nname='x'\nversion='1'\n",
+                                 ".pre-commit-config.yaml": PRE_COMMIT})
+    assert install_args(detect_plan(repo)) == ["-e", ".", "ruff==0.11.11", "mypy==1.19.1", "types-requests", "attrs>=23"]
+    assert ".pre-commit-config.yaml" in detect_plan(repo).dependency_files  # a new pin is a new environment
+
+
+def test_a_pin_in_the_dependency_groups_wins_over_the_hook(tmp_path):
+    repo = write_tree(tmp_path, {"pyproject.toml": "[project]\nname='x'\nversion='1'\n[dependency-groups]\ndev = ['ruff==0.9.0']\n",
+                                 ".pre-commit-config.yaml": PRE_COMMIT})
+    args = install_args(detect_plan(repo))
+    assert "ruff==0.9.0" in args and "ruff==0.11.11" not in args and "mypy==1.19.1" in args
+
+
+def test_an_unreadable_pre_commit_config_pins_nothing(tmp_path):
+    repo = write_tree(tmp_path, {"pyproject.toml": "[project]\nname='x'\nversion='1'\n",
+                                 ".pre-commit-config.yaml": "repos: [\n"})
+    assert install_args(detect_plan(repo)) == ["-e", "."]
