@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "bot.commands.export",
     "bot.commands.eval",
     "bot.commands.learning",
+    "bot.commands.mcp",
 ]
 
 
