@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "bot.commands.eval",
     "bot.commands.learning",
     "bot.commands.mcp",
+    "bot.commands.scan",
 ]
 
 
