@@ -14,7 +14,7 @@ import asyncio
 import re
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,8 @@ _NOTE = re.compile(r":\s*note:")  # mypy's notes explain an error; they are not 
 KIND_ORDER = {"test": 0, "finding": 1, "check": 2}
 OUTPUT_TAIL = 2500
 
+OnFinding = Callable[[int, int, Finding], None]  # (number, of, finding) as each task starts
+
 
 def findings_of(report: CheckReport) -> list[Finding]:
     """The work a base's report shows: failing tests first, then per-file findings, then red checks."""
@@ -44,8 +46,10 @@ def findings_of(report: CheckReport) -> list[Finding]:
         if check.status in GREEN:
             continue
         found.extend(_check_findings(check))
-    unique = {f.key: f for f in reversed(found)}  # the first of each key wins
-    return sorted(reversed(unique.values()), key=lambda f: KIND_ORDER[f.kind])
+    unique: dict[str, Finding] = {}
+    for finding in found:
+        unique.setdefault(finding.key, finding)
+    return sorted(unique.values(), key=lambda f: KIND_ORDER[f.kind])
 
 
 def _check_findings(check: CheckResult) -> list[Finding]:
@@ -114,7 +118,7 @@ class Scan:
         self.opener = sandbox_opener
 
     async def run(self, repo_dir: Path, *, base: str = "HEAD", max_tasks: int = 5, dry_run: bool = False,
-                  skip: Iterable[str] = (), on_finding=None) -> ScanReport:  # noqa: ANN001 - on_finding(i, n, finding)
+                  skip: Iterable[str] = (), on_finding: OnFinding | None = None) -> ScanReport:
         """Raises WorkspaceError / SandboxError when the repository or its checks cannot be used at all."""
         started, clock = utcnow(), time.perf_counter()
         repo = ensure_repository(repo_dir)

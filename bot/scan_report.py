@@ -109,8 +109,8 @@ class ScanReport(BaseModel):
             "",
             f"- run `{self.run_id}`{' (dry run: no branches kept)' if self.dry_run else ''}",
             f"- {len(self.findings)} finding(s); {len(self.tasks)} worked, {len(self.approved)} approved",
-            f"- {self.tokens} tokens; {self.duration_s:.0f} s in all ({self.checks_duration_s:.0f} s for the checks on "
-            f"the base, {self.backend} sandbox)",
+            (f"- {self.tokens} tokens; {self.duration_s:.0f} s in all ({self.checks_duration_s:.0f} s for the checks "
+             f"on the base, {self.backend} sandbox)"),
         ]
         if self.stopped:
             lines.append(f"- stopped early: {self.stopped}")

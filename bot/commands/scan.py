@@ -46,6 +46,7 @@ async def scan(settings: Settings, args: argparse.Namespace) -> int:
     from bot.events import EventBus, IterationCompleted
     from bot.llm import LLMError, OllamaLLM
     from bot.scan import Scan, write_report
+    from bot.scan_report import Finding
     from bot.workspace import WorkspaceError, ensure_repository
     from sandbox import SandboxError
 
@@ -67,7 +68,7 @@ async def scan(settings: Settings, args: argparse.Namespace) -> int:
             reward = f", reward {r.reward.value:.3f}" if r.reward else ""
             console.print(f"  iteration {r.number}: {r.status.value}{reward}")
 
-        def on_finding(number: int, total: int, finding) -> None:  # noqa: ANN001
+        def on_finding(number: int, total: int, finding: Finding) -> None:
             console.print(f"[bold]task {number}/{total}[/bold] {finding.title}")
 
         bus.subscribe(IterationCompleted, on_completed)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 
@@ -23,7 +24,7 @@ MONDAY_3AM = datetime(2026, 11, 30, 3, 0, tzinfo=UTC)
 FINDING = "test:tests/test_calc.py::test_add"
 
 
-def serve_repository(env: JobsEnv, remote) -> None:  # noqa: ANN001
+def serve_repository(env: JobsEnv, remote: Path) -> None:
     mock, api = env.github.mock, env.github.api
     mock.get(f"{api}/repos/{REPO}").mock(return_value=httpx.Response(
         200, json={"default_branch": "main", "clone_url": str(remote)}))

@@ -56,7 +56,7 @@ async def mcp_session(tmp_path: Path, ollama: FakeOllama, *args: str, safe_mode:
         "SAFE_MODE": "1" if safe_mode else "0",
     }
     params = StdioServerParameters(command=sys.executable, args=["-m", "bot", "mcp", *args], env=env, cwd=str(tmp_path))
-    with open(tmp_path / "mcp-stderr.log", "w") as errlog:
+    with open(tmp_path / "mcp-stderr.log", "w") as errlog:  # noqa: ASYNC230 - once, before the server starts
         async with stdio_client(params, errlog=errlog) as (read, write), ClientSession(read, write) as session:
             await session.initialize()
             yield session
