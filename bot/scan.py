@@ -33,6 +33,8 @@ from sandbox import CheckReport, CheckResult, SandboxError, open_sandbox
 # path:line[:col]: message — the tools' usual form (ruff concise, mypy, flake8, go vet, tsc plain)
 _FINDING = re.compile(r"^(?P<path>[^\s:]+\.[A-Za-z0-9]+):(?P<line>\d+)(?::\d+)?:\s*(?P<message>\S.*)$")
 _NOTE = re.compile(r":\s*note:")  # mypy's notes explain an error; they are not findings of their own
+# the sandbox's environment, not the code: a module or its stubs are not installed where the tool runs
+_ENVIRONMENT = re.compile(r"\[(import-not-found|import-untyped|import)\]\s*$")
 KIND_ORDER = {"test": 0, "finding": 1, "check": 2}
 OUTPUT_TAIL = 2500
 
@@ -63,16 +65,21 @@ def _check_findings(check: CheckResult) -> list[Finding]:
     if check.failing_tests and listed_all:
         return out
     per_file: dict[str, list[str]] = {}
+    environment = 0
     if check.tests is None:
         for line in check.output.splitlines():
             match = _FINDING.match(line.strip())
-            if match and not _NOTE.search(line):
-                per_file.setdefault(match.group("path").removeprefix("./"), []).append(line.strip())
+            if not match or _NOTE.search(line):
+                continue
+            if _ENVIRONMENT.search(line):
+                environment += 1
+                continue
+            per_file.setdefault(match.group("path").removeprefix("./"), []).append(line.strip())
     for path, lines in per_file.items():
         what = "type errors" if check.name in ("types", "mypy", "tsc") else f"{check.name} findings"
         out.append(Finding(key=f"{check.name}:{path}", kind="finding", check=check.name, path=path,
                            title=f"Fix the {what} in {path}", details=lines))
-    if not out:
+    if not out and not environment:  # red only for what is missing in the sandbox: no task
         out.append(Finding(key=f"check:{check.name}", kind="check", check=check.name,
                            title=f"Make the {check.name} check pass ({check.status.value} on the base)",
                            details=[f"$ {' '.join(check.command)}", check.output.strip()[-OUTPUT_TAIL:]]))

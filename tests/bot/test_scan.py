@@ -31,7 +31,9 @@ Found 3 errors.
 """
 MYPY = """src/app/a.py:12: error: Incompatible return value type (got "int", expected "str")  [return-value]
 src/app/a.py:12: note: See https://mypy.rtfd.io/en/stable/_refs.html#code-return-value
-Found 1 error in 1 file (checked 4 source files)
+src/app/a.py:1: error: Cannot find implementation or library stub for module named "unidecode"  [import-not-found]
+setup.py:7: error: Library stubs not installed for "setuptools"  [import-untyped]
+Found 3 errors in 2 files (checked 4 source files)
 """
 
 
@@ -74,6 +76,12 @@ def test_tests_that_fail_without_ids_make_one_check_finding():
     ])
     [finding] = findings_of(report)
     assert finding.key == "check:tests" and "ImportError" in finding.task("app").body
+
+
+def test_what_the_sandbox_lacks_is_no_finding():
+    """Missing modules or stubs where the type checker runs say nothing about the code: no task."""
+    only_environment = "\n".join(MYPY.splitlines()[2:])
+    assert findings_of(CheckReport(backend="bwrap", checks=[check("types", CheckStatus.FAILED, output=only_environment)])) == []
 
 
 # --- on a real repository -----------------------------------------------------------------------
