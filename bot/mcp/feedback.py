@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 from bot.mcp.results import IterationTrace
 from bot.records import Episode, Task
 from bot.workspace import run_git
+from sandbox.repo_config import CONFIG_PATH
 
 DEFAULT_TASK = ("Review this code and improve it: fix bugs and unhandled edge cases, keep the behaviour that is "
                 "correct, and keep it readable and well formatted. Add or fix tests that show the change works.")
@@ -47,6 +48,8 @@ def relative_file_path(file_path: str) -> str:
     path = PurePosixPath(text)
     if not text or path.is_absolute() or ".." in path.parts or not path.name or path.parts[0] == ".git":
         raise FeedbackInputError(f"file_path must be a relative path such as src/app.py, got {file_path!r}")
+    if path.as_posix() == CONFIG_PATH:  # it would decide which checks run on the code
+        raise FeedbackInputError(f"{CONFIG_PATH} is the bot's configuration, not code to review")
     return path.as_posix()
 
 

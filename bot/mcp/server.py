@@ -157,7 +157,10 @@ class AuraMCP:
             rel = feedback.relative_file_path(file_path)
             files = {rel: code}
             if tests:
-                files[feedback.relative_file_path(test_path or feedback.default_test_path(rel))] = tests
+                tests_at = feedback.relative_file_path(test_path or feedback.default_test_path(rel))
+                if tests_at == rel:
+                    raise feedback.FeedbackInputError(f"the tests and the code cannot both be {rel}: give another test_path")
+                files[tests_at] = tests
         except feedback.FeedbackInputError as exc:
             raise ToolError(str(exc)) from exc
         if not code.strip():
