@@ -2,7 +2,8 @@
 
     SCAN:    sync the mirror → repo config → the checks on the default branch in the sandbox → findings
              → leave out findings that have an open PR or one a maintainer closed, keep as many as
-             `max_open_prs` leaves room for → one FINDING job each, enqueued from the workflow
+             `max_open_prs` leaves room for → one FINDING job each, enqueued from the workflow, once
+             per finding and commit (a finding that was not fixed is tried again when the branch moves)
     FINDING: sync → repo config → the episode on the finding (bot/episode.py) → when a fix is approved:
              push, a PR labelled `autonomy.label` whose body names the finding, recorded as a bot PR
 
@@ -77,18 +78,26 @@ class ScanJobRun(AutonomousJobRun):
         queue = await DBOS.retrieve_queue_async(JOB_QUEUE)
         if queue is None:
             raise RuntimeError(f"the queue {JOB_QUEUE} is not registered")
+        enqueued, worked = [], []
         for finding in chosen:
-            job = self.finding_job(finding)
+            job = self.finding_job(finding, checkout.base_sha)
+            if await DBOS.get_workflow_status_async(job.delivery_id) is not None:
+                worked.append(finding.key)  # worked on this commit already (a step: replays the same)
+                continue
             with SetWorkflowID(job.delivery_id), SetEnqueueOptions(queue_partition_key=job.partition_key):
                 await queue.enqueue_async(job_workflow, job.model_dump(mode="json"))
-        return JobOutcome(status="scanned", detail=f"{len(findings)} finding(s) on {checkout.base_sha[:12]}, "
-                                                   f"{len(chosen)} enqueued: " + ", ".join(f.key for f in chosen))
+            enqueued.append(finding.key)
+        detail = f"{len(findings)} finding(s) on {checkout.base_sha[:12]}, {len(enqueued)} enqueued: {', '.join(enqueued)}"
+        if worked:
+            detail += f"; already worked on this commit: {', '.join(worked)}"
+        return JobOutcome(status="scanned", detail=detail)
 
-    def finding_job(self, finding: Finding) -> JobRequest:
+    def finding_job(self, finding: Finding, base_sha: str) -> JobRequest:
+        """One job per finding and commit: a later scan of the same commit does not work it again."""
         digest = hashlib.sha256(finding.key.encode()).hexdigest()[:16]
         return self.job.model_copy(update={
-            "kind": JobKind.FINDING, "delivery_id": f"{self.workflow_id}:finding:{digest}", "title": finding.title,
-            "finding": finding.model_dump(mode="json"),
+            "kind": JobKind.FINDING, "delivery_id": f"finding:{self.job.repo}:{digest}@{base_sha[:12]}",
+            "title": finding.title, "finding": finding.model_dump(mode="json"),
         })
 
     async def scan_base(self, checkout: Checkout) -> list[Finding]:

@@ -14,14 +14,20 @@ import httpx
 from bot.jobs.scheduler import AutonomyScheduler, GitHubRepoSource
 from bot.jobs.workflow import current_services
 from bot.store.github import GitHubStore
-from tests.jobs.conftest import INSTALLATION, REPO, JobsEnv, make_remote, needs_bwrap, result_of
-from tests.repos import CALC_FILES, GOOD_RUBRIC, RIGHT_FIX, git
+from tests.jobs.conftest import AGITATION, INSTALLATION, REPO, JobsEnv, make_remote, needs_bwrap, result_of
+from tests.repos import CALC_FILES, GOOD_RUBRIC, RIGHT_FIX, WEAK_RUBRIC, WRONG_FIX, git
 
 pytestmark = needs_bwrap
 
 CONFIG = "autonomy: {schedule: '0 3 * * 1', max_open_prs: 2, label: found-by-aura}\n"
 MONDAY_3AM = datetime(2026, 11, 30, 3, 0, tzinfo=UTC)
 FINDING = "test:tests/test_calc.py::test_add"
+
+
+def finding_id(remote: Path) -> str:
+    """The FINDING job of the failing test on the remote's main as it is now."""
+    sha = git(remote, "rev-parse", "main").strip()
+    return f"finding:{REPO}:{hashlib.sha256(FINDING.encode()).hexdigest()[:16]}@{sha[:12]}"
 
 
 def serve_repository(env: JobsEnv, remote: Path) -> None:
@@ -48,8 +54,7 @@ async def test_a_scheduled_scan_opens_a_labelled_pr_per_finding_and_never_repeat
     [scan] = await scheduler.tick()
     outcome = await result_of(scan.delivery_id, timeout=120)
     assert outcome["status"] == "scanned" and outcome["detail"].endswith(f"1 enqueued: {FINDING}")
-    finding_id = f"{scan.delivery_id}:finding:{hashlib.sha256(FINDING.encode()).hexdigest()[:16]}"
-    published = await result_of(finding_id, timeout=120)
+    published = await result_of(finding_id(remote), timeout=120)
 
     assert published["status"] == "published" and published["detail"] == FINDING
     [pr] = [body for method, path, body in env.github.requests if method == "POST" and path == f"/repos/{REPO}/pulls"]
@@ -71,3 +76,44 @@ async def test_a_scheduled_scan_opens_a_labelled_pr_per_finding_and_never_repeat
     [third] = await scheduler.tick()
     assert (await result_of(third.delivery_id, timeout=120))["detail"].endswith("0 enqueued: ")
     assert len(env.ollama.requests_for("generator")) == 1
+
+
+async def test_a_finding_that_was_not_fixed_is_tried_again_only_on_a_new_commit(jobs_env: JobsEnv, tmp_path):
+    env = jobs_env
+    env.settings.enable_autonomy, env.settings.safe_mode = True, False
+    remote = make_remote(tmp_path / "scanned", {**CALC_FILES, ".github/aura-sicd.yml": CONFIG})
+    serve_repository(env, remote)
+    github_store = GitHubStore(env.store)
+    github_store.record_installation(INSTALLATION, account="octo", repositories=[REPO])
+    env.ollama.always("generator", WRONG_FIX).always("discriminator", WEAK_RUBRIC).always("agitator", AGITATION)
+    clock = [MONDAY_3AM]
+    scheduler = AutonomyScheduler(env.settings, github_store, env.queue, GitHubRepoSource(current_services().github),
+                                  clock=lambda: clock[0])
+
+    [scan] = await scheduler.tick()
+    assert (await result_of(scan.delivery_id, timeout=120))["detail"].endswith(f"1 enqueued: {FINDING}")
+    first = await result_of(finding_id(remote), timeout=120)
+    assert first["status"] == "exhausted" and github_store.finding_pull_states(REPO) == {}
+    assert len(env.ollama.requests_for("generator")) == 2  # AURA_MAX_ITERATIONS=2 attempts, no PR, no draft
+    assert not [p for m, p, _ in env.github.requests if m == "POST" and p.endswith("/pulls")]
+
+    clock[0] += timedelta(days=7)  # main has not moved: the finding is not worked again
+    [same_commit] = await scheduler.tick()
+    detail = (await result_of(same_commit.delivery_id, timeout=120))["detail"]
+    assert detail.endswith(f"0 enqueued: ; already worked on this commit: {FINDING}")
+    assert len(env.ollama.requests_for("generator")) == 2
+
+    push_commit(tmp_path, remote)  # someone pushes to main: a new commit, a new try
+    clock[0] += timedelta(days=7)
+    [moved] = await scheduler.tick()
+    assert (await result_of(moved.delivery_id, timeout=120))["detail"].endswith(f"1 enqueued: {FINDING}")
+    assert (await result_of(finding_id(remote), timeout=120))["status"] == "exhausted"
+    assert len(env.ollama.requests_for("generator")) == 4
+
+
+def push_commit(tmp_path: Path, remote: Path) -> None:
+    work = tmp_path / "pusher"
+    git(tmp_path, "clone", "-q", str(remote), str(work))
+    (work / "README.md").write_text("# calc\n\nA tiny calculator, now documented.\n")
+    git(work, "commit", "-qam", "docs: say more")
+    git(work, "push", "-q", "origin", "main")
