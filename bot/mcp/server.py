@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any
 
+import anyio
 from mcp.server.fastmcp import Context, FastMCP
 from mcp.server.fastmcp.exceptions import ToolError
 from pydantic import BaseModel, Field
@@ -120,13 +121,28 @@ class AuraMCP:
             runner = EpisodeRunner(settings, llm, store=store, bus=bus, learning=learning,
                                    run_params={"path": str(request.repo_dir), "dry_run": request.dry_run, "via": "mcp"})
             try:
-                return await runner.run(request)
+                return await self._cancellable(runner.run(request), store, request.run_id)
             except (WorkspaceError, SandboxError) as exc:
                 raise ToolError(str(exc)) from exc
             except LLMError as exc:
                 raise ToolError(f"the model server failed mid-run: {exc}") from exc
         finally:
             await llm.aclose()
+
+    @staticmethod
+    async def _cancellable(episode: Coroutine[Any, Any, EpisodeResult], store: Store, run_id: str) -> EpisodeResult:
+        """Run the episode in its own task: when the client cancels the request, the episode is cancelled
+        once and may clean up (worktree, branch) before the run is marked cancelled."""
+        task = asyncio.ensure_future(episode)
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            task.cancel()
+            with anyio.CancelScope(shield=True):
+                await asyncio.gather(task, return_exceptions=True)
+                if task.cancelled():
+                    await asyncio.to_thread(store.finish_run, run_id, "cancelled")
+            raise
 
     # --- the tools -----------------------------------------------------------------------------
 

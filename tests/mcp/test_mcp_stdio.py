@@ -6,17 +6,21 @@ run in the bubblewrap sandbox.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import sys
+import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 import respx
-from mcp import ClientSession, StdioServerParameters
+from mcp import ClientSession, McpError, StdioServerParameters
 from mcp.client.stdio import stdio_client
+from mcp.types import CancelledNotification, CancelledNotificationParams, ClientNotification
 
 from tests.e2e.servers import RouterServer, free_port
 from tests.fakes.ollama import FakeOllama
@@ -134,3 +138,38 @@ async def test_check_and_code_feedback_without_a_repository(tmp_path, workdir, o
     assert "tests/test_calc.py" in ollama.prompt(ollama.requests_for("generator")[0])
     assert not list((tmp_path / "data" / "feedback").iterdir())  # the throwaway repository is gone
     assert bad_path.isError and "relative path" in bad_path.content[0].text
+
+
+async def test_a_cancelled_improve_cleans_up_and_is_recorded_as_cancelled(tmp_path, workdir):
+    router = respx.Router(assert_all_called=False)
+    port = free_port()
+    ollama = FakeOllama(router, host=f"http://127.0.0.1:{port}").pull(GEN, DISC)
+    ollama.queue("generator", RIGHT_FIX).queue("discriminator", GOOD_RUBRIC)
+    scoring, release = threading.Event(), threading.Event()
+
+    def hold_scoring(request: httpx.Request) -> None:
+        if b'"title":"Rubric"' in request.content.replace(b" ", b""):
+            scoring.set()
+            release.wait(timeout=60)
+
+    repo = workdir / "calc"
+    with RouterServer(router, port, before=hold_scoring):
+        try:
+            async with mcp_session(tmp_path, ollama, "--root", str(workdir)) as session:
+                call = asyncio.ensure_future(session.call_tool("improve", {"repo_path": "calc", "task": "fix add"}))
+                await asyncio.to_thread(scoring.wait, 60)
+                assert git(repo, "branch", "--list", "aura-sicd/*")  # mid-episode: its branch exists
+                await session.send_notification(ClientNotification(CancelledNotification(
+                    params=CancelledNotificationParams(requestId=session._request_id - 1, reason="user stopped it"))))
+                with pytest.raises(McpError, match="Request cancelled"):
+                    await call
+                for _ in range(100):  # the cancelled episode cleans up, then the run is marked
+                    runs = (await session.call_tool("episodes", {})).structuredContent["runs"]
+                    if runs[0]["status"] == "cancelled":
+                        break
+                    await asyncio.sleep(0.1)
+        finally:
+            release.set()
+    assert runs[0]["status"] == "cancelled" and runs[0]["kind"] == "mcp"
+    assert git(repo, "branch", "--list", "aura-sicd/*") == ""
+    assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
