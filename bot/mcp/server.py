@@ -195,7 +195,8 @@ class AuraMCP:
                 improved = await asyncio.to_thread(feedback.improved_code, repo, result.episode, rel)
             return feedback.feedback_result(request.run_id, rel, result.episode, improved, result.error)
         finally:
-            await feedback.remove_repo(repo)
+            with anyio.CancelScope(shield=True):  # also when the client cancelled the request
+                await feedback.remove_repo(repo)
 
     async def check(self, repo_path: str) -> CheckReport:
         try:
