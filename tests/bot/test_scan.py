@@ -19,7 +19,7 @@ from bot.scan import findings_of
 from bot.store import Store
 from sandbox.reports import CheckReport, CheckResult, CheckStatus, FailingTest, TestCounts
 from tests.fakes.ollama import FakeOllama
-from tests.repos import DISC, GEN, GOOD_RUBRIC, git
+from tests.repos import CALC_FILES, DISC, GEN, GOOD_RUBRIC, git, make_repo
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 TOMLI_FIX = "4e245a4bbbefed99e550e196095ea65c851cf31d"  # `tomli.loads`: raise TypeError, not AttributeError
@@ -159,3 +159,24 @@ def test_scan_fixes_a_real_failing_test_on_its_own_branch(tomli, env, tmp_path, 
 def test_scan_refuses_bad_arguments(tmp_path, env, capsys):
     assert main(["scan", str(tmp_path), "--max-tasks", "0"]) == 2
     assert "--max-tasks must be at least 1" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap")
+def test_a_model_server_that_goes_away_stops_the_scan_and_the_report_says_so(tmp_path, env, fake_ollama, monkeypatch,
+                                                                              capsys):
+    files = {**CALC_FILES, "tests/test_more.py": "from calc import add\n\n\ndef test_add_zero():\n    assert add(0, 1) == 1\n"}
+    repo = make_repo(tmp_path / "calc", files)
+    monkeypatch.setenv("AURA_OLLAMA_RETRIES", "1")
+    fake_ollama.pull(GEN, DISC).fail_next("connect", times=5)
+
+    code = main(["scan", str(repo), "--dry-run", "--report", str(tmp_path / "scan.json")])
+
+    report = json.loads((tmp_path / "scan.json").read_text())
+    assert code == 1
+    keys = ["test:tests/test_calc.py::test_add", "test:tests/test_more.py::test_add_zero"]
+    assert [f["key"] for f in report["findings"]] == keys
+    assert report["tasks"] == [] and report["not_run"] == keys
+    assert report["stopped"].startswith("the model server is unavailable")
+    assert "- stopped early: the model server is unavailable" in capsys.readouterr().out
+    with Store.open(f"sqlite:///{env / 'aura.db'}") as store:
+        assert store.get_run(report["run_id"]).status == "error"
