@@ -21,6 +21,8 @@ COMMAND_MODULES = [
     "bot.commands.export",
     "bot.commands.eval",
     "bot.commands.learning",
+    "bot.commands.mcp",
+    "bot.commands.scan",
 ]
 
 

@@ -85,6 +85,7 @@ class Settings(BaseSettings):
     admin_token: str | None = None
     enable_training: bool = Field(False, validation_alias=AliasChoices("ENABLE_TRAINING", "AURA_ENABLE_TRAINING"))
     enable_autonomy: bool = Field(False, validation_alias=AliasChoices("ENABLE_AUTONOMY", "AURA_ENABLE_AUTONOMY"))
+    autonomy_tick_s: float = Field(60.0, gt=0)  # how often scheduled scans (repository config `autonomy`) are looked at
     safe_mode: bool = Field(True, validation_alias=AliasChoices("SAFE_MODE", "AURA_SAFE_MODE"))
 
     @field_validator("ollama_host")

@@ -156,6 +156,12 @@ def fit_guidance(history: list[GuidanceEntry], budget_tokens: int) -> list[Guida
 
 
 
+def baseline_cache_file(settings: Settings, base_sha: str) -> Path:
+    """Where the baseline of `base_sha` under these sandbox settings is kept (`aura-sicd scan` fills it too)."""
+    key = hashlib.sha256(f"{base_sha}\x1f{settings.sandbox.model_dump_json()}".encode()).hexdigest()[:24]
+    return settings.data_dir / "baselines" / f"{key}.json"
+
+
 class CycleSteps:
     def __init__(
         self,
@@ -237,8 +243,7 @@ class CycleSteps:
         """The checks on the unmodified base, once per base commit and sandbox settings (cached on disk)."""
         if not self.settings.baseline:
             return None
-        key = hashlib.sha256(f"{ws.base_sha}\x1f{self.settings.sandbox.model_dump_json()}".encode()).hexdigest()[:24]
-        cached = self.settings.data_dir / "baselines" / f"{key}.json"
+        cached = baseline_cache_file(self.settings, ws.base_sha)
         if cached.is_file():
             try:
                 return Baseline.model_validate_json(cached.read_text(encoding="utf-8"))

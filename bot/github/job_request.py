@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -22,6 +22,8 @@ class JobKind(StrEnum):
     PR_FOREIGN = "pr_foreign"  # someone else's PR: a new aura-sicd/<id> PR targeting its branch
     FEEDBACK = "feedback"  # our PR closed: merged (positive) or not (negative); no cycle
     FORGET = "forget"  # `/aura forget <id>`: admission deletes a guidance-memory entry and replies; never enqueued
+    SCAN = "scan"  # scheduled (bot/jobs/scheduler.py): checks on the default branch, a FINDING job per finding
+    FINDING = "finding"  # one finding of a scan: the cycle on it, a labelled PR when a fix is approved
 
 
 class ReplyTarget(BaseModel):
@@ -51,6 +53,7 @@ class JobRequest(BaseModel):
     reply_to: list[ReplyTarget] = Field(default_factory=list)
     merged: bool | None = None  # FEEDBACK only
     memory_id: int | None = None  # FORGET only: the entry to delete (None: the comment gave no number)
+    finding: dict[str, Any] | None = None  # FINDING only: the finding (bot.scan_report.Finding) to fix
     coalesce_key: str | None = None  # jobs with the same key within the window become one
     coalesced_deliveries: list[str] = Field(default_factory=list)  # delivery ids merged into this one
     received_at: datetime = Field(default_factory=utcnow)
@@ -60,12 +63,15 @@ class JobRequest(BaseModel):
         """At most one job runs at a time per key: per PR branch for PR jobs, per issue otherwise."""
         if self.kind is JobKind.PR_ITERATE and self.head_ref:
             return f"{self.repo}:{self.head_ref}"
+        if self.kind in (JobKind.SCAN, JobKind.FINDING):
+            return f"{self.repo}:{self.kind.value}"  # one scan, and one finding, at a time per repository
         return f"{self.repo}#{self.number}"
 
     @property
     def needs_permission(self) -> bool:
-        """Jobs that run the cycle need a collaborator with write access; feedback does not."""
-        return self.kind is not JobKind.FEEDBACK
+        """Jobs that run the cycle for someone need a collaborator with write access; feedback and the
+        scheduler's own jobs do not."""
+        return self.kind not in (JobKind.FEEDBACK, JobKind.SCAN, JobKind.FINDING)
 
     def merge(self, later: JobRequest) -> JobRequest:
         """This job with a later one of the same coalesce key folded in: guidance and replies add up."""

@@ -13,6 +13,7 @@ deny_paths: [".github/workflows/**", "secrets/**"]
 setup: pip install -e .[test]
 checks: [{name: tests, run: pytest -q}]
 draft_pr_on_failure: true
+autonomy: {schedule: "0 3 * * 1", max_open_prs: 3}  # scheduled scans (needs ENABLE_AUTONOMY, SAFE_MODE off)
 ```
 """
 
@@ -21,7 +22,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bot.config import Settings
 from sandbox.repo_config import CONFIG_PATH, SandboxRepoConfig
@@ -48,6 +49,25 @@ class ModelChoice(BaseModel):
     agitator: str | None = Field(None, min_length=1)
 
 
+class AutonomyConfig(BaseModel):
+    """Scheduled scans (bot/jobs/scheduler.py): when, and how many open bot PRs the repository tolerates."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schedule: str = Field(min_length=1)  # cron, five fields, UTC: "0 3 * * 1" is Mondays at 03:00
+    max_open_prs: int = Field(3, ge=1, le=20)
+    label: str = Field("aura-sicd-autonomy", min_length=1, max_length=50)  # put on each PR a scan opens
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, v: str) -> str:
+        from croniter import croniter
+
+        if len(v.split()) != 5 or not croniter.is_valid(v):
+            raise ValueError("must be a cron expression of five fields, e.g. \"0 3 * * 1\" (Mondays 03:00 UTC)")
+        return v
+
+
 class RepoConfig(SandboxRepoConfig):
     model_config = ConfigDict(extra="forbid")
 
@@ -57,6 +77,7 @@ class RepoConfig(SandboxRepoConfig):
     allow_paths: list[str] | None = None
     deny_paths: list[str] | None = None
     draft_pr_on_failure: bool | None = None
+    autonomy: AutonomyConfig | None = None
 
     def apply(self, settings: Settings) -> Settings:
         """`settings` with this repository's choices on top (the sandbox keys are read by the sandbox)."""
@@ -106,6 +127,7 @@ def load_repo_config(repo_dir: Path) -> RepoConfig:
 def _describe(err: dict) -> str:
     where = ".".join(str(p) for p in err["loc"]) or "(top level)"
     if err["type"] == "extra_forbidden":
-        known = ", ".join(sorted(RepoConfig.model_fields)) if len(err["loc"]) == 1 else ", ".join(sorted(ModelChoice.model_fields))
+        nested = {"models": ModelChoice, "autonomy": AutonomyConfig}.get(str(err["loc"][0]), ModelChoice)
+        known = ", ".join(sorted(RepoConfig.model_fields)) if len(err["loc"]) == 1 else ", ".join(sorted(nested.model_fields))
         return f"{where}: unknown key (known keys: {known})"
     return f"{where}: {err['msg']} (got {err.get('input')!r})"

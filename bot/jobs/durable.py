@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from dbos import Queue
 
     from bot.github.client import GitHubApp
+    from bot.jobs.scheduler import AutonomyScheduler
     from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,7 @@ class DBOSJobQueue:
         self._jobs: Queue | None = None
         self._coalesce: Queue | None = None
         self._debouncer: Debouncer | None = None
+        self._scheduler: AutonomyScheduler | None = None
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -121,6 +123,7 @@ class DBOSJobQueue:
             COALESCE_QUEUE, polling_interval_sec=QUEUE_POLL_S, on_conflict="always_update"
         )
         self._debouncer = Debouncer.create_async(coalesce_workflow, queue=self._coalesce)
+        self._scheduler = start_scheduler(services, self)  # scheduled scans, when autonomy is allowed
         log.info("durable job queue up (%s, executor %s, %s)", _redacted(self.settings.dbos_database_url),
                  executor_id(self.settings), "running jobs" if self.run_jobs else "enqueue only")
 
@@ -128,7 +131,9 @@ class DBOSJobQueue:
         """Shut DBOS down; jobs in flight stop where they are and resume at the next start."""
         if self._jobs is None:
             return
-        self._jobs = self._coalesce = self._debouncer = None
+        if self._scheduler is not None:
+            await self._scheduler.stop()
+        self._jobs = self._coalesce = self._debouncer = self._scheduler = None
         await asyncio.to_thread(DBOS.destroy)
         configure(None)
 
@@ -167,6 +172,18 @@ class DBOSJobQueue:
             return "the durable job queue is not launched"
         await DBOS.list_workflows_async(limit=1, load_input=False, load_output=False)
         return None
+
+
+def start_scheduler(services: JobServices, queue: DBOSJobQueue) -> AutonomyScheduler | None:
+    """The scheduled scans' loop (bot/jobs/scheduler.py), or None when autonomy is not allowed."""
+    from bot.jobs.scheduler import AutonomyScheduler, GitHubRepoSource, autonomy_allowed
+
+    if (why := autonomy_allowed(services.settings)) is not None:
+        log.info("no scheduled scans: %s", why)
+        return None
+    scheduler = AutonomyScheduler(services.settings, services.github_store, queue, GitHubRepoSource(services.github))
+    scheduler.start()
+    return scheduler
 
 
 def use_wal(url: str) -> None:

@@ -133,7 +133,13 @@ class JobOutcome(BaseModel):
 
 @DBOS.workflow(name=JOB_WORKFLOW)
 async def job_workflow(job: dict[str, Any]) -> dict[str, Any]:
-    run = JobRun(current_services(), JobRequest.model_validate(job), DBOS.workflow_id or job["delivery_id"])
+    request = JobRequest.model_validate(job)
+    run_class = JobRun
+    if request.kind in (JobKind.SCAN, JobKind.FINDING):  # scheduled scans (bot/jobs/autonomy.py)
+        from bot.jobs.autonomy import RUNS
+
+        run_class = RUNS[request.kind]
+    run = run_class(current_services(), request, DBOS.workflow_id or job["delivery_id"])
     outcome = await run.run()
     log.info("job %s (%s on %s#%s): %s", run.workflow_id, run.job.kind.value, run.job.repo, run.job.number, outcome.status)
     return outcome.model_dump(mode="json")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, null, or_, select, update
+from sqlalchemy import delete, func, null, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.records import utcnow
@@ -29,6 +29,7 @@ from bot.store.store import Store
 from bot.store.tables import (
     BotPullRequestRow,
     DeliveryRow,
+    EpisodeRow,
     HumanFeedbackRow,
     InstallationRepositoryRow,
     InstallationRow,
@@ -290,6 +291,30 @@ class GitHubStore:
         with self._read() as session:
             row = session.scalar(query)
             return BotPullRequest.model_validate(row, from_attributes=True) if row else None
+
+    def count_open_bot_prs(self, repo: str) -> int:
+        query = select(func.count()).select_from(BotPullRequestRow).where(
+            BotPullRequestRow.repo == repo, BotPullRequestRow.state == "open")
+        with self._read() as session:
+            return session.scalar(query) or 0
+
+    def finding_pull_states(self, repo: str) -> dict[str, PullState]:
+        """Scan findings (bot/scan.py) that had a bot PR: finding key → the state of its newest PR.
+
+        A PR's finding is its episode's task source, `scan:<key>`, found through the PR's run."""
+        query = (
+            select(BotPullRequestRow.state, EpisodeRow.data)
+            .join(EpisodeRow, EpisodeRow.run_id == BotPullRequestRow.run_id)
+            .where(BotPullRequestRow.repo == repo)
+            .order_by(BotPullRequestRow.number)
+        )
+        states: dict[str, PullState] = {}
+        with self._read() as session:
+            for state, data in session.execute(query):
+                source = str((data.get("task") or {}).get("source") or "")
+                if source.startswith("scan:"):
+                    states[source.removeprefix("scan:")] = state
+        return states
 
     # --- human feedback --------------------------------------------------------------------------
 

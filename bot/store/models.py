@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from bot.records import EpisodeStatus, GuidanceEntry
 
-RunKind = Literal["cli", "github", "training", "eval"]
+RunKind = Literal["cli", "github", "training", "eval", "mcp", "scan"]
 RUN_KINDS: tuple[str, ...] = get_args(RunKind)
 
 

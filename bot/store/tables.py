@@ -82,7 +82,7 @@ class RunRow(Base):
     __tablename__ = "runs"
 
     run_id: Mapped[str] = mapped_column(primary_key=True)
-    kind: Mapped[str]  # cli | github | training | eval
+    kind: Mapped[str]  # cli | github | training | eval | mcp | scan
     repo: Mapped[str]
     status: Mapped[str] = mapped_column(default="running")
     params: Mapped[dict[str, Any]] = mapped_column(default=dict)
