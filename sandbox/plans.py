@@ -23,7 +23,8 @@ Parser = Literal["pytest", "go", "node", "none"]
 
 # files whose content decides the prepared environment (the cache key of the setup phase)
 DEPENDENCY_PATTERNS = [
-    "pyproject.toml", "setup.cfg", "setup.py", "requirements*.txt", "requirements/*.txt", "constraints*.txt",
+    "pyproject.toml", "setup.cfg", "setup.py", "requirements*.txt", "requirements/*.txt", "tests/requirements*.txt",
+    "test/requirements*.txt", "constraints*.txt",
     "Pipfile", "Pipfile.lock", "poetry.lock", "uv.lock", "pdm.lock",
     "package.json", "package-lock.json", "npm-shrinkwrap.json", "yarn.lock", "pnpm-lock.yaml",
     "go.mod", "go.sum", ".pre-commit-config.yaml",

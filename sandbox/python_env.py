@@ -81,7 +81,7 @@ def _test_extra(pyproject: dict, setup_cfg: configparser.ConfigParser, setup_py:
 def _is_test_requirements(rel: str) -> bool:
     """requirements.txt itself, and the files named for tests or development (requirements-test.txt,
     requirements_dev.txt, requirements/tests.txt...); docs, lint or release requirements are left out."""
-    if rel == "requirements.txt":
+    if rel == "requirements.txt" or rel.startswith(("tests/", "test/")):  # tests/requirements.txt
         return True
     stem = rel.rsplit("/", 1)[-1].removesuffix(".txt").lower()
     return bool(set(re.split(r"[-_.]", stem)) & {*TEST_GROUPS, DEV_GROUP})

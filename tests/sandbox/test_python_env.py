@@ -204,3 +204,10 @@ def test_an_unreadable_pre_commit_config_pins_nothing(tmp_path):
     repo = write_tree(tmp_path, {"pyproject.toml": "[project]\nname='x'\nversion='1'\n",
                                  ".pre-commit-config.yaml": "repos: [\n"})
     assert install_args(detect_plan(repo)) == ["-e", "."]
+
+
+def test_the_tests_folders_requirements_are_installed(tmp_path):
+    """tomli's older commits keep their test dependencies in tests/requirements.txt."""
+    repo = write_tree(tmp_path, {"pyproject.toml": "[project]\nname='x'\nversion='1'\n",
+                                 "tests/requirements.txt": "python-dateutil\n"})
+    assert install_args(detect_plan(repo)) == ["-r", "tests/requirements.txt", "-e", "."]
