@@ -101,7 +101,7 @@ async def _run(settings, args, instances, models, repos_dir: Path, instances_fil
                          max_iterations=args.max_iterations, jobs=args.jobs, instances_file=instances_file)
     try:
         report = await runner.run(instances, models)
-    except (RepoError, SandboxError, ServerUnavailable) as exc:
+    except (RepoError, SandboxError, *ServerUnavailable) as exc:
         print(f"aura-sicd: {exc}", file=sys.stderr)
         return 2
     finally:

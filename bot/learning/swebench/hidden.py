@@ -40,7 +40,7 @@ class PatchError(Exception):
         self.model = model
 
 
-class TestRun(BaseModel):
+class HiddenRun(BaseModel):
     statuses: dict[str, str] = Field(default_factory=dict)  # test id -> PASSED / FAILED / ERROR / SKIPPED / ...
     exit_code: int | None = None
     timed_out: bool = False
@@ -55,7 +55,7 @@ class HiddenResult(BaseModel):
     fail_to_pass_failed: list[str] = Field(default_factory=list)
     pass_to_pass_failed: list[str] = Field(default_factory=list)
     statuses: dict[str, str] = Field(default_factory=dict)  # the instance's test ids only
-    run: TestRun | None = None
+    run: HiddenRun | None = None
 
 
 def parse_pytest_report(output: str) -> dict[str, str]:
@@ -94,7 +94,7 @@ def test_command(language: str, files: list[str], env: dict[str, str]) -> list[s
             "-o", "addopts=", *files]
 
 
-async def run_tests(settings: SandboxSettings, repo: Path, files: list[str]) -> TestRun:
+async def run_tests(settings: SandboxSettings, repo: Path, files: list[str]) -> HiddenRun:
     """Run `files`' tests (Python) or the module's (Go) on `repo` as it is, in a fresh sandbox."""
     settings = settings.model_copy(update={"output_limit": max(settings.output_limit, OUTPUT_LIMIT)})
     started = time.monotonic()
@@ -102,7 +102,7 @@ async def run_tests(settings: SandboxSettings, repo: Path, files: list[str]) -> 
         argv = test_command(box.plan.language, files, box.plan.env)
         result = await box.run(argv)
     parse = parse_go_report if box.plan.language == "go" else parse_pytest_report
-    return TestRun(statuses=parse(result.output), exit_code=result.exit_code, timed_out=result.timed_out,
+    return HiddenRun(statuses=parse(result.output), exit_code=result.exit_code, timed_out=result.timed_out,
                    output_tail=result.output[-3000:], duration_s=round(time.monotonic() - started, 3))
 
 
@@ -143,7 +143,7 @@ def files_to_run(instance: Instance) -> list[str]:
     return test_modules([*instance.test_files(), *named])
 
 
-def judge(instance: Instance, run: TestRun) -> HiddenResult:
+def judge(instance: Instance, run: HiddenRun) -> HiddenResult:
     """SWE-bench's rule on one test run."""
     wanted = [*instance.FAIL_TO_PASS, *instance.PASS_TO_PASS]
     statuses = {test_id: run.statuses.get(test_id, MISSING) for test_id in wanted}
@@ -166,5 +166,5 @@ async def evaluate(settings: SandboxSettings, repo: Path, instance: Instance, mo
     return judge(instance, run)
 
 
-__all__ = ["HiddenResult", "PatchError", "TestRun", "evaluate", "judge", "parse_go_report", "parse_pytest_report",
+__all__ = ["HiddenResult", "PatchError", "HiddenRun", "evaluate", "judge", "parse_go_report", "parse_pytest_report",
            "patch_files", "prepare_tree", "run_tests"]
