@@ -24,11 +24,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.learning.eval import builtin_suite_dir, load_suite  # noqa: E402
-from bot.learning.realtasks import clone_bundle  # noqa: E402
-from bot.learning.swebench.build import BuildError, from_commit, from_toy  # noqa: E402
-from bot.learning.swebench.instances import Instance, write_instances  # noqa: E402
-from sandbox import SandboxError, SandboxSettings  # noqa: E402
+from bot.learning.eval import builtin_suite_dir, load_suite
+from bot.learning.realtasks import clone_bundle
+from bot.learning.swebench.build import BuildError, from_commit, from_toy
+from bot.learning.swebench.instances import Instance, write_instances
+from sandbox import SandboxError, SandboxSettings
 
 DATA = ROOT / "bot" / "learning" / "swebench" / "data"
 BUNDLES = ROOT / "tests" / "data" / "realrepos"

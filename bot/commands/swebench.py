@@ -85,11 +85,11 @@ def swebench(args: argparse.Namespace) -> int:
     return asyncio.run(_run(settings, args, instances, models, repos, str(path)))
 
 
-async def _run(settings, args, instances, models, repos_dir: Path, instances_file: str) -> int:  # noqa: ANN001
+async def _run(settings, args, instances, models, repos_dir: Path, instances_file: str) -> int:
     from bot.episode import ServerUnavailable
     from bot.learning.swebench.oracle import ORACLE
-    from bot.learning.swebench.repos import RepoError, Repos
     from bot.learning.swebench.report import render_report
+    from bot.learning.swebench.repos import RepoError, Repos
     from bot.learning.swebench.run import SwebenchRun
     from bot.llm import OllamaLLM
     from sandbox import SandboxError

@@ -15,8 +15,16 @@ from bot.edits import apply_changes
 from bot.learning.swebench.hidden import HiddenRun, judge, parse_go_report, parse_pytest_report
 from bot.learning.swebench.instances import Instance, InstanceError, load_instances, shipped, write_instances
 from bot.learning.swebench.oracle import ORACLE, OracleLLM, gold_proposal
+from bot.learning.swebench.report import (
+    InstanceResult,
+    Report,
+    bootstrap_ci,
+    compare,
+    load_report,
+    summarize,
+    write_outputs,
+)
 from bot.learning.swebench.repos import RepoError, Repos
-from bot.learning.swebench.report import InstanceResult, Report, bootstrap_ci, compare, load_report, summarize, write_outputs
 from bot.learning.swebench.run import SwebenchRun
 from bot.records import Proposal
 from sandbox.config import SandboxSettings

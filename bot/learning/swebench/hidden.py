@@ -166,5 +166,15 @@ async def evaluate(settings: SandboxSettings, repo: Path, instance: Instance, mo
     return judge(instance, run)
 
 
-__all__ = ["HiddenResult", "PatchError", "HiddenRun", "evaluate", "judge", "parse_go_report", "parse_pytest_report",
-           "patch_files", "prepare_tree", "run_tests"]
+__all__ = [
+    "HiddenResult",
+    "HiddenRun",
+    "PatchError",
+    "evaluate",
+    "judge",
+    "parse_go_report",
+    "parse_pytest_report",
+    "patch_files",
+    "prepare_tree",
+    "run_tests",
+]

@@ -20,7 +20,7 @@ from bot.records import Task
 
 _REPO = re.compile(r"^[\w.-]+/[\w.-]+$")
 _SHA = re.compile(r"^[0-9a-f]{7,40}$")
-_DIFF_PATH = re.compile(r"^diff --git a/(\S+) b/(\S+)$", re.M)
+_DIFF_PATH = re.compile(r"^diff --git a/(\S+) b/(\S+)$", re.MULTILINE)
 
 
 class InstanceError(Exception):

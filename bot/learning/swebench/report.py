@@ -219,8 +219,8 @@ def compare(a: Report, b: Report, *, model_a: str | None = None, model_b: str | 
 def render_comparison(c: Comparison) -> str:
     shared = len(c.both) + len(c.only_a) + len(c.only_b) + len(c.neither)
     lines = [f"A = {c.model_a}, B = {c.model_b}, {shared} shared instances",
-             f"  resolved by both: {len(c.both)}, by A only: {len(c.only_a)}, by B only: {len(c.only_b)}, "
-             f"by neither: {len(c.neither)}",
+             (f"  resolved by both: {len(c.both)}, by A only: {len(c.only_a)}, by B only: {len(c.only_b)}, "
+              f"by neither: {len(c.neither)}"),
              f"  B - A: {c.delta_pct:+.1f} points (95 % CI {c.delta_ci95[0]:+.1f} to {c.delta_ci95[1]:+.1f})"]
     for label, ids in (("A only", c.only_a), ("B only", c.only_b), ("in one report only", c.missing)):
         if ids:

@@ -28,7 +28,6 @@ from bot.learning.realtasks import RELEASE_FILES, ChangedLine, changed_base_line
 from bot.learning.swebench import hidden
 from bot.learning.swebench.instances import Instance, patch_files
 from bot.learning.swebench.oracle import ORACLE, OracleError, OracleLLM, gold_proposal
-from bot.learning.swebench.repos import Repos
 from bot.learning.swebench.report import (
     InstanceResult,
     Report,
@@ -38,6 +37,7 @@ from bot.learning.swebench.report import (
     summarize,
     write_outputs,
 )
+from bot.learning.swebench.repos import Repos
 from bot.records import Episode, EpisodeStatus
 from bot.workspace import run_git
 from sandbox import SandboxError
@@ -146,7 +146,7 @@ class SwebenchRun:
             result.status, result.error = "environment failure", f"sandbox: {exc}"
         except OracleError as exc:
             result.error = f"the gold patch: {exc}"
-        except Exception as exc:  # one broken instance must not end the run: it is reported with its error
+        except Exception as exc:  # noqa: BLE001  (one broken instance must not end the run: it is reported with its error)
             result.error = f"{type(exc).__name__}: {exc}"
         if model == ORACLE and result.status not in ("resolved", "error"):
             result.error = result.error or f"the gold patch did not resolve the instance ({result.status})"
