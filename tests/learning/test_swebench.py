@@ -28,7 +28,7 @@ from bot.learning.swebench.repos import RepoError, Repos
 from bot.learning.swebench.run import SwebenchRun
 from bot.records import Proposal
 from sandbox.config import SandboxSettings
-from tests.repos import CALC_FILES, DISC, GEN, GOOD_RUBRIC, NO_CHANGE, WRONG_FIX, git, make_repo
+from tests.repos import CALC_FILES, DISC, GEN, GOOD_RUBRIC, NO_CHANGE, WRONG_FIX, calc_update, git, make_repo
 
 REALREPOS = Path(__file__).resolve().parent.parent / "data" / "realrepos"
 HIDDEN_TEST = "from calc import add\n\n\ndef test_add_negative():\n    assert add(-2, -3) == -5\n"
@@ -215,22 +215,27 @@ def test_report_files_predictions_and_compare(tmp_path, capsys):
 async def test_a_wrong_fix_is_unresolved_and_an_empty_answer_is_an_empty_patch(tmp_path, calc, fake_ollama):
     repos_dir, instance = calc
     fake_ollama.pull(GEN, DISC)
-    fake_ollama.queue("generator", WRONG_FIX, NO_CHANGE)  # the wrong fix first, then the empty answer
+    # a wrong fix, an empty answer, an edit whose search text is not in the file
+    fake_ollama.queue("generator", WRONG_FIX, NO_CHANGE, calc_update("    return x - y", "    return x + y"))
     fake_ollama.always("discriminator", GOOD_RUBRIC)
     fake_ollama.always("agitator", {"guidance": "try again"})
-    second = instance.model_copy(update={"instance_id": "acme__calc-2"})
+    others = [instance.model_copy(update={"instance_id": f"acme__calc-{n}"}) for n in (2, 3)]
     run = SwebenchRun(settings_for(tmp_path, fake_ollama.host), Repos(repos_dir, tmp_path / "mirrors"), tmp_path / "out",
                       llm=fake_ollama.llm(), progress=lambda line: None)
 
-    report = await run.run([instance, second], [GEN])
+    report = await run.run([instance, *others], [GEN])
 
-    wrong, empty = report.results
+    wrong, empty, malformed = report.results
     assert (wrong.status, wrong.resolved, wrong.approved) == ("unresolved", False, False)
     assert "a * b" in wrong.model_patch and "tests/test_hidden.py::test_add_negative" in wrong.fail_to_pass_failed
     assert (empty.status, empty.model_patch, empty.iterations) == ("empty patch", "", 1)
     assert wrong.tokens > 0 and wrong.changed_lines_in_prompt is True  # calc.py is small: shown whole
+    assert (malformed.status, malformed.model_patch) == ("malformed edits", "")
     (summary,) = report.per_model
-    assert (summary.resolved, summary.empty_pct) == (0, 50.0)
+    assert (summary.resolved, summary.empty_pct, summary.malformed_pct) == (0, 33.3, 33.3)
+    predictions = [json.loads(line) for line in (tmp_path / "out" / "predictions.jsonl").read_text().splitlines()]
+    assert [(p["instance_id"], p["model_name_or_path"]) for p in predictions] == [
+        ("acme__calc-1", GEN), ("acme__calc-2", GEN), ("acme__calc-3", GEN)]
 
 
 @pytest.mark.bwrap
