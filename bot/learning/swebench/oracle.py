@@ -148,6 +148,8 @@ def patch_to_proposal(diff: str, base_text: Callable[[str], str], *, summary: st
 
 def gold_proposal(repo: Path, base: str, patch: str, summary: str = "") -> Proposal:
     """The gold patch of an instance as a Proposal, reading the base's files from the git repository `repo`."""
+    if not patch.strip():
+        raise OracleError("the instance has no gold `patch` for the oracle to answer with")
 
     def base_text(path: str) -> str:
         try:
