@@ -14,7 +14,7 @@ from bot.config import Settings
 from bot.edits import apply_changes
 from bot.learning.swebench.hidden import HiddenRun, judge, parse_go_report, parse_pytest_report
 from bot.learning.swebench.instances import Instance, InstanceError, load_instances, shipped, write_instances
-from bot.learning.swebench.oracle import ORACLE, OracleLLM, gold_proposal
+from bot.learning.swebench.oracle import ORACLE, OracleError, OracleLLM, gold_proposal
 from bot.learning.swebench.report import (
     InstanceResult,
     Report,
@@ -144,6 +144,18 @@ def test_the_gold_patch_becomes_unique_search_replace_edits_creates_and_deletes(
     apply_changes(repo, proposal.changes)
     assert (repo / "m.py").read_text() == fixed and (repo / "new.py").read_text() == "y = 2\n"
     assert not (repo / "old.py").exists()
+
+
+def test_a_file_without_a_final_newline_keeps_it_that_way(tmp_path):
+    repo = make_repo(tmp_path / "r", {"v.py": "A = 1\nB = 2"})
+    base = git(repo, "rev-parse", "HEAD").strip()
+    gold = diff_of(repo, {"v.py": "A = 1\nB = 3"})
+    assert "\\ No newline at end of file" in gold
+    (change,) = gold_proposal(repo, base, gold).changes
+    apply_changes(repo, [change])
+    assert (repo / "v.py").read_text() == "A = 1\nB = 3"
+    with pytest.raises(OracleError, match="no gold `patch`"):
+        gold_proposal(repo, base, "")
 
 
 async def test_the_oracle_answers_each_role_and_records_its_calls_as_oracle():
