@@ -297,3 +297,13 @@ async def test_the_oracle_resolves_three_real_instances_through_the_full_cycle(t
 
     rows = [(r.instance_id, r.status, r.approved, r.changed_lines_in_prompt) for r in report.results]
     assert rows == [(i, "resolved", True, True) for i in REAL_CI]
+
+
+@pytest.mark.bwrap
+def test_the_shipped_toys_run_from_their_shipped_bundles(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AURA_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("AURA_SANDBOX_BACKEND", "bwrap")
+    assert main(["eval", "swebench", "toys", "--out", str(tmp_path / "out"), "--oracle", "--instance", "toy-leapyear"]) == 0
+    (row,) = load_report(tmp_path / "out").results
+    assert (row.instance_id, row.status, row.approved, row.changed_lines_in_prompt) == ("toy-leapyear", "resolved", True, True)
