@@ -17,8 +17,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="run a suite of tasks through the cycle per model: solve rate, iterations, tokens, time",
         description="A suite is a folder of tasks, each a folder with a small program, its tests and task.md. "
         "Without SUITE_DIR the suite shipped with aura-sicd is used (twelve buggy Python programs). Every task "
-        "runs in a fresh repository in the sandbox, as a dry run.",
+        "runs in a fresh repository in the sandbox, as a dry run. `aura-sicd eval swebench --help` runs "
+        "SWE-bench-format instances; `aura-sicd eval compare A B` compares two of their reports.",
     )
+    _suite_arguments(p)
+    # `eval swebench ...` / `eval compare ...`: what follows SUITE_DIR goes to that command (bot/commands/swebench.py)
+    p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    p.set_defaults(func=run)
+
+
+def _suite_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("suite", nargs="?", type=Path, metavar="SUITE_DIR", help="the suite folder (default: the shipped suite)")
     p.add_argument("--model", action="append", default=[], dest="models",
                    help="a generator model to evaluate (repeatable; default AURA_GENERATOR_MODEL)")
@@ -26,11 +34,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--task", action="append", default=[], dest="tasks", help="only this task (repeatable)")
     p.add_argument("--max-iterations", type=int, help="override AURA_MAX_ITERATIONS")
     p.add_argument("--json", type=Path, metavar="FILE", help="also write the full report as JSON")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from bot.commands import swebench
     from bot.learning.eval import EvalError, builtin_suite_dir, load_suite
+
+    if args.suite is not None and str(args.suite) in swebench.SUBCOMMANDS:
+        return swebench.main(str(args.suite), args.rest)
+    if args.rest:  # options after SUITE_DIR: parse them as the suite's
+        plain = argparse.ArgumentParser(prog="aura-sicd eval")
+        _suite_arguments(plain)
+        args = plain.parse_args([str(args.suite), *args.rest])
 
     settings = load_settings()
     if args.runs < 1 or (args.max_iterations is not None and args.max_iterations < 1):
