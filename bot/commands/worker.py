@@ -5,9 +5,11 @@ unless `--no-admit`; with `AURA_SERVE_ADMITS=false`, `serve` only records and ac
 workers may admit at once: each delivery is claimed by one of them and enqueued once.
 
 Several workers on several machines share one Postgres `AURA_DBOS_URL` (and `AURA_STORE_URL`); give each
-a stable executor id of its own (`--executor-id` or `AURA_DBOS_EXECUTOR_ID`): after a restart a worker
-resumes the jobs it had in flight and takes back the deliveries it was admitting. Stops on
-SIGTERM/SIGINT; the job in flight resumes at its last finished step next time.
+a stable executor id of its own (`--executor-id` or `AURA_DBOS_EXECUTOR_ID`; a second process with an id
+in use refuses to start): after a restart a worker resumes the jobs it had in flight and takes back the
+deliveries it was admitting. A worker that dies for good has its jobs taken over by the others within
+`AURA_TAKEOVER_POLL_S` (bot/jobs/takeover.py). Stops on SIGTERM/SIGINT; the job in flight resumes at its
+last finished step next time.
 """
 
 from __future__ import annotations
@@ -53,8 +55,12 @@ def run(args: argparse.Namespace) -> int:
         store = Store.open(settings.database_url)
     except (GitHubAppNotConfigured, StoreError) as exc:
         raise ConfigError(str(exc)) from exc
+    from bot.jobs.takeover import ExecutorIdInUse
+
     try:
         asyncio.run(work(settings, store, github, admit=not args.no_admit))
+    except ExecutorIdInUse as exc:
+        raise ConfigError(str(exc)) from exc
     finally:
         store.close()
     return 0

@@ -5,8 +5,10 @@
 - The application version is pinned (`APPLICATION_VERSION`): a restart after an upgrade still resumes
   the jobs in flight. A change that reorders a workflow's steps must go behind `DBOS.patch()` (or bump
   the version and let old jobs finish first).
-- Executor id: `AURA_DBOS_EXECUTOR_ID`, else `DBOS__VMID`, else `local`; a process resumes only its own
-  executor's unfinished jobs, so each process needs a stable id of its own.
+- Executor id: `AURA_DBOS_EXECUTOR_ID`, else `DBOS__VMID`, else `local`; unique per process (a second
+  process with a live process's id refuses to start). A process resumes its own executor's unfinished
+  jobs when it starts, and a watchdog in every process hands the jobs of a process that died to the
+  queue for the others (bot/jobs/takeover.py).
 - One job queue, partitioned by `JobRequest.partition_key` with `partition_concurrency=1` (at most one
   job per PR branch or issue at a time, across every process) and `worker_concurrency =
   AURA_QUEUE_CONCURRENCY` per process; a small second queue carries the coalescing workflows.
@@ -27,6 +29,7 @@ from dbos._error import DBOSWorkflowIDInUseError
 from bot.config import Settings
 from bot.github.job_request import JobRequest
 from bot.github.mirror import RepoMirror
+from bot.jobs.takeover import ExecutorIdInUse, ExecutorLocks, Watchdog
 from bot.jobs.workflow import (
     COALESCE_QUEUE,
     COALESCE_TOPIC,
@@ -77,6 +80,8 @@ class DBOSJobQueue:
         self._jobs: Queue | None = None
         self._coalesce: Queue | None = None
         self._debouncer: Debouncer | None = None
+        self._locks: ExecutorLocks | None = None
+        self.watchdog: Watchdog | None = None
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -106,6 +111,27 @@ class DBOSJobQueue:
         configure(services)
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         use_wal(self.settings.dbos_database_url)
+        executor = executor_id(self.settings)
+        locks = ExecutorLocks.for_url(self.settings.dbos_database_url)
+        try:  # before DBOS resumes this executor's jobs: no other live process may have its id
+            await asyncio.to_thread(locks.hold, executor)
+        except ExecutorIdInUse:
+            raise ExecutorIdInUse(f"the executor id {executor!r} is held by another running process on "
+                                  f"{_redacted(self.settings.dbos_database_url)}: give each process its own "
+                                  "(AURA_DBOS_EXECUTOR_ID, or `aura-sicd worker --executor-id`)") from None
+        self._locks = locks
+        try:
+            await self._launch_dbos()
+        except BaseException:
+            locks.release()
+            self._locks = None
+            raise
+        self.watchdog = Watchdog(locks, executor, APPLICATION_VERSION, poll_s=self.settings.takeover_poll_s)
+        self.watchdog.start()
+        log.info("durable job queue up (%s, executor %s, %s)", _redacted(self.settings.dbos_database_url),
+                 executor_id(self.settings), "running jobs" if self.run_jobs else "enqueue only")
+
+    async def _launch_dbos(self) -> None:
         DBOS(config=dbos_config(self.settings))
         if not self.run_jobs:
             DBOS.listen_queues([])  # enqueue only; worker processes dequeue
@@ -121,16 +147,19 @@ class DBOSJobQueue:
             COALESCE_QUEUE, polling_interval_sec=QUEUE_POLL_S, on_conflict="always_update"
         )
         self._debouncer = Debouncer.create_async(coalesce_workflow, queue=self._coalesce)
-        log.info("durable job queue up (%s, executor %s, %s)", _redacted(self.settings.dbos_database_url),
-                 executor_id(self.settings), "running jobs" if self.run_jobs else "enqueue only")
 
     async def stop(self) -> None:
         """Shut DBOS down; jobs in flight stop where they are and resume at the next start."""
         if self._jobs is None:
             return
         self._jobs = self._coalesce = self._debouncer = None
+        if self.watchdog is not None:
+            await self.watchdog.stop()
         await asyncio.to_thread(DBOS.destroy)
         configure(None)
+        if self._locks is not None:  # only now: no job of this executor runs any more
+            self._locks.release()
+            self._locks = None
 
     # --- the JobQueue protocol -------------------------------------------------------------------
 
