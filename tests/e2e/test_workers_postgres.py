@@ -191,8 +191,8 @@ def test_two_workers_share_the_queue_and_take_over_a_killed_workers_job(tmp_path
         # resumed at the step that was cut short: the generator's answer was not asked for again
         assert len(fakes.ollama.requests_for("generator")) == generated_before + 1
         assert len([b for n, b in fakes.github.comments if n == 31 and "opened a pull request" in b]) == 1
-        log = (tmp_path / f"{survivor}.log").read_text()
-        assert f"executor {victim} is gone: 1 of its jobs returned to the queue" in log
+        logs = "".join((tmp_path / f"{name}.log").read_text() for name in (survivor, "serve"))
+        assert logs.count(f"executor {victim} is gone: 1 of its jobs returned to the queue") == 1  # by either one
         print(f"takeover: {takeover_s:.1f} s from SIGKILL to {survivor} running the job, {to_pr_s:.1f} s to its PR")
     finally:
         fakes.release.set()
