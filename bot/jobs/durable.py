@@ -5,8 +5,8 @@
 - The application version is pinned (`APPLICATION_VERSION`): a restart after an upgrade still resumes
   the jobs in flight. A change that reorders a workflow's steps must go behind `DBOS.patch()` (or bump
   the version and let old jobs finish first).
-- Executor id: `AURA_DBOS_EXECUTOR_ID`, else `DBOS__VMID`, else `local`; unique per process (a second
-  process with a live process's id refuses to start). A process resumes its own executor's unfinished
+- Executor id: `AURA_DBOS_EXECUTOR_ID`, else `DBOS__VMID`, else `local` (a worker: the first free
+  `worker-<host>-N`); unique per process (a second process with a live process's id refuses to start). A process resumes its own executor's unfinished
   jobs when it starts, and a watchdog in every process hands the jobs of a process that died to the
   queue for the others (bot/jobs/takeover.py).
 - One job queue, partitioned by `JobRequest.partition_key` with `partition_concurrency=1` (at most one
@@ -74,9 +74,11 @@ class DBOSJobQueue:
     client; the `worker` command calls `start` with its own. Only one per process (DBOS is process-wide).
     """
 
-    def __init__(self, settings: Settings, *, run_jobs: bool | None = None) -> None:
-        self.settings = settings
+    def __init__(self, settings: Settings, *, run_jobs: bool | None = None, executor_prefix: str | None = None) -> None:
+        self.settings = settings  # its dbos_executor_id is the one this process holds once launched
         self.run_jobs = settings.serve_runs_jobs if run_jobs is None else run_jobs
+        # without a configured executor id: the first free `<prefix>-1`, `<prefix>-2`, … (else `local`)
+        self.executor_prefix = executor_prefix
         self._jobs: Queue | None = None
         self._coalesce: Queue | None = None
         self._debouncer: Debouncer | None = None
@@ -111,14 +113,21 @@ class DBOSJobQueue:
         configure(services)
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         use_wal(self.settings.dbos_database_url)
-        executor = executor_id(self.settings)
         locks = ExecutorLocks.for_url(self.settings.dbos_database_url)
+        configured = self.settings.dbos_executor_id or os.environ.get("DBOS__VMID")
         try:  # before DBOS resumes this executor's jobs: no other live process may have its id
-            await asyncio.to_thread(locks.hold, executor)
+            if configured is None and self.executor_prefix:
+                candidates = [f"{self.executor_prefix}-{n}" for n in range(1, 101)]
+                executor = await asyncio.to_thread(locks.hold_first_free, candidates)
+            else:
+                executor = executor_id(self.settings)
+                await asyncio.to_thread(locks.hold, executor)
         except ExecutorIdInUse:
-            raise ExecutorIdInUse(f"the executor id {executor!r} is held by another running process on "
+            wanted = executor_id(self.settings) if configured or not self.executor_prefix else f"{self.executor_prefix}-N"
+            raise ExecutorIdInUse(f"the executor id {wanted!r} is held by another running process on "
                                   f"{_redacted(self.settings.dbos_database_url)}: give each process its own "
                                   "(AURA_DBOS_EXECUTOR_ID, or `aura-sicd worker --executor-id`)") from None
+        self.settings = self.settings.model_copy(update={"dbos_executor_id": executor})
         self._locks = locks
         try:
             await self._launch_dbos()
@@ -129,7 +138,7 @@ class DBOSJobQueue:
         self.watchdog = Watchdog(locks, executor, APPLICATION_VERSION, poll_s=self.settings.takeover_poll_s)
         self.watchdog.start()
         log.info("durable job queue up (%s, executor %s, %s)", _redacted(self.settings.dbos_database_url),
-                 executor_id(self.settings), "running jobs" if self.run_jobs else "enqueue only")
+                 executor, "running jobs" if self.run_jobs else "enqueue only")
 
     async def _launch_dbos(self) -> None:
         DBOS(config=dbos_config(self.settings))

@@ -64,6 +64,16 @@ class ExecutorLocks:
     def probe(self, executor: str) -> contextlib.AbstractContextManager[bool]:
         raise NotImplementedError
 
+    def hold_first_free(self, candidates: list[str]) -> str:
+        """Hold the first of `candidates` no live process holds; returns it (or `ExecutorIdInUse`)."""
+        for executor in candidates:
+            try:
+                self.hold(executor, wait_s=0)
+                return executor
+            except ExecutorIdInUse:
+                continue
+        raise ExecutorIdInUse(f"all of {candidates[0]} … {candidates[-1]} are held by running processes")
+
     @staticmethod
     def for_url(url: str) -> ExecutorLocks:
         from sqlalchemy.engine import make_url

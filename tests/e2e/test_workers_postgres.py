@@ -106,8 +106,10 @@ class Cluster:
 
         wait_for(healthy, 30, "aura-sicd serve to answer /healthz")
 
-    def start_worker(self, name: str) -> subprocess.Popen:
-        process = self._start(name, ["worker", "--executor-id", name, "--no-admit", "--concurrency", "1"])
+    def start_worker(self, name: str, *, named: bool = True) -> subprocess.Popen:
+        """A worker; `named=False` leaves its executor id to the worker (the first free worker-<host>-N)."""
+        process = self._start(name, ["worker", *(["--executor-id", name] if named else []), "--no-admit",
+                                     "--concurrency", "1"])
         self.workers[name] = process
         return process
 
@@ -161,7 +163,9 @@ def test_two_workers_share_the_queue_and_take_over_a_killed_workers_job(tmp_path
         assert len(jobs) == 4 and {w["status"] for w in jobs} == {"SUCCESS"}
         assert {w["executor"] for w in jobs} == {"w1", "w2"}  # both workers took jobs
         assert len(fakes.pulls_created()) == 4 and len(pulls_closing(fakes, 21)) == 2  # each job once
-        first, second = sorted((w for w in jobs if w["partition"] == jobs[0]["partition"]), key=lambda w: w["started"])
+        [shared] = [p for p in {w["partition"] for w in jobs} if sum(w["partition"] == p for w in jobs) == 2]
+        assert shared == "octo/calc#21"
+        first, second = sorted((w for w in jobs if w["partition"] == shared), key=lambda w: w["started"])
         assert second["started"] >= first["completed"], "two jobs of one issue ran at the same time"
 
         # 2. a job is killed mid-scoring with its worker; the other worker takes it over
@@ -199,25 +203,31 @@ def test_two_workers_share_the_queue_and_take_over_a_killed_workers_job(tmp_path
         cluster.stop()
 
 
-def test_a_second_worker_with_a_live_executor_id_refuses_to_start(tmp_path: Path, fakes: Fakes, databases):
+def test_executor_ids_are_unique_among_live_workers(tmp_path: Path, fakes: Fakes, databases):
     store_url, dbos_url = databases
     cluster = Cluster(tmp_path, fakes, store_url, dbos_url)
     try:
         first = cluster.start_worker("w1")
-        wait_for(lambda: "executor" in _locks_held(dbos_url), 30, "w1 to hold its executor lock")
-        assert first.poll() is None
+        wait_for(lambda: _locks_held(dbos_url) == 1, 30, "w1 to hold its executor lock")
         second = cluster.start_worker("w1")
         assert second.wait(timeout=60) == 2  # after waiting ACQUIRE_WAIT_S for the id
         assert "the executor id 'w1' is held by another running process" in (tmp_path / "w1.log").read_text()
         assert first.poll() is None
+        # unnamed workers take worker-<host>-1, -2, …: each a name of its own
+        cluster.start_worker("a", named=False)
+        cluster.start_worker("b", named=False)
+        wait_for(lambda: _locks_held(dbos_url) == 3, 30, "two unnamed workers holding locks of their own")
+        assert all(p.poll() is None for name, p in cluster.workers.items() if name != "w1") and first.poll() is None
     finally:
         cluster.stop()
 
 
-def _locks_held(dbos_url: str) -> str:
+def _locks_held(dbos_url: str) -> int:
+    """Executor locks held on the DBOS database."""
     url = make_url(dbos_url).set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(url) as connection:
-        rows = connection.execute("SELECT application_name FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid "
-                                  "WHERE l.locktype = 'advisory' AND l.granted").fetchall()
-    return " ".join(r[0] for r in rows)
+        return connection.execute(
+            "SELECT count(*) FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid WHERE l.locktype = 'advisory' "
+            "AND l.granted AND a.application_name = 'aura-sicd executor lock' AND a.datname = current_database()"
+        ).fetchone()[0]
 
