@@ -99,6 +99,8 @@ class AdvisoryLocks(ExecutorLocks):
         self.url = url
         self._own = None
         self._lock = threading.Lock()  # one thread at a time on the held connection
+        self._probe = None
+        self._probe_lock = threading.Lock()
 
     def _connect(self):
         import psycopg
@@ -120,6 +122,8 @@ class AdvisoryLocks(ExecutorLocks):
             with self._lock, contextlib.suppress(Exception):
                 self._own.close()  # the session ends: its advisory locks go with it
             self._own = None
+        with self._probe_lock:
+            self._drop_probe()
 
     def healthy(self) -> bool:
         if self._own is None:
@@ -133,13 +137,30 @@ class AdvisoryLocks(ExecutorLocks):
 
     @contextlib.contextmanager
     def probe(self, executor: str) -> Iterator[bool]:
-        with self._connect() as connection:
-            got = connection.execute("SELECT pg_try_advisory_lock(%s)", (_key(executor),)).fetchone()[0]
+        with self._probe_lock:  # one probing connection, kept: a sweep may try many executors
+            if self._probe is None or self._probe.closed:
+                self._probe = self._connect()
+            connection = self._probe
+            try:
+                got = connection.execute("SELECT pg_try_advisory_lock(%s)", (_key(executor),)).fetchone()[0]
+            except Exception:
+                self._drop_probe()
+                raise
             try:
                 yield bool(got)
             finally:
                 if got:
-                    connection.execute("SELECT pg_advisory_unlock(%s)", (_key(executor),))
+                    try:
+                        connection.execute("SELECT pg_advisory_unlock(%s)", (_key(executor),))
+                    except Exception:  # the session is gone, and its lock with it
+                        self._drop_probe()
+                        raise
+
+    def _drop_probe(self) -> None:
+        if self._probe is not None:
+            with contextlib.suppress(Exception):
+                self._probe.close()
+            self._probe = None
 
 
 class FileLocks(ExecutorLocks):
