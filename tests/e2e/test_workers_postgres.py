@@ -1,6 +1,6 @@
 """Several `aura-sicd worker` processes on one PostgreSQL: they share the queue (each job once, one job at
 a time per issue across workers), and a worker killed with SIGKILL mid-job is taken over by another,
-still making exactly one pull request.
+still making exactly one pull request. The same on SQLite files shared by processes on one machine.
 
 `aura-sicd serve` receives and admits (it runs no jobs); two workers with executor ids w1 and w2 and a
 data directory each (as on two machines) run the jobs. Store and DBOS are fresh databases on the server
@@ -9,9 +9,11 @@ of AURA_TEST_POSTGRES_URL. GitHub and Ollama are the fake HTTP servers of tests/
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -58,6 +60,15 @@ def fakes() -> Iterator[Fakes]:
 def databases() -> Iterator[tuple[str, str]]:
     with fresh_database("aura_store") as store, fresh_database("aura_dbos") as dbos:
         yield store, dbos
+
+
+@pytest.fixture(params=["postgres", "sqlite"])
+def shared_databases(request, tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """Store and DBOS on PostgreSQL, or on SQLite files every process on this machine opens."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'aura.db'}", f"sqlite:///{tmp_path / 'dbos.sqlite'}"
+    else:
+        yield request.getfixturevalue("databases")
 
 
 class Cluster:
@@ -114,11 +125,17 @@ class Cluster:
         return process
 
     def workflows(self) -> list[dict]:
-        url = make_url(self.dbos_url).set(drivername="postgresql").render_as_string(hide_password=False)
-        with psycopg.connect(url) as connection:
-            rows = connection.execute(
-                "SELECT workflow_uuid, status, executor_id, queue_partition_key, started_at_epoch_ms, completed_at "
-                "FROM dbos.workflow_status WHERE name = 'aura-sicd.job' ORDER BY created_at").fetchall()
+        query = ("SELECT workflow_uuid, status, executor_id, queue_partition_key, started_at_epoch_ms, completed_at "
+                 "FROM {table} WHERE name = 'aura-sicd.job' ORDER BY created_at")
+        url = make_url(self.dbos_url)
+        if url.get_backend_name() == "sqlite":
+            if not Path(url.database).exists():
+                return []
+            with contextlib.closing(sqlite3.connect(url.database, timeout=30)) as connection:
+                rows = connection.execute(query.format(table="workflow_status")).fetchall()
+        else:
+            with psycopg.connect(url.set(drivername="postgresql").render_as_string(hide_password=False)) as connection:
+                rows = connection.execute(query.format(table="dbos.workflow_status")).fetchall()
         keys = ("id", "status", "executor", "partition", "started", "completed")
         return [dict(zip(keys, row, strict=True)) for row in rows]
 
@@ -144,8 +161,9 @@ def pulls_closing(fakes: Fakes, number: int) -> list[dict]:
     return [p for p in fakes.pulls_created() if f"Closes #{number}" in p["body"]]
 
 
-def test_two_workers_share_the_queue_and_take_over_a_killed_workers_job(tmp_path: Path, fakes: Fakes, databases):
-    store_url, dbos_url = databases
+def test_two_workers_share_the_queue_and_take_over_a_killed_workers_job(tmp_path: Path, fakes: Fakes,
+                                                                       shared_databases):
+    store_url, dbos_url = shared_databases
     remote = make_remote(tmp_path / "origin")
     cluster = Cluster(tmp_path, fakes, store_url, dbos_url)
     try:
