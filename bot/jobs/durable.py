@@ -6,9 +6,9 @@
   the jobs in flight. A change that reorders a workflow's steps must go behind `DBOS.patch()` (or bump
   the version and let old jobs finish first).
 - Executor id: `AURA_DBOS_EXECUTOR_ID`, else `DBOS__VMID`, else `local` (a worker: the first free
-  `worker-<host>-N`); unique per process (a second process with a live process's id refuses to start). A process resumes its own executor's unfinished
-  jobs when it starts, and a watchdog in every process hands the jobs of a process that died to the
-  queue for the others (bot/jobs/takeover.py).
+  `worker-<host>-N`); unique per process (a second process with a live process's id refuses to
+  start). A process resumes its own executor's unfinished jobs when it starts, and a watchdog in every
+  process hands the jobs of a process that died to the queue for the others (bot/jobs/takeover.py).
 - One job queue, partitioned by `JobRequest.partition_key` with `partition_concurrency=1` (at most one
   job per PR branch or issue at a time, across every process) and `worker_concurrency =
   AURA_QUEUE_CONCURRENCY` per process; a small second queue carries the coalescing workflows.
