@@ -7,9 +7,9 @@ workers may admit at once: each delivery is claimed by one of them and enqueued 
 Several workers on several machines share one Postgres `AURA_DBOS_URL` (and `AURA_STORE_URL`); each has
 a stable executor id of its own (`--executor-id` or `AURA_DBOS_EXECUTOR_ID`, else the first free
 `worker-<host>-N`; a second process with an id in use refuses to start): after a restart a worker
-resumes the jobs it had in flight and takes back the deliveries it was admitting. A worker that dies for good has its jobs taken over by the others within
-`AURA_TAKEOVER_POLL_S` (bot/jobs/takeover.py). Stops on SIGTERM/SIGINT; the job in flight resumes at its
-last finished step next time.
+resumes the jobs it had in flight and takes back the deliveries it was admitting. A worker that dies
+for good has its jobs taken over by the others within `AURA_TAKEOVER_POLL_S` (bot/jobs/takeover.py).
+Stops on SIGTERM/SIGINT; the job in flight resumes at its last finished step next time.
 """
 
 from __future__ import annotations
