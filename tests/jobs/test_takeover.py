@@ -71,3 +71,30 @@ def test_a_live_process_keeps_its_executor_id_and_sigkill_frees_it(dbos_url: str
     finally:
         locks.release()
     assert gone(locks, "worker-a")
+
+
+async def test_a_process_that_loses_its_lock_is_told_to_stop(tmp_path: Path):
+    """The database ended the lock's session (a restart, a split): the watchdog calls `on_lost_lock`."""
+    import asyncio
+
+    import psycopg
+
+    from bot.jobs.takeover import AdvisoryLocks, Watchdog
+
+    with fresh_database("aura_lock") as url:
+        locks = ExecutorLocks.for_url(url)
+        assert isinstance(locks, AdvisoryLocks)
+        locks.hold("worker-a", wait_s=0)
+        lost = asyncio.Event()
+        watchdog = Watchdog(locks, "worker-a", "v1", poll_s=0.1, on_lost_lock=lost.set)
+        watchdog.start()
+        try:
+            await asyncio.sleep(0.3)
+            assert not lost.is_set()  # healthy while the session lives
+            with psycopg.connect(locks.url, autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", (locks._own.info.backend_pid,))
+            await asyncio.wait_for(lost.wait(), 5)
+            assert gone(ExecutorLocks.for_url(url), "worker-a")  # free for whoever takes over
+        finally:
+            await watchdog.stop()
+            locks.release()
