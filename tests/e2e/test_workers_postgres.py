@@ -82,7 +82,7 @@ class Cluster:
         self.workers: dict[str, subprocess.Popen] = {}
         self.serve: subprocess.Popen | None = None
 
-    def _start(self, name: str, args: list[str], **env: str) -> subprocess.Popen:
+    def _start(self, name: str, args: list[str], log_level: str = "warning", **env: str) -> subprocess.Popen:
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith(("AURA_", "OLLAMA_", "DBOS"))},
             **self.env,
@@ -99,7 +99,7 @@ class Cluster:
             **env,
         }
         log = open(self.tmp_path / f"{name}.log", "a")  # noqa: SIM115 (handed to the child)
-        process = subprocess.Popen([sys.executable, "-m", "bot.cli", *args, "--log-level", "warning"],
+        process = subprocess.Popen([sys.executable, "-m", "bot.cli", *args, "--log-level", log_level],
                                    cwd=self.tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=log)
         log.close()
         return process
@@ -120,9 +120,15 @@ class Cluster:
     def start_worker(self, name: str, *, named: bool = True) -> subprocess.Popen:
         """A worker; `named=False` leaves its executor id to the worker (the first free worker-<host>-N)."""
         process = self._start(name, ["worker", *(["--executor-id", name] if named else []), "--no-admit",
-                                     "--concurrency", "1"])
+                                     "--concurrency", "1"], log_level="info")
         self.workers[name] = process
         return process
+
+    def wait_ready(self, *names: str) -> None:
+        """Until each worker has launched its queue (so the first jobs do not all go to the fastest)."""
+        for name in names:
+            log = self.tmp_path / f"{name}.log"
+            wait_for(lambda log=log: " ready: " in log.read_text(), 60, f"worker {name} to be ready")
 
     def workflows(self) -> list[dict]:
         query = ("SELECT workflow_uuid, status, executor_id, queue_partition_key, started_at_epoch_ms, completed_at "
@@ -171,6 +177,7 @@ def test_two_workers_share_the_queue_and_take_over_a_killed_workers_job(tmp_path
         cluster.start_serve(port)
         cluster.start_worker("w1")
         cluster.start_worker("w2")
+        cluster.wait_ready("w1", "w2")
 
         # 1. four jobs: three issues, and issue 21 labeled twice (two jobs in one partition)
         for number in (21, 22, 23, 21):
