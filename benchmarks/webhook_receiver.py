@@ -1,7 +1,7 @@
 """Webhook receiver benchmark: signed deliveries on loopback against one `uvicorn` process.
 
     .venv/bin/python benchmarks/webhook_receiver.py [--admit serve|worker] [--queue memory|dbos]
-        [--latency 2000] [--load 5000] [--burst 5000]
+        [--latency 2000] [--load 5000] [--burst 5000] [--store sqlite|postgres|both] [--postgres-url URL]
 
 Prints acknowledgement latency (p50/p99, one delivery at a time), sustained acknowledgements per second
 with concurrent senders (and their p99), how fast admission follows (admitted while acknowledging, time
@@ -20,12 +20,17 @@ reaction, enqueue) runs as in production:
 
 `--queue dbos` (implied by `--admit worker`) puts the durable queue behind admission (DBOS on SQLite
 in the data directory, enqueue only: no job runs) and counts the job workflows it holds.
+
+`--store postgres` puts the store (and DBOS) on fresh databases of a PostgreSQL server (`--postgres-url`,
+else AURA_TEST_POSTGRES_URL); `--store both` runs everything on SQLite, then on PostgreSQL, and prints
+the figures side by side.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -292,7 +297,7 @@ async def _phase(client: httpx.AsyncClient, port: int, body: bytes, deliveries: 
     return latencies, statuses, elapsed, during, all_admitted, state, jobs, cpu_used
 
 
-async def run(args: argparse.Namespace, port: int, cpu: CpuMeter) -> int:
+async def run(args: argparse.Namespace, port: int, cpu: CpuMeter) -> dict[str, float]:
     # The recorded delivery plus the `installation` key every GitHub App delivery carries (the recorded
     # example was sent to a repository webhook, which has none).
     body = json.dumps({**json.loads(PAYLOAD.read_bytes()), "installation": {"id": 1}}).encode()
@@ -314,6 +319,7 @@ async def run(args: argparse.Namespace, port: int, cpu: CpuMeter) -> int:
         print(f"  CPU while acknowledging: {cpu_used}")
         print(f"  admission: {during} admitted while acknowledging, all {args.load} after {all_admitted:.2f} s "
               f"({args.load / all_admitted:.0f} admissions/s)")
+        sustained_admissions = args.load / all_admitted
 
         _, before_jobs = await _wait_for_admissions(client)
         unique = [str(uuid.uuid4()) for _ in range(int(args.burst * 0.9))]
@@ -332,7 +338,10 @@ async def run(args: argparse.Namespace, port: int, cpu: CpuMeter) -> int:
         ok = exact and rate >= 500 and load_p99 < 50
         print(f"targets (>= 500/s with p99 < 50 ms, exact job count): {'met' if ok else 'NOT met'}")
         assert exact, f"{new_jobs} jobs for {len(unique)} unique deliveries"
-        return 0
+        return {"ack p50 ms (one at a time)": statistics.median(latencies),
+                "acknowledged/s (sustained)": rate, "ack p99 ms (sustained)": load_p99,
+                "admissions/s (sustained)": sustained_admissions,
+                "admissions/s (burst)": len(unique) / all_admitted, "exact job count": exact}
 
 
 def _wait_until_healthy(base_url: str, process: subprocess.Popen) -> bool:
@@ -360,6 +369,9 @@ def main() -> int:
                         "default memory, dbos with --admit worker")
     parser.add_argument("--admit", choices=["serve", "worker"], default="serve",
                         help="admission in the server process, or in a separate worker process")
+    parser.add_argument("--store", choices=["sqlite", "postgres", "both"], default="sqlite",
+                        help="the store (and DBOS) on SQLite, on PostgreSQL, or both one after the other")
+    parser.add_argument("--postgres-url", help="the PostgreSQL server (default AURA_TEST_POSTGRES_URL)")
     args = parser.parse_args()
     if args.admit == "worker":
         if args.queue == "memory":
@@ -367,11 +379,34 @@ def main() -> int:
         args.queue = "dbos"
     args.queue = args.queue or "memory"
 
-    port = _free_port()
-    with tempfile.TemporaryDirectory() as data:
+    stores = ["sqlite", "postgres"] if args.store == "both" else [args.store]
+    figures = {store: bench(args, store) for store in stores}
+    if len(stores) > 1:
+        print(f"\nadmission side by side (admit: {args.admit}; queue: {args.queue})")
+        print(f"{'':32}" + "".join(f"{store:>12}" for store in stores))
+        for row in figures[stores[0]]:
+            print(f"{row:32}" + "".join(f"{_cell(figures[store][row]):>12}" for store in stores))
+    return 0
+
+
+def _cell(value: float | bool) -> str:
+    return str(value) if isinstance(value, bool) else f"{value:.1f}" if value < 100 else f"{value:.0f}"
+
+
+def bench(args: argparse.Namespace, store: str) -> dict[str, float]:
+    """One full run (server, maybe a worker) with the store and DBOS on SQLite or on PostgreSQL."""
+    print(f"\n== store: {store}")
+    with tempfile.TemporaryDirectory() as data, contextlib.ExitStack() as stack:
+        urls = {"AURA_STORE_URL": f"sqlite:///{data}/aura.db"}
+        if store == "postgres":
+            from benchmarks.postgres_db import databases, server_url
+
+            store_url, dbos_url = stack.enter_context(databases(server_url(args.postgres_url), "store", "dbos"))
+            urls = {"AURA_STORE_URL": store_url, "AURA_DBOS_URL": dbos_url}
+        port = _free_port()
         env = {**{k: v for k, v in os.environ.items() if not k.startswith(("AURA_", "DBOS"))},
                "AURA_DATA_DIR": data, "AURA_GITHUB_APP_ID": "1", "AURA_GITHUB_PRIVATE_KEY": _private_key(),
-               "AURA_GITHUB_WEBHOOK_SECRET": SECRET, "AURA_STORE_URL": f"sqlite:///{data}/aura.db",
+               "AURA_GITHUB_WEBHOOK_SECRET": SECRET, **urls,
                "AURA_SERVE_ADMITS": str(args.admit == "serve").lower(), "AURA_DBOS_EXECUTOR_ID": "bench-serve",
                "PYTHONPATH": str(ROOT), "BENCH_QUEUE": args.queue}
         server = subprocess.Popen(
@@ -382,8 +417,7 @@ def main() -> int:
         admitter = None
         try:
             if not _wait_until_healthy(f"http://127.0.0.1:{port}", server):
-                print("the server did not start", file=sys.stderr)
-                return 1
+                raise SystemExit("the server did not start")
             if args.admit == "worker":  # started once the server has created both databases
                 admitter = subprocess.Popen(
                     [sys.executable, str(Path(__file__).resolve())],

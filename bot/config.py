@@ -77,6 +77,7 @@ class Settings(BaseSettings):
     # --- durable jobs (DBOS; docs/github-app.md "Jobs") ---
     dbos_url: str | None = None  # DBOS system database; default: SQLite in the data directory; Postgres for several machines
     dbos_executor_id: str | None = None  # stable, unique per process when several share one database
+    takeover_poll_s: float = Field(5.0, gt=0)  # how often each process looks for jobs of processes that died
     review_coalesce_s: float = Field(5.0, ge=0.0)  # review comments arriving within this window make one iteration
     serve_runs_jobs: bool = True  # false: `serve` only enqueues and `aura-sicd worker` processes work the jobs
     serve_admits: bool = True  # false: `serve` only records and acknowledges; `aura-sicd worker` admits and enqueues

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # Host variables the network-enabled setup phase may need to reach a package registry. Nothing else of the
 # host environment ever enters a sandbox, and these never enter the checks.
@@ -44,12 +44,27 @@ class SandboxSettings(BaseSettings):
     setup_passthrough_env: list[str] = Field(default_factory=lambda: list(SETUP_PASSTHROUGH_ENV))
     tmp_mb: int = Field(512, ge=16)  # size of /tmp inside a Docker sandbox
     docker_timeout_s: float = Field(120.0, gt=0)  # one Docker API call
+    # a pool of Docker engines sharing the checks (sandbox/docker_pool.py); empty: DOCKER_HOST alone
+    docker_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
     sandbox_uid: int = 1000  # uid that commands run as inside the sandbox
     keeper_uid: int = 1001  # uid of a Docker sandbox's idle main process (out of reach of the commands)
     bwrap_path: str = "bwrap"
     bwrap_python: Path = Path("/usr/bin/python3")  # interpreter of the bubblewrap tool environment
     bwrap_host_uid: int = 65534  # when the bot runs as root, bubblewrap runs as this uid (nobody)
     tools: list[str] = Field(default_factory=lambda: ["pytest>=8,<10", "ruff", "mypy"])
+
+    @field_validator("docker_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, v: object) -> object:
+        """`tcp://a:2376,ssh://ci@b` (or a JSON list) from the environment."""
+        if isinstance(v, str):
+            v = v.strip()
+            if v.startswith("["):
+                import json
+
+                return json.loads(v)
+            return [host.strip() for host in v.split(",") if host.strip()]
+        return v
 
     def setup_env(self) -> dict[str, str]:
         """The host variables that the setup phase receives (proxies, registries), and nothing else."""

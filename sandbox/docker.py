@@ -33,13 +33,14 @@ from sandbox.base import (
     setup_commands,
 )
 from sandbox.config import SandboxSettings
+from sandbox.docker_pool import SANDBOX_LABEL, choose_engine, docker_client, pool_unavailable_reason
 from sandbox.errors import SandboxError
 from sandbox.plans import Plan
 from sandbox.workspace import extract_tar, make_tar
 
 logger = logging.getLogger("sandbox.docker")
 
-LABEL = "aura-sicd.sandbox"
+LABEL = SANDBOX_LABEL
 LABEL_HOST = "aura-sicd.host"
 LABEL_PID = "aura-sicd.pid"
 ENV_IMAGE_REPO = "aura-sicd-env"
@@ -49,12 +50,6 @@ HOST_DEADLINE_GRACE_S = 5.0
 
 _reaped_hosts: set[str] = set()
 _reap_lock = threading.Lock()
-
-
-def docker_client(settings: SandboxSettings):
-    import docker
-
-    return docker.from_env(use_context=False, timeout=int(settings.docker_timeout_s))
 
 
 def engine_error(exc: Exception) -> str:
@@ -93,7 +88,8 @@ class DockerBackend(Backend):
 
     def __init__(self, settings: SandboxSettings):
         super().__init__(settings)
-        self.client = docker_client(settings)
+        # with a pool of engines (sandbox/docker_pool.py), one is chosen when the sandbox is prepared
+        self.client = None if settings.docker_hosts else docker_client(settings)
         self.image = settings.image
         self.container = None
         self.env: dict[str, str] = {}
@@ -106,6 +102,8 @@ class DockerBackend(Backend):
         import docker.errors
 
         image = image or settings.image
+        if settings.docker_hosts:
+            return pool_unavailable_reason(settings, image)
         try:
             client = docker_client(settings)
         except Exception as exc:
@@ -249,8 +247,11 @@ class DockerBackend(Backend):
     # --- setup phase --------------------------------------------------------------------------------------
 
     async def prepare(self, plan: Plan, repo_dir: Path) -> None:
-        await asyncio.to_thread(self._reap_once)
         base = plan.image or self.settings.image
+        if self.client is None:
+            host = await asyncio.to_thread(choose_engine, self.settings, base)
+            self.client = docker_client(self.settings, host)
+        await asyncio.to_thread(self._reap_once)
         self.env = dict(plan.env)
         if not plan.setup:
             self.image = base
@@ -330,4 +331,5 @@ class DockerBackend(Backend):
         if container is not None:
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(container.remove, force=True, v=True)
-        await asyncio.to_thread(self.client.close)
+        if self.client is not None:
+            await asyncio.to_thread(self.client.close)

@@ -5,8 +5,10 @@
 - The application version is pinned (`APPLICATION_VERSION`): a restart after an upgrade still resumes
   the jobs in flight. A change that reorders a workflow's steps must go behind `DBOS.patch()` (or bump
   the version and let old jobs finish first).
-- Executor id: `AURA_DBOS_EXECUTOR_ID`, else `DBOS__VMID`, else `local`; a process resumes only its own
-  executor's unfinished jobs, so each process needs a stable id of its own.
+- Executor id: `AURA_DBOS_EXECUTOR_ID`, else `DBOS__VMID`, else `local` (a worker: the first free
+  `worker-<host>-N`); unique per process (a second process with a live process's id refuses to
+  start). A process resumes its own executor's unfinished jobs when it starts, and a watchdog in every
+  process hands the jobs of a process that died to the queue for the others (bot/jobs/takeover.py).
 - One job queue, partitioned by `JobRequest.partition_key` with `partition_concurrency=1` (at most one
   job per PR branch or issue at a time, across every process) and `worker_concurrency =
   AURA_QUEUE_CONCURRENCY` per process; a small second queue carries the coalescing workflows.
@@ -27,6 +29,7 @@ from dbos._error import DBOSWorkflowIDInUseError
 from bot.config import Settings
 from bot.github.job_request import JobRequest
 from bot.github.mirror import RepoMirror
+from bot.jobs.takeover import ExecutorIdInUse, ExecutorLocks, Watchdog
 from bot.jobs.workflow import (
     COALESCE_QUEUE,
     COALESCE_TOPIC,
@@ -72,13 +75,17 @@ class DBOSJobQueue:
     client; the `worker` command calls `start` with its own. Only one per process (DBOS is process-wide).
     """
 
-    def __init__(self, settings: Settings, *, run_jobs: bool | None = None) -> None:
-        self.settings = settings
+    def __init__(self, settings: Settings, *, run_jobs: bool | None = None, executor_prefix: str | None = None) -> None:
+        self.settings = settings  # its dbos_executor_id is the one this process holds once launched
         self.run_jobs = settings.serve_runs_jobs if run_jobs is None else run_jobs
+        # without a configured executor id: the first free `<prefix>-1`, `<prefix>-2`, … (else `local`)
+        self.executor_prefix = executor_prefix
         self._jobs: Queue | None = None
         self._coalesce: Queue | None = None
         self._debouncer: Debouncer | None = None
         self._scheduler: AutonomyScheduler | None = None
+        self._locks: ExecutorLocks | None = None
+        self.watchdog: Watchdog | None = None
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -108,6 +115,35 @@ class DBOSJobQueue:
         configure(services)
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         use_wal(self.settings.dbos_database_url)
+        locks = ExecutorLocks.for_url(self.settings.dbos_database_url)
+        configured = self.settings.dbos_executor_id or os.environ.get("DBOS__VMID")
+        try:  # before DBOS resumes this executor's jobs: no other live process may have its id
+            if configured is None and self.executor_prefix:
+                candidates = [f"{self.executor_prefix}-{n}" for n in range(1, 101)]
+                executor = await asyncio.to_thread(locks.hold_first_free, candidates)
+            else:
+                executor = executor_id(self.settings)
+                await asyncio.to_thread(locks.hold, executor)
+        except ExecutorIdInUse:
+            wanted = executor_id(self.settings) if configured or not self.executor_prefix else f"{self.executor_prefix}-N"
+            raise ExecutorIdInUse(f"the executor id {wanted!r} is held by another running process on "
+                                  f"{_redacted(self.settings.dbos_database_url)}: give each process its own "
+                                  "(AURA_DBOS_EXECUTOR_ID, or `aura-sicd worker --executor-id`)") from None
+        self.settings = self.settings.model_copy(update={"dbos_executor_id": executor})
+        self._locks = locks
+        try:
+            await self._launch_dbos()
+        except BaseException:
+            locks.release()
+            self._locks = None
+            raise
+        self.watchdog = Watchdog(locks, executor, APPLICATION_VERSION, poll_s=self.settings.takeover_poll_s)
+        self.watchdog.start()
+        self._scheduler = start_scheduler(services, self)  # scheduled scans, when autonomy is allowed
+        log.info("durable job queue up (%s, executor %s, %s)", _redacted(self.settings.dbos_database_url),
+                 executor, "running jobs" if self.run_jobs else "enqueue only")
+
+    async def _launch_dbos(self) -> None:
         DBOS(config=dbos_config(self.settings))
         if not self.run_jobs:
             DBOS.listen_queues([])  # enqueue only; worker processes dequeue
@@ -123,9 +159,6 @@ class DBOSJobQueue:
             COALESCE_QUEUE, polling_interval_sec=QUEUE_POLL_S, on_conflict="always_update"
         )
         self._debouncer = Debouncer.create_async(coalesce_workflow, queue=self._coalesce)
-        self._scheduler = start_scheduler(services, self)  # scheduled scans, when autonomy is allowed
-        log.info("durable job queue up (%s, executor %s, %s)", _redacted(self.settings.dbos_database_url),
-                 executor_id(self.settings), "running jobs" if self.run_jobs else "enqueue only")
 
     async def stop(self) -> None:
         """Shut DBOS down; jobs in flight stop where they are and resume at the next start."""
@@ -134,8 +167,13 @@ class DBOSJobQueue:
         if self._scheduler is not None:
             await self._scheduler.stop()
         self._jobs = self._coalesce = self._debouncer = self._scheduler = None
+        if self.watchdog is not None:
+            await self.watchdog.stop()
         await asyncio.to_thread(DBOS.destroy)
         configure(None)
+        if self._locks is not None:  # only now: no job of this executor runs any more
+            self._locks.release()
+            self._locks = None
 
     # --- the JobQueue protocol -------------------------------------------------------------------
 

@@ -83,8 +83,9 @@ class GitHubStore:
                         .values(**op.model_dump(exclude={"job"}), job=null() if op.job is None else op.job,
                                 received_at=now, updated_at=now)
                         .on_conflict_do_nothing(index_elements=["delivery_id"])
+                        .returning(DeliveryRow.delivery_id)  # rowcount is -1 here with psycopg 3 on Postgres
                     )
-                    results.append(session.execute(stmt).rowcount == 1)
+                    results.append(session.execute(stmt).first() is not None)
                 else:
                     values: dict[str, Any] = {
                         "status": op.status, "detail": op.detail, "updated_at": now, "claimed_by": None,
@@ -336,8 +337,9 @@ class GitHubStore:
                 values["proposal_id"] = values["proposal_id"] or pr.proposal_id
                 values["run_id"] = values["run_id"] or pr.run_id
             values["created_at"] = feedback.created_at or utcnow()
-            stmt = self._insert(HumanFeedbackRow).values(values).on_conflict_do_nothing(index_elements=["delivery_id"])
-            inserted = session.execute(stmt).rowcount == 1
+            stmt = (self._insert(HumanFeedbackRow).values(values).on_conflict_do_nothing(index_elements=["delivery_id"])
+                    .returning(HumanFeedbackRow.delivery_id))  # rowcount is -1 here with psycopg 3 on Postgres
+            inserted = session.execute(stmt).first() is not None
             if inserted and pr is not None:
                 pr.state = "merged" if feedback.merged else "closed"
                 pr.updated_at = utcnow()

@@ -33,8 +33,8 @@ from tests.fakes.github import (
     webhook_payload,
 )
 from tests.fakes.ollama import FakeOllama
-from tests.jobs.conftest import DISC, GEN, GOOD_RUBRIC, RIGHT_FIX, make_remote
-from tests.repos import git
+from tests.jobs.conftest import make_remote
+from tests.repos import DISC, GEN, GOOD_RUBRIC, RIGHT_FIX, git
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap")]
 

@@ -1,17 +1,25 @@
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from sqlalchemy import inspect
 
 from bot.store import Store
 from bot.store.engine import current_revision, migrate
 from bot.store.github import BotPullRequest, DeliveryRecord, DeliveryUpdate, GitHubStore, HumanFeedback
+from tests.postgres import fresh_database
 
 
-@pytest.fixture
-def store(tmp_path):
-    with Store.open(f"sqlite:///{tmp_path / 'aura.db'}") as opened:
-        yield GitHubStore(opened)
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request, tmp_path):
+    with contextlib.ExitStack() as stack:
+        if request.param == "postgres":  # a database of its own on AURA_TEST_POSTGRES_URL's server
+            url = stack.enter_context(fresh_database("aura_gh"))
+        else:
+            url = f"sqlite:///{tmp_path / 'aura.db'}"
+        with Store.open(url) as opened:
+            yield GitHubStore(opened)
 
 
 GITHUB_TABLES = {"github_deliveries", "github_installations", "github_installation_repositories",
