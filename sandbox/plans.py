@@ -114,6 +114,27 @@ def _mypy_config(repo_dir: Path, pyproject: dict) -> dict | None:
     return None
 
 
+_SKIPPED_DIRS = {".git", ".tox", ".nox", ".venv", "venv", "node_modules", "build", "dist", "__pycache__"}
+
+
+def _has_pytest_files(repo_dir: Path) -> bool:
+    """Whether pytest's default discovery finds a test file (test_*.py or *_test.py) anywhere."""
+    for path in repo_dir.rglob("*.py"):
+        if _SKIPPED_DIRS.isdisjoint(path.relative_to(repo_dir).parts) and \
+                (path.name.startswith("test_") or path.name.endswith("_test.py")):
+            return True
+    return False
+
+
+def pytest_targets(repo_dir: Path) -> list[str]:
+    """What pytest is given to run: nothing (its own discovery) unless the project keeps its tests in a
+    file discovery misses — `test.py` or `tests.py` at the top, as python-slugify does."""
+    loose = [name for name in ("test.py", "tests.py") if (repo_dir / name).is_file()]
+    if not loose or _has_pytest_files(repo_dir):
+        return []
+    return loose
+
+
 def python_plan(repo_dir: Path, version: str | None = None) -> Plan:
     pyproject = read_pyproject(repo_dir)
     lint = ["ruff", "check", "--no-cache", "--output-format", "concise"]
@@ -127,7 +148,8 @@ def python_plan(repo_dir: Path, version: str | None = None) -> Plan:
     if mypy is not None:
         targets = [] if mypy.get("files") else ["."]
         checks.append(CheckSpec(name="types", command=["python", "-m", "mypy", "--cache-dir", "/tmp/mypy-cache", *targets]))
-    checks.append(CheckSpec(name="tests", command=["python", "-m", "pytest", "-q", "-p", "no:cacheprovider"], parser="pytest"))
+    checks.append(CheckSpec(name="tests", command=["python", "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                                                   *pytest_targets(repo_dir)], parser="pytest"))
     setup = python_setup(repo_dir, dependency_files(repo_dir), version)
     return Plan(language="python", setup=setup.commands, setup_env=setup.env, check_files=setup.workspace_files,
                 checks=checks)

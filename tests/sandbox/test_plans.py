@@ -135,3 +135,16 @@ def test_dependency_hash_follows_the_dependency_files(tmp_path):
     assert detect_plan(repo).dependency_hash(repo, "other base") != first
     (repo / "requirements.txt").write_text("requests\n")
     assert detect_plan(repo).dependency_hash(repo, "base") != first
+
+
+def test_tests_kept_in_a_loose_test_py_are_given_to_pytest(tmp_path):
+    """python-slugify keeps its tests in test.py, which pytest's discovery (test_*.py) never collects."""
+    (tmp_path / "setup.py").write_text("from setuptools import setup\nsetup(name='x')\n")
+    (tmp_path / "test.py").write_text("def test_x():\n    assert True\n")
+    def tests_command(repo):
+        return next(c.command for c in detect_plan(repo).checks if c.name == "tests")
+
+    assert tests_command(tmp_path)[-1] == "test.py"
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_more.py").write_text("def test_y():\n    assert True\n")
+    assert tests_command(tmp_path)[-1] != "test.py"  # discovery finds tests: left to it
