@@ -38,8 +38,8 @@ def test_every_problem_is_listed_and_defaults_are_not_used():
     with pytest.raises(RepoConfigInvalid) as info:
         parse_repo_config("lable: x\nmax_iterations: 0\nmodels: {generatr: a}\n")
     errors = info.value.errors
-    assert "lable: unknown key (known keys: allow_paths, autonomy, checks, deny_paths, draft_pr_on_failure, image, label, " \
-           "max_iterations, models, setup)" in errors
+    assert "lable: unknown key (known keys: allow_paths, autonomy, check_timeout_s, checks, deny_paths, " \
+           "draft_pr_on_failure, image, label, max_iterations, models, setup, test_timeout_s)" in errors
     assert any(e.startswith("max_iterations: Input should be greater than or equal to 1") for e in errors)
     assert any(e.startswith("models.generatr: unknown key") for e in errors)
     assert len(errors) == 3

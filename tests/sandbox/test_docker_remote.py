@@ -1,6 +1,6 @@
 """Sandboxes on other Docker engines: `DOCKER_HOST=tcp://…` and a pool (`AURA_SANDBOX_DOCKER_HOSTS`).
 
-Two extra `dockerd`s listen on TCP sockets on loopback (own data and exec roots, no bridge, no
+Two extra `dockerd`s listen on TCP sockets on loopback (own data and exec roots, a bridge of their own, no
 iptables), each given a tiny image built from this machine's /bin/sh and coreutils (a few MB, imported,
 nothing pulled). Needs root and dockerd; skipped without them, except with AURA_REQUIRE_SANDBOXES=1.
 """
@@ -73,14 +73,19 @@ class Engine:
         self.port = free_port()
         self.host = f"tcp://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
+        self.bridge = ""
 
     def start(self) -> None:
         self.root.mkdir(parents=True)
+        # a bridge of its own: with `--bridge none` a second dockerd deletes the host's docker0, and the
+        # main engine's containers lose their network
+        self.bridge = f"aura-tb{self.port % 100000}"
+        subprocess.run(["ip", "link", "add", "name", self.bridge, "type", "bridge"], check=True, capture_output=True)
         log = open(self.root / "dockerd.log", "w")  # noqa: SIM115 (handed to the child)
         self.process = subprocess.Popen(
             ["dockerd", "--host", self.host, "--data-root", str(self.root / "data"),
              "--exec-root", str(self.root / "exec"), "--pidfile", str(self.root / "docker.pid"),
-             "--bridge", "none", "--iptables=false", "--ip-masq=false", "--storage-driver", "vfs"],
+             "--bridge", self.bridge, "--iptables=false", "--ip-masq=false", "--storage-driver", "vfs"],
             stdout=log, stderr=log, stdin=subprocess.DEVNULL)
         log.close()
         deadline = time.monotonic() + 60
@@ -101,13 +106,14 @@ class Engine:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        subprocess.run(["ip", "link", "delete", self.bridge], check=False, capture_output=True)
         shutil.rmtree(self.root, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
 def engines(tmp_path_factory) -> Iterator[list[Engine]]:
-    if os.geteuid() != 0 or shutil.which("dockerd") is None or shutil.which("docker") is None:
-        _unavailable("a second Docker engine needs root, dockerd and the docker CLI")
+    if os.geteuid() != 0 or not all(shutil.which(t) for t in ("dockerd", "docker", "ip")):
+        _unavailable("a second Docker engine needs root, dockerd, the docker CLI and ip (iproute2)")
     started = [Engine(Path(f"/tmp/aura-dockerd-{os.getpid()}-{n}")) for n in range(2)]
     try:
         rootfs = tiny_image()
