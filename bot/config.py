@@ -9,7 +9,15 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sandbox.config import SandboxSettings
 
-DEFAULT_DENY = [".github/workflows/**", "**/*.pem", "**/.env*", "secrets/**"]
+# What a proposal may never change by default: what verifies it (CI workflows, composite actions, the
+# bot's own config that defines the checks, CODEOWNERS that decides who must review) and secrets.
+# docs/github-app.md "Security and failure handling" says why each is here.
+DEFAULT_DENY = [
+    ".github/workflows/**", ".github/actions/**", "**/action.yml", "**/action.yaml",
+    ".github/aura-sicd.yml",
+    "CODEOWNERS", ".github/CODEOWNERS", "docs/CODEOWNERS",
+    "**/*.pem", "**/.env*", "secrets/**",
+]
 
 
 class Settings(BaseSettings):
