@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -76,6 +77,7 @@ class Settings(BaseSettings):
     github_private_key_path: Path | None = None
     github_webhook_secret: str | None = None
     github_api_url: str = "https://api.github.com"
+    github_git_url: str | None = None  # base of clone/push URLs (`<url>/<owner>/<name>.git`); default: from the API URL
     trigger_label: str = "aura-sicd"
     draft_pr_on_failure: bool = True
     public_url: str = "http://localhost:3000"  # links in comments (dashboard)
@@ -115,6 +117,16 @@ class Settings(BaseSettings):
     @property
     def dbos_database_url(self) -> str:
         return self.dbos_url or f"sqlite:///{(self.data_dir / 'dbos.sqlite').resolve()}"
+
+    def clone_url(self, repo: str) -> str:
+        """Where git clones and pushes `owner/name`: the configured host only, never a URL from a payload."""
+        base = self.github_git_url
+        if base is None:
+            parts = urlsplit(self.github_api_url.rstrip("/"))
+            host = parts.netloc.removeprefix("api.")  # api.github.com, api.<tenant>.ghe.com
+            path = parts.path.removesuffix("/api/v3")  # GitHub Enterprise Server
+            base = urlunsplit((parts.scheme, host, path, "", ""))
+        return f"{base.rstrip('/')}/{repo}.git"
 
     @property
     def proposals_dir(self) -> Path:

@@ -2,7 +2,8 @@
 
 The mirror lives at `<data_dir>/mirrors/<owner>/<name>.git` and is updated with `fetch` (never a fresh
 full clone per job). Each job works in `<data_dir>/worktrees/<owner>__<name>/<job id>` on a branch of
-its own. The remote URL is the repository's plain `clone_url`; the installation token travels as an
+its own. The remote URL is built from the configured GitHub host (`Settings.clone_url`), never taken
+from a delivery, so the origin changes only when the configuration does; the installation token travels as an
 `http.<origin>/.extraHeader` set through `GIT_CONFIG_COUNT`/`GIT_CONFIG_KEY_0`/`GIT_CONFIG_VALUE_0` in
 git's environment — never in argv (visible in `ps`), never in a config file, never logged.
 
@@ -95,7 +96,9 @@ class RepoMirror:
                 self._git(["remote", "add", "origin", clone_url], path)
                 self._git(["config", "remote.origin.fetch", "+refs/heads/*:refs/remotes/origin/*"], path)
                 self._git(["config", "gc.auto", "0"], path)  # no surprise gc while worktrees read
-            elif self._git(["remote", "get-url", "origin"], path).strip() != clone_url:
+            elif (current := self._git(["remote", "get-url", "origin"], path).strip()) != clone_url:
+                log.warning("mirror of %s: origin moves from %s to %s (the configured GitHub host changed)",
+                            repo, current, clone_url)
                 self._git(["remote", "set-url", "origin", clone_url], path)
             refspecs = [f"+refs/pull/{n}/head:refs/remotes/origin/pull/{n}" for n in pull_numbers]
             self._fetch(path, clone_url, token, ["+refs/heads/*:refs/remotes/origin/*", *refspecs])
