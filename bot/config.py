@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     github_private_key_path: Path | None = None
     github_webhook_secret: str | None = None
     github_api_url: str = "https://api.github.com"
+    github_retry_budget_s: float = Field(600.0, ge=0.0)  # how long a job may wait out GitHub/git faults in process
+    publish_attempts: int = Field(5, ge=1)  # durable attempts of each publishing step before the job gives up
+    publish_retry_interval_s: float = Field(60.0, ge=0.0)  # pause before the 2nd attempt, doubling after
     github_git_url: str | None = None  # base of clone/push URLs (`<url>/<owner>/<name>.git`); default: from the API URL
     trigger_label: str = "aura-sicd"
     draft_pr_on_failure: bool = True

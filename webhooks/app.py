@@ -47,7 +47,7 @@ def create_app(
     credentials = load_credentials(settings)  # a broken configuration fails here, before serving
 
     def make_github(creds: AppCredentials) -> GitHubApp:
-        return GitHubApp(creds, api_url=settings.github_api_url)
+        return GitHubApp(creds, api_url=settings.github_api_url, retry_budget_s=settings.github_retry_budget_s)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
