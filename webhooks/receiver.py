@@ -140,7 +140,7 @@ async def receive_github(request: Request) -> JSONResponse:
     detail = outcome.reason if isinstance(outcome, Ignored) else outcome.summary if isinstance(outcome, Recorded) else None
     try:
         first_time = await _record(runtime, delivery_id, event_name, event, status, detail, job)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001  (sorted below: unavailable store or unstorable row)
         if store_unavailable(exc):
             log.warning("delivery %s (%s): cannot record it, the store is unavailable: %r", delivery_id, ctx.event, exc)
             return _answer(503, "unavailable", detail="the store cannot record deliveries now; GitHub may redeliver")

@@ -107,17 +107,23 @@ class RetryPolicy:
     4xx (validation, permission, not found) is never retried: trying again changes nothing.
 
     There is no count of attempts: one policy per job, and `budget_s` caps that job's total waiting on
-    GitHub. A wait that would overrun the budget is not started: the call fails now, and the durable
-    job retries the step later (bot/jobs/workflow.py, `publish_attempts`).
+    GitHub (with `per_call`, each call's instead: the App's long-lived client). A wait that would overrun
+    the budget is not started: the call fails now, and the durable job retries the step later
+    (bot/jobs/workflow.py, `publish_attempts`; admission has its own backoff).
     """
 
-    def __init__(self, *, backoff_s: float = 1.0, max_backoff_s: float = 60.0, budget_s: float = 600.0) -> None:
+    def __init__(
+        self, *, backoff_s: float = 1.0, max_backoff_s: float = 60.0, budget_s: float = 600.0, per_call: bool = False,
+    ) -> None:
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
         self.budget_s = budget_s
+        self.per_call = per_call
         self.waited_s = 0.0
 
     def __call__(self, exc: GitHubException, retry_count: int) -> RetryOption:
+        if self.per_call and retry_count == 0:
+            self.waited_s = 0.0
         wait = self.wait_for(exc, retry_count)
         if wait is None:
             return RetryOption(False)
@@ -201,7 +207,7 @@ class GitHubApp:
         self.retry_backoff_s = retry_backoff_s
         self.retry_budget_s = retry_budget_s
         self._auth = AppAuthStrategy(credentials.app_id, credentials.private_key.get_secret_value())
-        self.app_client = self._client(self._auth, self.retry_policy())
+        self.app_client = self._client(self._auth, self.retry_policy(per_call=True))
 
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs) -> GitHubApp:
@@ -217,8 +223,9 @@ class GitHubApp:
     async def aclose(self) -> None:
         await self.transport.close_pool()
 
-    def retry_policy(self) -> RetryPolicy:
-        return RetryPolicy(backoff_s=self.retry_backoff_s, budget_s=self.retry_budget_s)
+    def retry_policy(self, *, budget_s: float | None = None, per_call: bool = False) -> RetryPolicy:
+        budget = self.retry_budget_s if budget_s is None else min(budget_s, self.retry_budget_s)
+        return RetryPolicy(backoff_s=self.retry_backoff_s, budget_s=budget, per_call=per_call)
 
     def installation_client(self, installation_id: int, *, retry: RetryPolicy | None = None) -> GitHub:
         """A client acting as the installation; pass one `retry` policy per job to cap its waiting."""

@@ -46,6 +46,7 @@ from bot.store.github import DeliveryInfo, DeliveryStatus, DeliveryUpdate, GitHu
 log = logging.getLogger(__name__)
 
 FORGET_RISK = 0.1  # one piece of advice deleted; it can be given again
+RETRY_BUDGET_S = 20.0  # an admission waits out GitHub faults this long, well inside its timeout; then it backs off
 
 
 class Admission:
@@ -83,7 +84,7 @@ class Admission:
                 return "ignored", f"the app is not installed on {job.repo}"
             self._installations[job.repo] = installation_id
             job = job.model_copy(update={"installation_id": installation_id})
-        gh = self.github.installation_client(job.installation_id)
+        gh = self.github.installation_client(job.installation_id, retry=self.github.retry_policy(budget_s=RETRY_BUDGET_S))
         publisher = Publisher(gh, job.repo)
 
         if job.needs_permission and not await self.permissions.can_write(
