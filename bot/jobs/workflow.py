@@ -46,6 +46,7 @@ from bot.github.client import GitHubApp, RetryPolicy, is_transient
 from bot.github.job_request import JobKind, JobRequest
 from bot.github.messages import invalid_repo_config, progress_comment, progress_marker
 from bot.github.mirror import RepoMirror, is_transient_git
+from bot.github.permissions import PermissionChecker
 from bot.github.publish import Publisher, PullRef
 from bot.github.repo_config import RepoConfig, RepoConfigInvalid, parse_repo_config
 from bot.github.text import sanitize
@@ -446,18 +447,26 @@ class JobRun:
         return Task(title=job.title, body=job.body, source=source, repo=job.repo)
 
     async def _issue_comments(self, number: int) -> list[str]:
-        """The issue's discussion, oldest first, without bots (ourselves included), sanitized."""
+        """The issue's discussion, oldest first, sanitized: only what collaborators with write access
+        wrote reaches the prompt (no bots, ourselves included, and no outsiders)."""
         p = self.publisher
+        assert self.job.installation_id is not None
+        permissions = PermissionChecker(self.github(), retry_budget_s=self.settings.github_retry_budget_s)
         response = await p.gh.rest.issues.async_list_comments(p.owner, p.name, number, per_page=100)
-        out = []
+        out, skipped = [], set()
         for data in response.json():
             user = data.get("user") or {}
             login = str(user.get("login") or "")
             if user.get("type") == "Bot" or login.endswith("[bot]") or "<!-- aura-sicd:" in (data.get("body") or ""):
                 continue
+            if not login or not await permissions.can_write(self.job.installation_id, self.job.repo, login):
+                skipped.add(login or "(unknown)")
+                continue
             text = sanitize(data.get("body"), max_chars=4000)
             if text:
                 out.append(f"@{login}: {text}")
+        if skipped:
+            log.info("job %s: comments by %s left out of the prompt (no write access)", self.workflow_id, ", ".join(sorted(skipped)))
         return out
 
     async def check_models(self, settings: Settings) -> None:
