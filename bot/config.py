@@ -96,6 +96,7 @@ class Settings(BaseSettings):
 
     # --- admin API ---
     admin_token: str | None = None
+    metrics_token: str | None = None  # when set, /metrics wants `Authorization: Bearer <token>`
     enable_training: bool = Field(False, validation_alias=AliasChoices("ENABLE_TRAINING", "AURA_ENABLE_TRAINING"))
     enable_autonomy: bool = Field(False, validation_alias=AliasChoices("ENABLE_AUTONOMY", "AURA_ENABLE_AUTONOMY"))
     safe_mode: bool = Field(True, validation_alias=AliasChoices("SAFE_MODE", "AURA_SAFE_MODE"))
