@@ -30,6 +30,11 @@ class HistoryQueries(Database):
             session.flush()
             return row.id
 
+    def guidance_repos(self) -> list[str]:
+        """Every repository (GitHub `owner/name` or a local folder name) with guidance on record, sorted."""
+        with self.read_session() as session:
+            return list(session.scalars(select(GuidanceRow.repo).distinct().order_by(GuidanceRow.repo)))
+
     def list_guidance(
         self, repo: str, *, path: str | None = None, episode_id: str | None = None, limit: int = 50
     ) -> list[StoredGuidance]:
