@@ -37,7 +37,7 @@ def test_without_a_token_configured_the_admin_api_is_off(tmp_path, github, ollam
         schema = client.get("/admin/openapi.json").json()  # the schema is documentation: always served
     assert {"/admin/training/start", "/admin/training/propose-pr", "/admin/training/runs/{run_id}/summary",
             "/admin/training/episodes/{run_id}", "/admin/training/episodes/{run_id}/{episode_id}",
-            "/admin/memory/{owner}/{name}", "/admin/memory/{owner}/{name}/{guidance_id}"} <= set(schema["paths"])
+            "/admin/memory", "/admin/memory/{repo}", "/admin/memory/{repo}/{guidance_id}"} <= set(schema["paths"])
     start_op = schema["paths"]["/admin/training/start"]["post"]
     assert start_op["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/TrainingStart"}
     assert "episodes" in schema["components"]["schemas"]["TrainingStart"]["properties"]
