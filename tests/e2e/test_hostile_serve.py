@@ -1,8 +1,9 @@
 """Issue 10 against the real `aura-sicd serve`, where its failures were found: hostile bodies, a model
 that edits its own checks, GitHub faults while publishing, a payload that names another git host,
 outsiders, data-file modes and the metrics token, local memory through the admin API, and the first-run
-registration. GitHub, Ollama and an "evil" git host are fake HTTP servers on 127.0.0.1; git pushes to
-a local bare repository reached through AURA_GITHUB_GIT_URL; checks run in bubblewrap.
+registration. GitHub, Ollama and an "evil" git host are fake HTTP servers on 127.0.0.1; git clones and
+pushes over HTTP (`git http-backend`, tests/e2e/git_http.py) at AURA_GITHUB_GIT_URL; checks run in
+bubblewrap.
 
 One server serves the tests of this module in order (they share its fakes); the first-run test starts
 one of its own, without an App.
@@ -10,6 +11,7 @@ one of its own, without an App.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -28,9 +30,10 @@ import respx
 
 from bot.records import GuidanceEntry
 from bot.store import Store
+from tests.e2e.git_http import GitHTTPServer
 from tests.e2e.servers import RouterServer, free_port
 from tests.e2e.test_serve_process import INSTALLATION, REPO, Fakes, labeled_delivery, wait_for
-from tests.fakes.github import APP_ID, WEBHOOK_SECRET, private_key_pem, signed_headers, webhook_payload
+from tests.fakes.github import APP_ID, TOKEN, WEBHOOK_SECRET, private_key_pem, signed_headers, webhook_payload
 from tests.jobs.conftest import make_remote
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap")]
@@ -88,6 +91,7 @@ class World:
         remote = make_remote(root / "origin")
         (root / "git" / "octo").mkdir(parents=True)
         (root / "git" / "octo" / "calc.git").symlink_to(remote)
+        self.git = GitHTTPServer(root / "git")
         self.remote = remote
         self.root = root
         self.server: Server | None = None
@@ -97,10 +101,10 @@ class World:
 def world(tmp_path_factory) -> Iterator[World]:
     root = tmp_path_factory.mktemp("hostile")
     w = World(root)
-    with w.fakes.github_server, w.fakes.ollama_server, w.evil_server:
+    with w.fakes.github_server, w.fakes.ollama_server, w.evil_server, w.git:
         w.server = Server(root, w.fakes, {
             "AURA_GITHUB_APP_ID": str(APP_ID), "AURA_GITHUB_PRIVATE_KEY": private_key_pem(),
-            "AURA_GITHUB_WEBHOOK_SECRET": WEBHOOK_SECRET, "AURA_GITHUB_GIT_URL": str(root / "git"),
+            "AURA_GITHUB_WEBHOOK_SECRET": WEBHOOK_SECRET, "AURA_GITHUB_GIT_URL": w.git.base_url,
             "AURA_ADMIN_TOKEN": ADMIN, "AURA_METRICS_TOKEN": METRICS,
             "AURA_PUBLISH_RETRY_INTERVAL_S": "0.2", "AURA_GITHUB_RETRY_BUDGET_S": "60",
         })
@@ -150,15 +154,20 @@ def test_a_delivery_naming_another_host_publishes_through_flaky_github_without_o
     ok = fakes.github.create_pull_route.side_effect
     fakes.github.create_pull_route.side_effect = [
         httpx.Response(502), httpx.Response(502), httpx.Response(429, headers={"retry-after": "0"}), ok]
+    world.git.fail_pushes = 1  # the first push gets HTTP 500
 
     assert server.deliver("issues", json.dumps(payload).encode()).status_code == 202
     wait_for(lambda: len(fakes.pulls_created()) == 1, 90, "the pull request despite 502, 502, 429")
     [pr] = fakes.pulls_created()
     wait_for(lambda: any("opened a pull request" in c for c in comments_on(world, 12)), 30, "the link comment")
 
-    assert world.evil_route.call_count == 0  # the token never went to the payload's host
+    assert world.git.failed_pushes == 1
     assert subprocess.run(["git", "rev-parse", f"refs/heads/{pr['head']}"], cwd=world.remote,
                           capture_output=True).returncode == 0
+    # the token went with git to the configured host, and nowhere else
+    basic = "Basic " + base64.b64encode(f"x-access-token:{TOKEN}".encode()).decode()
+    assert {auth for _, _, auth in world.git.requests} == {basic}
+    assert world.evil_route.call_count == 0
     prompt = fakes.ollama.prompt(fakes.ollama.requests_for("generator")[-1])
     assert "keep add() two-argument" in prompt and "IGNORE PREVIOUS INSTRUCTIONS" not in prompt
 
