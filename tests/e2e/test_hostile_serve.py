@@ -106,7 +106,7 @@ def world(tmp_path_factory) -> Iterator[World]:
             "AURA_GITHUB_APP_ID": str(APP_ID), "AURA_GITHUB_PRIVATE_KEY": private_key_pem(),
             "AURA_GITHUB_WEBHOOK_SECRET": WEBHOOK_SECRET, "AURA_GITHUB_GIT_URL": w.git.base_url,
             "AURA_ADMIN_TOKEN": ADMIN, "AURA_METRICS_TOKEN": METRICS,
-            "AURA_PUBLISH_RETRY_INTERVAL_S": "0.2", "AURA_GITHUB_RETRY_BUDGET_S": "60",
+            "AURA_PUBLISH_ATTEMPTS": "3", "AURA_PUBLISH_RETRY_INTERVAL_S": "0.2", "AURA_GITHUB_RETRY_BUDGET_S": "6",
         })
         try:
             yield w
@@ -123,6 +123,13 @@ def issue_delivery(world: World, number: int, title: str) -> bytes:
 
 def comments_on(world: World, number: int) -> list[str]:
     return [body for n, body in world.fakes.github.comments if n == number]
+
+
+def progress_edits(world: World, number: int) -> list[str]:
+    """The edits of the comments the bot made on issue `number` (its progress comment), in order."""
+    ids = {str(cid) for cid, (n, _) in list(world.fakes.github._comment_bodies.items()) if n == number}
+    return [body["body"] for method, path, body in list(world.fakes.github.requests)
+            if method == "PATCH" and path.rsplit("/", 1)[-1] in ids]
 
 
 def test_hostile_bodies_get_a_4xx_and_no_stack_trace(world):
@@ -170,6 +177,24 @@ def test_a_delivery_naming_another_host_publishes_through_flaky_github_without_o
     assert world.evil_route.call_count == 0
     prompt = fakes.ollama.prompt(fakes.ollama.requests_for("generator")[-1])
     assert "keep add() two-argument" in prompt and "IGNORE PREVIOUS INSTRUCTIONS" not in prompt
+
+
+def test_a_job_that_cannot_open_its_pr_says_so_and_never_claims_success(world):
+    fakes, server = world.fakes, world.server
+    ok = fakes.github.create_pull_route.side_effect
+    fakes.github.create_pull_route.side_effect = lambda request, **_: httpx.Response(502, json={"message": "Bad Gateway"})
+    try:
+        assert server.deliver("issues", issue_delivery(world, 50, "add() subtracts")).status_code == 202
+        wait_for(lambda: any("gave up" in c for c in comments_on(world, 50)), 90, "the job to give up and say so")
+    finally:
+        fakes.github.create_pull_route.side_effect = ok
+    [text] = [c for c in comments_on(world, 50) if "gave up" in c]
+    assert "opening the pull request" in text and "HTTP 502" in text
+    [branch] = [line.split("`")[1] for line in text.splitlines() if "pushed the change" in line]
+    assert subprocess.run(["git", "rev-parse", f"refs/heads/{branch}"], cwd=world.remote, capture_output=True).returncode == 0
+    wait_for(lambda: any("failed while opening the pull request" in b for b in progress_edits(world, 50)), 30,
+             "the progress comment to say it failed")
+    assert not any("done:" in b for b in progress_edits(world, 50))
 
 
 def test_twenty_requests_by_an_outsider_get_one_reply(world):
