@@ -110,7 +110,7 @@ async def receive_github(request: Request) -> JSONResponse:
     action = payload.get("action") if isinstance(payload.get("action"), str) else None
     route = runtime.router.lookup(event_name, action)
     if route is None:
-        return _answer(200, "ignored", reason=f"{event_name}.{action or '-'} is not handled")
+        return _answer(200, "ignored", reason=f"{event_name}.{(action or '-')[:100]} is not handled")
 
     try:
         event = route.model.model_validate(payload)
