@@ -410,6 +410,7 @@ async def propose_pr(request: Request) -> Response:
         published = await publish_proposal(
             body, result.body, github=runtime.github, installation_id=installation_id,
             mirror=RepoMirror(settings.data_dir), policy=Policy.from_settings(settings), github_store=runtime.github_store,
+            clone_url=settings.clone_url(body.repo),  # the configured host, never a URL from an answer
         )
     except ProposalRefused as exc:
         if exc.decision is not None:  # the policy, on the checkout

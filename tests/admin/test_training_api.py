@@ -155,7 +155,7 @@ def test_a_training_run_on_a_local_path_runs_in_the_background(client, ollama, t
 @pytest.mark.bwrap
 def test_a_training_run_on_an_installed_repository_goes_through_its_mirror(client, github, ollama, http, tmp_path):
     origin = make_repo(tmp_path / "origin", FILES)
-    bare = tmp_path / "calc.git"
+    bare = tmp_path / "git" / "acme" / "calc.git"  # where AURA_GITHUB_GIT_URL (make_settings) points git
     git(tmp_path, "clone", "-q", "--bare", str(origin), str(bare))
     github.installations["acme/calc"] = 77
     repo_route = http.get("https://api.github.com/repos/acme/calc").mock(
