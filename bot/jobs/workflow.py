@@ -30,10 +30,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from dbos import DBOS, SetEnqueueOptions, SetWorkflowID
 from pydantic import BaseModel
@@ -230,6 +232,15 @@ class JobRun:
             self._publisher = Publisher(app.installation_client(self.job.installation_id, retry=self._retry), self.job.repo)
         return self._publisher
 
+    def clone_url(self) -> str:
+        """Where git goes with the token: the configured host. A job recorded with a network URL of another
+        host (by an older version, from a payload) is sent there instead; a local path (tests) stays."""
+        expected, url = self.settings.clone_url(self.job.repo), self.job.clone_url
+        if url != expected and _is_network_url(url):
+            log.warning("job %s: using %s, not the recorded %s", self.workflow_id, expected, url)
+            return expected
+        return url
+
     async def _token(self) -> str:
         assert self.job.installation_id is not None
         return await self.github().installation_token(self.job.installation_id)
@@ -404,9 +415,10 @@ class JobRun:
         token = await self._token()
         pulls = (job.number,) if job.kind is JobKind.PR_FOREIGN else ()
         mirror_of = self.services.mirror
+        clone_url = self.clone_url()
 
         def work() -> Checkout:
-            mirror = mirror_of.sync(job.repo, job.clone_url, token, pull_numbers=pulls)
+            mirror = mirror_of.sync(job.repo, clone_url, token, pull_numbers=pulls)
             jobgit.point_mirror_head(mirror, job.default_branch)
             if job.kind is JobKind.PR_ITERATE:
                 assert job.head_ref is not None
@@ -478,7 +490,7 @@ class JobRun:
 
     async def push(self, mirror: str, sha: str, branch: str) -> bool:
         token = await self._token()
-        return await asyncio.to_thread(lambda: jobgit.push_commit(Path(mirror), self.job.clone_url, token, sha, branch,
+        return await asyncio.to_thread(lambda: jobgit.push_commit(Path(mirror), self.clone_url(), token, sha, branch,
                                                                   retry_budget_s=self.settings.github_retry_budget_s))
 
     async def open_pr(self, episode: Episode, branch: str, draft: bool) -> PullRef:
@@ -531,6 +543,12 @@ class JobRun:
                                  branch=job.head_ref, actor=job.triggered_by or None)
         await asyncio.to_thread(store.record_feedback, feedback)  # once per delivery: a no-op if the receiver did it
         await asyncio.to_thread(store.set_bot_pr_state, job.repo, job.number, "merged" if job.merged else "closed")
+
+
+def _is_network_url(url: str) -> bool:
+    """http(s)://, ssh://, git:// or scp-like `user@host:path`; not a local path or file:// URL."""
+    scheme = urlsplit(url).scheme
+    return (bool(scheme) and scheme != "file") or re.match(r"^[\w.-]+@[\w.-]+:", url) is not None
 
 
 def _retryable(exc: BaseException) -> bool:

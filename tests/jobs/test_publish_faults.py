@@ -102,3 +102,18 @@ async def test_a_job_that_cannot_open_its_pr_retries_then_says_so_and_never_clai
         edits = progress_edits(env)
         assert "failed while opening the pull request" in edits[-1]
         assert not any("done: published" in e for e in edits)
+
+
+def test_a_job_recorded_with_another_hosts_url_goes_to_the_configured_host(tmp_path):
+    from bot.jobs.workflow import JobRun
+
+    settings = Settings(_env_file=None, data_dir=tmp_path)
+    services = JobServices(settings=settings, store=None, github=lambda: None, mirror=RepoMirror(tmp_path))  # type: ignore[arg-type]
+    for recorded, used in [
+        ("https://evil.example/steal.git", "https://github.com/octo/calc.git"),
+        ("git@evil.example:steal.git", "https://github.com/octo/calc.git"),
+        ("https://github.com/octo/calc.git", "https://github.com/octo/calc.git"),
+        ("/srv/git/calc.git", "/srv/git/calc.git"),  # a local remote takes no token
+    ]:
+        job = issue_job(Path("/unused")).model_copy(update={"clone_url": recorded})
+        assert JobRun(services, job, "wf").clone_url() == used
