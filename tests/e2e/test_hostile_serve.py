@@ -198,7 +198,7 @@ def test_a_job_that_cannot_open_its_pr_says_so_and_never_claims_success(world):
 
 
 def test_twenty_requests_by_an_outsider_get_one_reply(world):
-    fakes, server = world.fakes, world.server
+    server = world.server
     payload = webhook_payload("issue_comment.created")
     payload["installation"] = {"id": INSTALLATION}
     payload["repository"].update(full_name=REPO, name="calc")
