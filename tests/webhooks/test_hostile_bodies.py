@@ -171,3 +171,14 @@ def test_fuzz_figures():
     assert sum(SEEN.values()) >= 1000
     assert SEEN[202] > 0 and SEEN[400] > 0  # the run reached the job path as well as the refusals
     assert all(status < 500 for status in SEEN)
+
+
+def test_a_row_the_store_cannot_hold_is_a_422_not_a_503(hostile_client, monkeypatch):
+    from sqlalchemy.exc import StatementError
+
+    async def unstorable(record):
+        raise StatementError("INSERT", "INSERT ...", {}, OverflowError("Python int too large to convert to SQLite INTEGER"))
+
+    monkeypatch.setattr(hostile_client.app.state.runtime.deliveries, "record", unstorable)
+    response = post(hostile_client, "issues", json.dumps(labeled()).encode())
+    assert response.status_code == 422 and "cannot be stored" in response.json()["detail"]
