@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sandbox.config import SandboxSettings
 
-DEFAULT_DENY = [".github/workflows/**", "**/*.pem", "**/.env*", "secrets/**"]
+# What a proposal may never change by default: what verifies it (CI workflows, composite actions, the
+# bot's own config that defines the checks, CODEOWNERS that decides who must review) and secrets.
+# docs/github-app.md "Security and failure handling" says why each is here.
+DEFAULT_DENY = [
+    ".github/workflows/**", ".github/actions/**", "**/action.yml", "**/action.yaml",
+    ".github/aura-sicd.yml",
+    "CODEOWNERS", ".github/CODEOWNERS", "docs/CODEOWNERS",
+    "**/*.pem", "**/.env*", "secrets/**",
+]
 
 
 class Settings(BaseSettings):
@@ -68,6 +77,10 @@ class Settings(BaseSettings):
     github_private_key_path: Path | None = None
     github_webhook_secret: str | None = None
     github_api_url: str = "https://api.github.com"
+    github_retry_budget_s: float = Field(600.0, ge=0.0)  # how long a job may wait out GitHub/git faults in process
+    publish_attempts: int = Field(5, ge=1)  # durable attempts of each publishing step before the job gives up
+    publish_retry_interval_s: float = Field(60.0, ge=0.0)  # pause before the 2nd attempt, doubling after
+    github_git_url: str | None = None  # base of clone/push URLs (`<url>/<owner>/<name>.git`); default: from the API URL
     trigger_label: str = "aura-sicd"
     draft_pr_on_failure: bool = True
     public_url: str = "http://localhost:3000"  # links in comments (dashboard)
@@ -84,6 +97,7 @@ class Settings(BaseSettings):
 
     # --- admin API ---
     admin_token: str | None = None
+    metrics_token: str | None = None  # when set, /metrics wants `Authorization: Bearer <token>`
     enable_training: bool = Field(False, validation_alias=AliasChoices("ENABLE_TRAINING", "AURA_ENABLE_TRAINING"))
     enable_autonomy: bool = Field(False, validation_alias=AliasChoices("ENABLE_AUTONOMY", "AURA_ENABLE_AUTONOMY"))
     autonomy_tick_s: float = Field(60.0, gt=0)  # how often scheduled scans (repository config `autonomy`) are looked at
@@ -109,6 +123,16 @@ class Settings(BaseSettings):
     @property
     def dbos_database_url(self) -> str:
         return self.dbos_url or f"sqlite:///{(self.data_dir / 'dbos.sqlite').resolve()}"
+
+    def clone_url(self, repo: str) -> str:
+        """Where git clones and pushes `owner/name`: the configured host only, never a URL from a payload."""
+        base = self.github_git_url
+        if base is None:
+            parts = urlsplit(self.github_api_url.rstrip("/"))
+            host = parts.netloc.removeprefix("api.")  # api.github.com, api.<tenant>.ghe.com
+            path = parts.path.removesuffix("/api/v3")  # GitHub Enterprise Server
+            base = urlunsplit((parts.scheme, host, path, "", ""))
+        return f"{base.rstrip('/')}/{repo}.git"
 
     @property
     def proposals_dir(self) -> Path:

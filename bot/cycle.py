@@ -66,6 +66,9 @@ class Cycle(CycleSteps):
         )
         self._save_episode(episode)
         try:
+            # the sandbox reads its check plan (`.github/aura-sicd.yml`, the language's files) when it opens:
+            # open it on the base commit's files, so no proposal (nor a resumed job's last attempt) sets its own checks
+            await asyncio.to_thread(reset_worktree, ws)
             index = await asyncio.to_thread(RepoIndex.build, ws.path)
             async with self.open_sandbox(settings.sandbox, ws.path) as box:
                 baseline = await self.step("baseline", self.baseline, ws, box)

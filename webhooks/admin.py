@@ -7,7 +7,10 @@ off (404 on every route but the schema). Capability flags gate what changes some
 | --- | --- |
 | `POST /admin/training/start` | `ENABLE_TRAINING`; a run that is not a dry run also `SAFE_MODE` off |
 | `POST /admin/training/propose-pr` | nothing for a dry run; else `ENABLE_AUTONOMY` and `SAFE_MODE` off |
-| `DELETE /admin/memory/{owner}/{name}/{id}` | the token only |
+| `DELETE /admin/memory/{repo}/{id}` | the token only |
+
+Memory is kept per repository: `owner/name` for GitHub, the folder name for local runs (`improve PATH`,
+training); `GET /admin/memory` lists every repository with memory, and `{repo}` takes either form.
 
 A refusal is a 403 whose `detail` names the flag. Every decision, allowed or refused, is written to the
 audit trail with a risk score (`Policy.evaluate` for proposed changes, `TRAINING_RISK` for runs).
@@ -37,7 +40,7 @@ from starlette.routing import Route
 from bot.config import Settings
 from bot.github.messages import pr_body
 from bot.github.mirror import RepoMirror
-from bot.learning.memory import forget, list_memory
+from bot.learning.memory import SCAN_LIMIT, forget, list_memory
 from bot.learning.training_runs import TrainingPlan, TrainingRuns
 from bot.policy import Policy
 from bot.records import Change, ChangeType, Episode, PolicyDecision, Proposal, Task, proposal_id_for
@@ -51,6 +54,7 @@ log = logging.getLogger(__name__)
 
 ACTOR = "admin-api"
 REPO_PART = r"[A-Za-z0-9_.-]{1,100}"
+LOCAL_NAME = r"[^/\x00-\x1f\x7f]{1,255}"  # a local repository's folder name
 RUN_ID = r"^[A-Za-z0-9_.-]{1,64}$"
 # A training run's risk, written to the audit trail: a dry run only runs models and sandboxed checks; a
 # real one also keeps a commit per approved episode on local aura-sicd/* branches (nothing is pushed).
@@ -217,6 +221,15 @@ class EpisodeList(BaseModel):
 class MemoryList(BaseModel):
     repo: str
     entries: list[StoredGuidance]
+
+
+class MemoryRepo(BaseModel):
+    repo: str  # GitHub `owner/name`, or a local folder name
+    entries: int  # how many entries memory may use
+
+
+class MemoryRepos(BaseModel):
+    repositories: list[MemoryRepo]
 
 
 class Forgotten(BaseModel):
@@ -397,6 +410,7 @@ async def propose_pr(request: Request) -> Response:
         published = await publish_proposal(
             body, result.body, github=runtime.github, installation_id=installation_id,
             mirror=RepoMirror(settings.data_dir), policy=Policy.from_settings(settings), github_store=runtime.github_store,
+            clone_url=settings.clone_url(body.repo),  # the configured host, never a URL from an answer
         )
     except ProposalRefused as exc:
         if exc.decision is not None:  # the policy, on the checkout
@@ -483,10 +497,31 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int) -
 
 
 def _repo_param(request: Request) -> str:
-    owner, name = request.path_params["owner"], request.path_params["name"]
-    if not (re.fullmatch(REPO_PART, owner) and re.fullmatch(REPO_PART, name)):
-        raise AdminRefused(422, "invalid request: the repository must be owner/name")
-    return f"{owner}/{name}"
+    repo = request.path_params["repo"]
+    parts = repo.split("/")
+    if {".", ".."} & set(parts):
+        raise AdminRefused(422, "invalid request: `.` and `..` are not repository names")
+    if len(parts) == 2 and all(re.fullmatch(REPO_PART, p) for p in parts):
+        return repo
+    if len(parts) == 1 and re.fullmatch(LOCAL_NAME, repo):
+        return repo
+    raise AdminRefused(422, "invalid request: the repository must be owner/name (GitHub) or a local folder name")
+
+
+async def _known(runtime: Runtime, repo: str) -> None:
+    if repo not in await asyncio.to_thread(runtime.store.guidance_repos):
+        raise AdminRefused(404, f"no memory for {repo}: GET /admin/memory lists the repositories that have some")
+
+
+async def memory_repos(request: Request) -> Response:
+    """Every repository the bot has memory for (GitHub owner/name or a local folder name)."""
+    runtime: Runtime = request.app.state.runtime
+
+    def collect() -> list[MemoryRepo]:
+        return [MemoryRepo(repo=r, entries=len(list_memory(runtime.store, r, limit=SCAN_LIMIT)))
+                for r in runtime.store.guidance_repos()]
+
+    return _json(MemoryRepos(repositories=await asyncio.to_thread(collect)))
 
 
 async def memory_list(request: Request) -> Response:
@@ -494,6 +529,7 @@ async def memory_list(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     repo = _repo_param(request)
     limit = _int_param(request, "limit", 50, 1, 1000)
+    await _known(runtime, repo)
     entries = await asyncio.to_thread(list_memory, runtime.store, repo, limit=limit)
     return _json(MemoryList(repo=repo, entries=entries))
 
@@ -522,8 +558,9 @@ OPERATIONS = [
     Operation("GET", "/admin/training/runs/{run_id}/summary", run_summary, RunStatus),
     Operation("GET", "/admin/training/episodes/{run_id}", list_run_episodes, EpisodeList),
     Operation("GET", "/admin/training/episodes/{run_id}/{episode_id}", get_episode, Episode),
-    Operation("GET", "/admin/memory/{owner}/{name}", memory_list, MemoryList),
-    Operation("DELETE", "/admin/memory/{owner}/{name}/{guidance_id}", memory_forget, Forgotten),
+    Operation("GET", "/admin/memory", memory_repos, MemoryRepos),
+    Operation("GET", "/admin/memory/{repo:path}", memory_list, MemoryList),
+    Operation("DELETE", "/admin/memory/{repo:path}/{guidance_id}", memory_forget, Forgotten),
 ]
 
 

@@ -3,7 +3,7 @@
     uvicorn --factory webhooks.app:create_app      (or `aura-sicd serve`)
 
 Routes: POST /webhooks/github, GET /healthz, GET /readyz, GET / (first-run setup, then the dashboard),
-GET /setup/callback, GET /metrics, /dashboard/... (webhooks/dashboard.py), /admin/... (webhooks/admin.py). Everything the routes share is the `Runtime` in `app.state.runtime`.
+POST /setup, GET /setup/callback, GET /metrics, /dashboard/... (webhooks/dashboard.py), /admin/... (webhooks/admin.py). Everything the routes share is the `Runtime` in `app.state.runtime`.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def create_app(
     credentials = load_credentials(settings)  # a broken configuration fails here, before serving
 
     def make_github(creds: AppCredentials) -> GitHubApp:
-        return GitHubApp(creds, api_url=settings.github_api_url)
+        return GitHubApp(creds, api_url=settings.github_api_url, retry_budget_s=settings.github_retry_budget_s)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -73,8 +73,7 @@ def create_app(
         if (start_queue := getattr(job_queue, "start", None)) is not None:
             await start_queue(store=opened, github=lambda: runtime.github, remember_label=runtime.remember_label)
         await runtime.start_admitting()  # AURA_SERVE_ADMITS: deliveries left from the last run first
-        if credentials is None:
-            log.warning("no GitHub App configured: open %s/ to register one", settings.public_url)
+        app.state.setup_code = None if credentials is not None else setup.announce_setup_code(settings.public_url, settings.data_dir)
         app.state.runtime = runtime
         app.state.setup_states = set()
         app.state.metrics = Metrics(opened, job_counts=job_counts_of(job_queue), events=runtime.router.events)
@@ -97,6 +96,7 @@ def create_app(
             Route("/healthz", health.healthz, methods=["GET"]),
             Route("/readyz", health.readyz, methods=["GET"]),
             Route("/", dashboard.home, methods=["GET"]),
+            Route("/setup", setup.unlock, methods=["POST"]),
             Route("/setup/callback", setup.callback, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
             *dashboard.routes(),

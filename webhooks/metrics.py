@@ -13,6 +13,9 @@ What is counted, and where it comes from:
   `aura_model_latency_seconds{role, model}`, `aura_sandbox_check_duration_seconds{check}`: fed from a
   cycle's `EventBus` — `metrics.observe(bus)` subscribes to `IterationCompleted`.
 
+`AURA_METRICS_TOKEN`, when set, must come as `Authorization: Bearer <token>` (Prometheus'
+`authorization` scrape option); without it `/metrics` is open, as exporters usually are.
+
 Events are counted in the process that runs the cycle: a separate worker process attaches its own bus to
 a `Metrics` of its own (and exposes it), or runs the cycle in this one.
 """
@@ -20,6 +23,7 @@ a `Metrics` of its own (and exposes it), or runs the cycle in this one.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
@@ -128,6 +132,12 @@ def job_counts_of(queue: Any) -> StateCounts | None:
 
 
 async def metrics_endpoint(request: Request) -> Response:
+    expected = request.app.state.runtime.settings.metrics_token
+    if expected:
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(expected.encode(), given.strip().encode()):
+            return Response("send the metrics token: Authorization: Bearer <AURA_METRICS_TOKEN>\n", status_code=401,
+                            media_type="text/plain", headers={"WWW-Authenticate": "Bearer"})
     metrics: Metrics = request.app.state.metrics
     body = await asyncio.to_thread(metrics.exposition)  # the gauges query the store
     return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -47,7 +47,7 @@ def openapi_schema(
     _, defs = models_json_schema([(m, "validation") for m in unique], ref_template="#/components/schemas/{model}")
     paths: dict[str, dict[str, Any]] = {}
     for op in operations:
-        paths.setdefault(op.path, {})[op.method.lower()] = _operation(op)
+        paths.setdefault(re.sub(r"{(\w+):\w+}", r"{\1}", op.path), {})[op.method.lower()] = _operation(op)
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": "1"},
@@ -69,7 +69,7 @@ def _operation(op: Operation) -> dict[str, Any]:
         "operationId": op.endpoint.__name__,
         "security": [{"bearer": []}],
         "parameters": [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
-                       for p in re.findall(r"{(\w+)}", op.path)],
+                       for p in re.findall(r"{(\w+)(?::\w+)?}", op.path)],
         "responses": {
             str(op.status): {"description": "OK", "content": {"application/json": {"schema": content}}},
             "401": {"description": "no or wrong bearer token", "content": problem},

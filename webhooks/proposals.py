@@ -55,11 +55,11 @@ async def publish_proposal(
     mirror: RepoMirror,
     policy: Policy,
     github_store: GitHubStore,
+    clone_url: str,
 ) -> Published:
     """Commit `proposal` on its branch, push it and open its PR with `body`; record it as a bot PR."""
     gh = github.installation_client(installation_id)
     repo_data = (await gh.rest.repos.async_get(proposal.repo_owner, proposal.repo_name)).json()
-    clone_url = repo_data["clone_url"]
     base = proposal.base_branch or repo_data.get("default_branch") or "main"
     token = await github.installation_token(installation_id)
     commit, decision = await asyncio.to_thread(_commit_and_push, mirror, policy, proposal, base, clone_url, token)

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 from githubkit import AppAuthStrategy, GitHub
 from githubkit.cache import BaseCacheStrategy, MemCacheStrategy
-from githubkit.exception import GitHubException, RateLimitExceeded, RequestFailed, RequestTimeout
+from githubkit.exception import GitHubException, RateLimitExceeded, RequestError, RequestFailed
 from githubkit.retry import RetryOption
 from pydantic import BaseModel, SecretStr, ValidationError
 
@@ -99,50 +99,62 @@ def save_credentials(data_dir: Path, credentials: AppCredentials) -> Path:
 
 
 class RetryPolicy:
-    """githubkit's retry decision: 5xx, timeouts and rate limits retried, 4xx never.
+    """githubkit's retry decision: transient failures are retried until a time budget is spent.
 
-    Rate limits wait what GitHub says (`Retry-After`, `x-ratelimit-reset`, which githubkit turns into
-    `retry_after`) but never longer than `max_wait_s` at once nor `budget_s` in total: one policy per
-    job caps how long that job may sit waiting on GitHub. Server errors back off exponentially.
+    Transient: 5xx, 429, timeouts and connection errors (exponential backoff from `backoff_s`, at most
+    `max_backoff_s` at once, or the `Retry-After` GitHub sends); secondary rate limits (`Retry-After`)
+    and primary ones (until `x-ratelimit-reset`; githubkit turns both into `retry_after`). Any other
+    4xx (validation, permission, not found) is never retried: trying again changes nothing.
+
+    There is no count of attempts: one policy per job, and `budget_s` caps that job's total waiting on
+    GitHub (with `per_call`, each call's instead: the App's long-lived client). A wait that would overrun
+    the budget is not started: the call fails now, and the durable job retries the step later
+    (bot/jobs/workflow.py, `publish_attempts`; admission has its own backoff).
     """
 
     def __init__(
-        self,
-        *,
-        server_retries: int = 3,
-        rate_limit_retries: int = 2,
-        backoff_s: float = 1.0,
-        max_wait_s: float = 300.0,
-        budget_s: float = 900.0,
+        self, *, backoff_s: float = 1.0, max_backoff_s: float = 60.0, budget_s: float = 600.0, per_call: bool = False,
     ) -> None:
-        self.server_retries = server_retries
-        self.rate_limit_retries = rate_limit_retries
         self.backoff_s = backoff_s
-        self.max_wait_s = max_wait_s
+        self.max_backoff_s = max_backoff_s
         self.budget_s = budget_s
+        self.per_call = per_call
         self.waited_s = 0.0
 
     def __call__(self, exc: GitHubException, retry_count: int) -> RetryOption:
-        if isinstance(exc, RateLimitExceeded):
-            wait = max(exc.retry_after.total_seconds(), 0.0)
-            if retry_count >= self.rate_limit_retries or wait > self.max_wait_s:
-                return RetryOption(False)
-        elif (isinstance(exc, RequestFailed) and exc.response.status_code >= 500) or isinstance(exc, RequestTimeout):
-            if retry_count >= self.server_retries:
-                return RetryOption(False)
-            wait = self.backoff_s * 2**retry_count
-            if isinstance(exc, RequestFailed) and (header := exc.response.headers.get("retry-after")):
-                wait = _seconds(header, wait)
-        else:
-            return RetryOption(False)  # 4xx: validation, permission, not found — retrying changes nothing
+        if self.per_call and retry_count == 0:
+            self.waited_s = 0.0
+        wait = self.wait_for(exc, retry_count)
+        if wait is None:
+            return RetryOption(False)
         if self.waited_s + wait > self.budget_s:
-            log.warning("GitHub retry budget of %.0fs spent; giving up on %r", self.budget_s, exc)
+            log.warning("GitHub retry budget of %.0fs spent (%.0fs waited); giving up on %r", self.budget_s, self.waited_s, exc)
             return RetryOption(False)
         self.waited_s += wait
         # githubkit sleeps 60 s when told to wait a falsy (zero) timedelta: never hand it exactly zero
         wait = max(wait, 0.01)
         log.warning("GitHub request failed (%r); retry %d in %.1fs", exc, retry_count + 1, wait)
         return RetryOption(True, timedelta(seconds=wait))
+
+    def wait_for(self, exc: GitHubException, retry_count: int) -> float | None:
+        """Seconds to wait before trying again, or None when retrying cannot help."""
+        if isinstance(exc, RateLimitExceeded):
+            return max(exc.retry_after.total_seconds(), 0.0)
+        backoff = min(self.backoff_s * 2**retry_count, self.max_backoff_s)
+        if isinstance(exc, RequestFailed):
+            status = exc.response.status_code
+            if status < 500 and status != 429:
+                return None
+            header = exc.response.headers.get("retry-after")
+            return _seconds(header, backoff) if header else backoff
+        if isinstance(exc, RequestError):  # timeouts, refused or reset connections, DNS failures
+            return backoff
+        return None
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Would the same GitHub call succeed later? (for the durable retry of a failed step)"""
+    return isinstance(exc, GitHubException) and RetryPolicy().wait_for(exc, 0) is not None
 
 
 def _seconds(header: str, default: float) -> float:
@@ -185,7 +197,7 @@ class GitHubApp:
         cache_strategy: BaseCacheStrategy | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         retry_backoff_s: float = 1.0,
-        retry_budget_s: float = 900.0,
+        retry_budget_s: float = 600.0,
     ) -> None:
         self.credentials = credentials
         self.api_url = api_url
@@ -195,7 +207,7 @@ class GitHubApp:
         self.retry_backoff_s = retry_backoff_s
         self.retry_budget_s = retry_budget_s
         self._auth = AppAuthStrategy(credentials.app_id, credentials.private_key.get_secret_value())
-        self.app_client = self._client(self._auth, self.retry_policy())
+        self.app_client = self._client(self._auth, self.retry_policy(per_call=True))
 
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs) -> GitHubApp:
@@ -205,13 +217,15 @@ class GitHubApp:
                 "no GitHub App configured: set AURA_GITHUB_APP_ID, AURA_GITHUB_PRIVATE_KEY(_PATH) and "
                 "AURA_GITHUB_WEBHOOK_SECRET, or register one from the page `aura-sicd serve` shows at /"
             )
+        kwargs.setdefault("retry_budget_s", settings.github_retry_budget_s)
         return cls(credentials, api_url=settings.github_api_url, **kwargs)
 
     async def aclose(self) -> None:
         await self.transport.close_pool()
 
-    def retry_policy(self) -> RetryPolicy:
-        return RetryPolicy(backoff_s=self.retry_backoff_s, budget_s=self.retry_budget_s)
+    def retry_policy(self, *, budget_s: float | None = None, per_call: bool = False) -> RetryPolicy:
+        budget = self.retry_budget_s if budget_s is None else min(budget_s, self.retry_budget_s)
+        return RetryPolicy(backoff_s=self.retry_backoff_s, budget_s=budget, per_call=per_call)
 
     def installation_client(self, installation_id: int, *, retry: RetryPolicy | None = None) -> GitHub:
         """A client acting as the installation; pass one `retry` policy per job to cap its waiting."""

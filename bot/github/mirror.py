@@ -2,7 +2,8 @@
 
 The mirror lives at `<data_dir>/mirrors/<owner>/<name>.git` and is updated with `fetch` (never a fresh
 full clone per job). Each job works in `<data_dir>/worktrees/<owner>__<name>/<job id>` on a branch of
-its own. The remote URL is the repository's plain `clone_url`; the installation token travels as an
+its own. The remote URL is built from the configured GitHub host (`Settings.clone_url`), never taken
+from a delivery, so the origin changes only when the configuration does; the installation token travels as an
 `http.<origin>/.extraHeader` set through `GIT_CONFIG_COUNT`/`GIT_CONFIG_KEY_0`/`GIT_CONFIG_VALUE_0` in
 git's environment — never in argv (visible in `ps`), never in a config file, never logged.
 
@@ -21,15 +22,21 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
 
 from bot.workspace import GitError, run_git
 
 log = logging.getLogger(__name__)
 
 _SAFE_PART = re.compile(r"^[A-Za-z0-9_.-]+$")
+GIT_RETRY_BUDGET_S = 300.0  # how long one git network operation may keep retrying transient failures
 _TRANSIENT = (
     "could not resolve host",
+    "returned error: 429",
+    "http 429",
+    "gnutls",
+    "ssl_read",
+    "timed out",
     "connection timed out",
     "connection reset",
     "failed to connect",
@@ -42,16 +49,20 @@ _TRANSIENT = (
 )
 
 
-def _is_transient(exc: BaseException) -> bool:
+def is_transient_git(exc: BaseException) -> bool:
+    """A network fault or a 5xx/429 from the server: the same git command may succeed later."""
     return isinstance(exc, GitError) and any(marker in exc.stderr.lower() for marker in _TRANSIENT)
 
 
-_network_retry = retry(
-    retry=retry_if_exception(_is_transient),
-    stop=stop_after_attempt(3),
-    wait=wait_exponential(multiplier=1, max=10),
-    reraise=True,
-)
+def git_retrying(budget_s: float = GIT_RETRY_BUDGET_S, *, backoff_s: float = 1.0) -> Retrying:
+    """Retry transient git failures with exponential backoff (at most 30 s apart) for `budget_s` in all."""
+    return Retrying(
+        retry=retry_if_exception(is_transient_git),
+        stop=stop_after_delay(budget_s),
+        wait=wait_exponential(multiplier=backoff_s, max=30),
+        reraise=True,
+        before_sleep=lambda state: log.warning("git failed transiently (%s); retrying", state.outcome.exception()),
+    )
 
 
 def auth_env(clone_url: str, token: str | None) -> dict[str, str]:
@@ -70,10 +81,11 @@ def auth_env(clone_url: str, token: str | None) -> dict[str, str]:
 
 
 class RepoMirror:
-    def __init__(self, data_dir: Path, *, timeout_s: float = 600.0) -> None:
+    def __init__(self, data_dir: Path, *, timeout_s: float = 600.0, retry_budget_s: float = GIT_RETRY_BUDGET_S) -> None:
         self.mirrors = data_dir / "mirrors"
         self.worktrees = data_dir / "worktrees"
         self.timeout_s = timeout_s
+        self.retry_budget_s = retry_budget_s
 
     def mirror_path(self, repo: str) -> Path:
         owner, name = _split(repo)
@@ -95,7 +107,9 @@ class RepoMirror:
                 self._git(["remote", "add", "origin", clone_url], path)
                 self._git(["config", "remote.origin.fetch", "+refs/heads/*:refs/remotes/origin/*"], path)
                 self._git(["config", "gc.auto", "0"], path)  # no surprise gc while worktrees read
-            elif self._git(["remote", "get-url", "origin"], path).strip() != clone_url:
+            elif (current := self._git(["remote", "get-url", "origin"], path).strip()) != clone_url:
+                log.warning("mirror of %s: origin moves from %s to %s (the configured GitHub host changed)",
+                            repo, current, clone_url)
                 self._git(["remote", "set-url", "origin", clone_url], path)
             refspecs = [f"+refs/pull/{n}/head:refs/remotes/origin/pull/{n}" for n in pull_numbers]
             self._fetch(path, clone_url, token, ["+refs/heads/*:refs/remotes/origin/*", *refspecs])
@@ -126,9 +140,10 @@ class RepoMirror:
                         self.mirror_path(repo), check=False)
         return out.strip() or None
 
-    @_network_retry
     def _fetch(self, mirror: Path, clone_url: str, token: str | None, refspecs: list[str]) -> None:
-        self._git(["fetch", "--quiet", "--prune", "origin", *refspecs], mirror, env=auth_env(clone_url, token))
+        for attempt in git_retrying(self.retry_budget_s):
+            with attempt:
+                self._git(["fetch", "--quiet", "--prune", "origin", *refspecs], mirror, env=auth_env(clone_url, token))
 
     def _remove(self, mirror: Path, path: Path) -> None:
         self._git(["worktree", "remove", "--force", str(path)], mirror, check=False)

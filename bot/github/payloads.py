@@ -4,13 +4,61 @@ githubkit's generated models describe today's github.com exactly, and refuse rea
 differ (older GitHub Enterprise Server shapes, recorded payloads that lack newer fields). A delivery
 must never be dropped because a model is stricter than GitHub, so here every model ignores unknown
 keys and only what we cannot work without is required.
+
+Tolerant of shape, strict about values: a delivery is signed, but what it carries is still input. Ids
+and numbers are positive and fit in 64 bits (GitHub's own bound; the store's columns are BIGINT); every
+string must be encodable (no lone surrogates), a login has no control characters and a repository
+name is `owner/name` in GitHub's alphabet. A body that breaks these is refused with a 400 at the door instead of failing deep inside.
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 BOT_BRANCH_PREFIX = "aura-sicd/"
+MAX_ID = 2**63 - 1
+
+
+def _encodable(value: str) -> str:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError("must be valid Unicode (no lone surrogates)") from exc
+    return value
+
+
+def check_strings(payload: object) -> object:
+    """Every string in the delivery, wherever it sits, must be storable (see `_encodable`).
+
+    Iterative, so a deeply nested body cannot exhaust the stack here."""
+    pending = [payload]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, str):
+            _encodable(value)
+        elif isinstance(value, dict):
+            pending.extend(value.keys())
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+    return payload
+
+
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]  # GitHub ids and issue/PR numbers: positive, 64-bit
+Line = Annotated[int, Field(ge=0, le=MAX_ID)]
+Login = Annotated[str, StringConstraints(pattern=r"^[^\x00-\x1f\x7f/]{1,255}$")]
+
+
+def _real_name(value: str) -> str:
+    if {part for part in value.split("/")} & {".", ".."}:
+        raise ValueError("`.` and `..` are not repository or owner names")
+    return value
+
+
+FullName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$"),
+                     AfterValidator(_real_name)]
 
 
 class _Tolerant(BaseModel):
@@ -18,8 +66,8 @@ class _Tolerant(BaseModel):
 
 
 class Account(_Tolerant):
-    login: str
-    id: int | None = None
+    login: Login
+    id: Id | None = None
     type: str | None = None  # "User", "Bot", "Organization"
 
     @property
@@ -28,8 +76,8 @@ class Account(_Tolerant):
 
 
 class Repository(_Tolerant):
-    full_name: str
-    id: int | None = None
+    full_name: FullName
+    id: Id | None = None
     name: str | None = None
     owner: Account | None = None
     clone_url: str | None = None
@@ -39,21 +87,21 @@ class Repository(_Tolerant):
 
 
 class InstallationRef(_Tolerant):
-    id: int
+    id: Id
 
 
 class Installation(_Tolerant):
-    id: int
+    id: Id
     account: Account | None = None
-    app_id: int | None = None
+    app_id: Id | None = None
     repository_selection: str | None = None
 
 
 class RepositoryRef(_Tolerant):
     """A repository as listed in installation events (no clone URL there)."""
 
-    full_name: str
-    id: int | None = None
+    full_name: FullName
+    id: Id | None = None
     private: bool | None = None
 
 
@@ -69,7 +117,7 @@ class IssuePullRequestLink(_Tolerant):
 
 
 class Issue(_Tolerant):
-    number: int
+    number: Id
     title: str = ""
     body: str | None = None
     user: Account | None = None
@@ -84,7 +132,7 @@ class Issue(_Tolerant):
 
 
 class IssueComment(_Tolerant):
-    id: int
+    id: Id
     body: str | None = None
     user: Account | None = None
     html_url: str | None = None
@@ -97,7 +145,7 @@ class GitRef(_Tolerant):
 
 
 class PullRequest(_Tolerant):
-    number: int
+    number: Id
     title: str = ""
     body: str | None = None
     user: Account | None = None
@@ -117,7 +165,7 @@ class PullRequest(_Tolerant):
 
 
 class Review(_Tolerant):
-    id: int
+    id: Id
     body: str | None = None
     state: str = ""  # "commented", "changes_requested", "approved" (older servers send upper case)
     user: Account | None = None
@@ -130,16 +178,16 @@ class Review(_Tolerant):
 
 
 class ReviewComment(_Tolerant):
-    id: int
+    id: Id
     body: str | None = None
     path: str | None = None
-    line: int | None = None
-    original_line: int | None = None
-    start_line: int | None = None
+    line: Line | None = None
+    original_line: Line | None = None
+    start_line: Line | None = None
     diff_hunk: str | None = None
     commit_id: str | None = None
-    pull_request_review_id: int | None = None
-    in_reply_to_id: int | None = None
+    pull_request_review_id: Id | None = None
+    in_reply_to_id: Id | None = None
     user: Account | None = None
     html_url: str | None = None
 
@@ -153,6 +201,11 @@ class Event(_Tolerant):
     repository: Repository | None = None
     installation: InstallationRef | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: object) -> object:
+        return check_strings(data)
+
     @property
     def installation_id(self) -> int | None:
         return self.installation.id if self.installation else None
@@ -160,7 +213,7 @@ class Event(_Tolerant):
 
 class PingEvent(Event):
     zen: str | None = None
-    hook_id: int | None = None
+    hook_id: Id | None = None
 
 
 class IssuesEvent(Event):
@@ -177,7 +230,7 @@ class IssueCommentEvent(Event):
 
 class PullRequestEvent(Event):
     repository: Repository
-    number: int | None = None
+    number: Id | None = None
     pull_request: PullRequest
 
 

@@ -13,8 +13,10 @@ WRITE_PERMISSIONS = frozenset({"admin", "maintain", "write"})
 
 
 class PermissionChecker:
-    def __init__(self, app: GitHubApp, *, ttl_s: float = 60.0, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, app: GitHubApp, *, ttl_s: float = 60.0, clock: Callable[[], float] = time.monotonic,
+                 retry_budget_s: float = 20.0):
         self.app = app
+        self.retry_budget_s = retry_budget_s  # admission retries later with its own backoff
         self.ttl_s = ttl_s
         self.clock = clock
         self._cache: dict[tuple[str, str], tuple[float, bool]] = {}
@@ -31,7 +33,7 @@ class PermissionChecker:
 
     async def _fetch(self, installation_id: int, repo: str, login: str) -> bool:
         owner, _, name = repo.partition("/")
-        gh = self.app.installation_client(installation_id)
+        gh = self.app.installation_client(installation_id, retry=self.app.retry_policy(budget_s=self.retry_budget_s))
         try:
             response = await gh.rest.repos.async_get_collaborator_permission_level(owner, name, login)
         except RequestFailed as exc:

@@ -40,12 +40,16 @@ from bot.jobs.delivery_log import DeliveryLog
 from bot.jobs.durable import executor_id
 from bot.jobs.queue import JobQueue
 from bot.learning.memory import forget
+from bot.records import utcnow
 from bot.store import Store
 from bot.store.github import DeliveryInfo, DeliveryStatus, DeliveryUpdate, GitHubStore
 
 log = logging.getLogger(__name__)
 
 FORGET_RISK = 0.1  # one piece of advice deleted; it can be given again
+REFUSAL_ACTION = "permission.refusal_reply"
+REFUSAL_INTERVAL_S = 3600.0  # one polite refusal per user and issue per hour: nobody can make the bot post at will
+RETRY_BUDGET_S = 20.0  # an admission waits out GitHub faults this long, well inside its timeout; then it backs off
 
 
 class Admission:
@@ -57,8 +61,10 @@ class Admission:
         queue: JobQueue,
         store: Store,
         github_store: GitHubStore,
+        refusal_interval_s: float = REFUSAL_INTERVAL_S,
     ) -> None:
         self.github = github
+        self.refusal_interval_s = refusal_interval_s
         self.permissions = permissions
         self.queue = queue
         self.store = store
@@ -83,14 +89,16 @@ class Admission:
                 return "ignored", f"the app is not installed on {job.repo}"
             self._installations[job.repo] = installation_id
             job = job.model_copy(update={"installation_id": installation_id})
-        gh = self.github.installation_client(job.installation_id)
+        gh = self.github.installation_client(job.installation_id, retry=self.github.retry_policy(budget_s=RETRY_BUDGET_S))
         publisher = Publisher(gh, job.repo)
 
         if job.needs_permission and not await self.permissions.can_write(
             job.installation_id, job.repo, job.triggered_by
         ):
-            await publisher.comment(job.number, permission_denied(job.triggered_by))
-            return "denied", f"{job.triggered_by} has no write permission on {job.repo}"
+            detail = f"{job.triggered_by} has no write permission on {job.repo}"
+            if not await self._refuse(publisher, job):
+                detail += "; not replied (already told within the hour)"
+            return "denied", detail
 
         if job.kind is JobKind.FORGET:
             return await self._forget(publisher, job)
@@ -114,6 +122,19 @@ class Admission:
             await asyncio.to_thread(self.store.add_guidance, job.repo, entry)
         await self._acknowledge(publisher, job)
         return "enqueued", job.kind.value
+
+    async def _refuse(self, publisher: Publisher, job: JobRequest) -> bool:
+        """Tell someone without write access that nothing will run: at most once an hour per user and issue
+        (the audit trail remembers the last reply, across restarts and processes). True when replied."""
+        subject = f"{job.repo}#{job.number}:{job.triggered_by.lower()}"
+        last = await asyncio.to_thread(self.store.last_audit_at, action=REFUSAL_ACTION, subject=subject)
+        if last is not None and (utcnow() - last).total_seconds() < self.refusal_interval_s:
+            log.info("delivery %s: no refusal reply to %s, one was sent at %s", job.delivery_id, subject, last)
+            return False
+        await publisher.comment(job.number, permission_denied(job.triggered_by))
+        await asyncio.to_thread(self.store.audit, actor="admission", action=REFUSAL_ACTION, subject=subject,
+                                decision="replied", details={"delivery_id": job.delivery_id})
+        return True
 
     async def _forget(self, publisher: Publisher, job: JobRequest) -> tuple[DeliveryStatus, str | None]:
         """`/aura forget <id>`: delete the repository's memory entry (audited) and say so in a comment."""

@@ -3,7 +3,8 @@
 Every acknowledged delivery is one row written before the answer (that row is what makes a redelivery a
 no-op) and one update after admission (by the admitter, in this process or a worker's). One SQLite transaction per row caps a busy receiver at a few
 hundred deliveries a second; batching whatever is waiting into one transaction lifts that cap while
-each caller still gets its own answer (new or duplicate) only after its row is committed.
+each caller still gets its own answer (new or duplicate) only after its row is committed. When a batch
+fails, its rows are written again one by one, so a row the database refuses fails only its own caller.
 """
 
 from __future__ import annotations
@@ -41,10 +42,28 @@ class DeliveryLog:
             try:
                 results = await asyncio.to_thread(self.store.write_deliveries, [op for op, _ in batch])
             except Exception as exc:  # noqa: BLE001  (every caller of the failed batch hears about it)
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
+                if len(batch) == 1:
+                    _settle(batch[0][1], exc)
+                else:
+                    for op, future in batch:
+                        await self._write_one(op, future)
                 continue
             for (_, future), result in zip(batch, results, strict=True):
-                if not future.done():
-                    future.set_result(bool(result))
+                _settle(future, bool(result))
+
+    async def _write_one(self, op: DeliveryRecord | DeliveryUpdate, future: asyncio.Future[bool]) -> None:
+        try:
+            [result] = await asyncio.to_thread(self.store.write_deliveries, [op])
+        except Exception as exc:  # noqa: BLE001
+            _settle(future, exc)
+        else:
+            _settle(future, bool(result))
+
+
+def _settle(future: asyncio.Future[bool], outcome: bool | BaseException) -> None:
+    if future.done():
+        return
+    if isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)

@@ -234,9 +234,12 @@ def use_wal(url: str) -> None:
 
     from sqlalchemy.engine import make_url
 
+    from bot.store.engine import private_sqlite_file
+
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return
+    private_sqlite_file(url)  # 0600: job inputs and outputs live here
     with contextlib.closing(sqlite3.connect(parsed.database, timeout=30)) as connection:
         connection.execute("PRAGMA journal_mode=WAL")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.github.mirror import auth_env
+from bot.github.mirror import GIT_RETRY_BUDGET_S, auth_env, git_retrying
 from bot.workspace import GitError, run_git
 from sandbox.repo_config import CONFIG_PATH
 
@@ -59,12 +59,23 @@ def is_ancestor(mirror: Path, older: str, newer: str) -> bool:
     return True
 
 
-def push_commit(mirror: Path, clone_url: str, token: str | None, sha: str, branch: str) -> bool:
+def push_commit(
+    mirror: Path, clone_url: str, token: str | None, sha: str, branch: str, *,
+    retry_budget_s: float = GIT_RETRY_BUDGET_S, backoff_s: float = 1.0,
+) -> bool:
     """Make the remote `branch` point at `sha`, fast-forward only; False when it already did.
 
     The remote is asked first, so a job resumed after a crash between pushing and recording the push
-    does not push again. Never forced: if someone else moved the branch, `PushRejected`.
+    does not push again. Never forced: if someone else moved the branch, `PushRejected`. A transient
+    failure (network, 5xx, 429) is retried, asking the remote again first, for `retry_budget_s`.
     """
+    for attempt in git_retrying(retry_budget_s, backoff_s=backoff_s):
+        with attempt:
+            return _push_once(mirror, clone_url, token, sha, branch)
+    raise AssertionError("unreachable: tenacity reraises the last failure")
+
+
+def _push_once(mirror: Path, clone_url: str, token: str | None, sha: str, branch: str) -> bool:
     current = remote_branch_sha(mirror, clone_url, token, branch)
     if current == sha:
         return False

@@ -7,6 +7,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
+from dbos._error import DBOSMaxStepRetriesExceeded
+
 from bot.events import (
     ChecksFinished,
     EpisodeCompleted,
@@ -74,6 +76,48 @@ def opened_comment(pr_url: str, *, draft: bool) -> str:
 
 def failed_comment(error: str, dashboard: str) -> str:
     return f"aura-sicd stopped before finishing: {error[:1000]}\n\n[Details on the dashboard]({dashboard})"
+
+
+def gave_up_comment(doing: str, error: str, *, done: list[str], attempts: int, dashboard: str) -> str:
+    """The job stops for good: what it achieved, where it failed and why, and how to try again."""
+    lines = [f"aura-sicd gave up while {doing}: {error[:500]}", ""]
+    if done:
+        lines += ["What was done before that:", *(f"- {d}" for d in done), ""]
+    else:
+        lines += ["Nothing was published.", ""]
+    retry = (f"Each GitHub step was tried up to {attempts} time(s), with growing pauses, before giving up. "
+             "To try again, remove and add the label again (or comment `/improve`).")
+    lines += [retry, "", f"[Details on the dashboard]({dashboard})"]
+    return "\n".join(lines) + "\n"
+
+
+PUBLISH_STEPS = {"push", "open-pr", "request-review", "record-pr", "check-run", "comment-opened", "comment-exhausted",
+                 "remove-label", "progress-end"}
+STEP_WORDS = {
+    "progress": "starting", "sync": "fetching the repository", "repo": "reading the repository configuration",
+    "task": "reading the issue", "check": "checking the models", "push": "pushing the branch",
+    "open-pr": "opening the pull request", "request-review": "requesting a review", "record-pr": "recording the pull request",
+    "check-run": "adding the check run", "comment-opened": "linking the pull request", "reply": "answering the review",
+    "comment-exhausted": "reporting the attempts", "remove-label": "removing the label", "progress-end": "finishing",
+}
+
+
+def step_words(step: str) -> str:
+    return STEP_WORDS.get(step) or STEP_WORDS.get(step.split("-")[0]) or f"step {step}"
+
+
+def is_publish_step(step: str) -> bool:
+    return step in PUBLISH_STEPS or step.startswith("reply-")
+
+
+def root_cause(exc: BaseException) -> str:
+    """The error worth telling a person: the last attempt's, for a step DBOS retried until it gave up."""
+    if isinstance(exc, DBOSMaxStepRetriesExceeded) and exc.errors:
+        exc = exc.errors[-1]
+    response = getattr(exc, "response", None)
+    if response is not None and getattr(response, "status_code", None):
+        return f"GitHub answered HTTP {response.status_code} ({type(exc).__name__})"
+    return f"{type(exc).__name__}: {str(exc)[:500]}"
 
 
 def iteration_reply(episode: Episode, *, pushed_sha: str | None) -> str:
@@ -160,4 +204,7 @@ class ProgressReporter:
         await self.show(f"iteration {event.record.number}: {event.record.status.value}")
 
     async def on_episode(self, event: EpisodeCompleted) -> None:
-        await self.show(f"cycle finished: {event.episode.status.value}")
+        # never "done" here: publishing comes next, and the job's last edit says how that went
+        status = event.episode.status
+        after = ", publishing" if status in (EpisodeStatus.APPROVED, EpisodeStatus.EXHAUSTED) else ""
+        await self.show(f"cycle finished: {status.value}{after}")

@@ -11,6 +11,12 @@ returning recorded step outputs instead of running them again, so nothing is pus
 commented twice. The workflow decides only from step outputs (deterministic on replay); anything
 random, timed or fetched happens inside a step. Run and episode ids derive from the workflow id.
 
+Publishing never loses a job: the GitHub client and git wait out transient faults within a time budget
+(`github_retry_budget_s`), and a publishing step that still fails is retried by DBOS
+(`publish_attempts`, pauses from `publish_retry_interval_s`, doubling). When the job finally gives up it
+says so on the issue (what was done, the branch if pushed, what failed) and the progress comment says
+it failed: it never claims success without a pull request.
+
 The installation token is fetched inside the steps that need it (`GitHubApp.installation_token`
 caches it in memory) and never returned from a step, so it never reaches DBOS's tables.
 
@@ -24,10 +30,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from dbos import DBOS, SetEnqueueOptions, SetWorkflowID
 from pydantic import BaseModel
@@ -36,10 +44,11 @@ from bot.config import Settings
 from bot.cycle import CycleRequest, SandboxOpener
 from bot.episode import EpisodeResult, EpisodeRunner, check_models
 from bot.events import EventBus
-from bot.github.client import GitHubApp, RetryPolicy
+from bot.github.client import GitHubApp, RetryPolicy, is_transient
 from bot.github.job_request import JobKind, JobRequest
 from bot.github.messages import invalid_repo_config, progress_comment, progress_marker
-from bot.github.mirror import RepoMirror
+from bot.github.mirror import RepoMirror, is_transient_git
+from bot.github.permissions import PermissionChecker
 from bot.github.publish import Publisher, PullRef
 from bot.github.repo_config import RepoConfig, RepoConfigInvalid, parse_repo_config
 from bot.github.text import sanitize
@@ -50,9 +59,13 @@ from bot.jobs.report import (
     dashboard_url,
     exhausted_comment,
     failed_comment,
+    gave_up_comment,
+    is_publish_step,
     iteration_reply,
     no_change_comment,
     opened_comment,
+    root_cause,
+    step_words,
 )
 from bot.llm import LLMError, OllamaLLM
 from bot.pr_body import render_pr
@@ -120,7 +133,7 @@ class ConfigResult(BaseModel):
 
 
 class JobOutcome(BaseModel):
-    status: str  # published | updated | exhausted | no_change | invalid_config | failed | feedback | skipped
+    status: str  # published | updated | exhausted | no_change | invalid_config | failed | publish_failed | feedback | skipped
     run_id: str | None = None
     pr_number: int | None = None
     pr_url: str | None = None
@@ -192,12 +205,23 @@ class JobRun:
         self._publisher: Publisher | None = None
         self.progress_id: int | None = None
         self.reporter: ProgressReporter | None = None
+        self.current_step = ""
+        self.done: list[str] = []  # what publishing achieved so far, for the message if it gives up
 
     # --- plumbing ------------------------------------------------------------------------------
 
     async def step(self, name: str, fn: Callable[..., Any], *args: Any) -> Any:
         """The StepRunner: a durable DBOS step (its output recorded; on replay returned, not re-run)."""
+        self.current_step = name
         return await DBOS.run_step_async({"name": name}, fn, *args)
+
+    async def publish_step(self, name: str, fn: Callable[..., Any], *args: Any) -> Any:
+        """A step that talks to GitHub: a transient failure is retried by DBOS, pausing longer each time."""
+        self.current_step = name
+        s = self.settings
+        options = {"name": name, "retries_allowed": s.publish_attempts > 1, "max_attempts": s.publish_attempts,
+                   "interval_seconds": s.publish_retry_interval_s, "backoff_rate": 2.0, "should_retry": _retryable}
+        return await DBOS.run_step_async(options, fn, *args)  # type: ignore[arg-type]
 
     def github(self) -> GitHubApp:
         app = self.services.github()
@@ -214,6 +238,15 @@ class JobRun:
             self._publisher = Publisher(app.installation_client(self.job.installation_id, retry=self._retry), self.job.repo)
         return self._publisher
 
+    def clone_url(self) -> str:
+        """Where git goes with the token: the configured host. A job recorded with a network URL of another
+        host (by an older version, from a payload) is sent there instead; a local path (tests) stays."""
+        expected, url = self.settings.clone_url(self.job.repo), self.job.clone_url
+        if url != expected and _is_network_url(url):
+            log.warning("job %s: using %s, not the recorded %s", self.workflow_id, expected, url)
+            return expected
+        return url
+
     async def _token(self) -> str:
         assert self.job.installation_id is not None
         return await self.github().installation_token(self.job.installation_id)
@@ -227,29 +260,35 @@ class JobRun:
             return JobOutcome(status="feedback", detail="merged" if job.merged else "closed unmerged")
         if job.installation_id is None:
             return JobOutcome(status="skipped", detail="no installation for this repository")
+        try:
+            return await self.work()
+        except Exception as exc:  # noqa: BLE001  (whatever it was, the issue hears of it)
+            return await self.give_up(exc)
 
-        self.progress_id = await self.step("progress-start", self.start_progress)
-        checkout: Checkout = await self.step("sync", self.sync)
+    async def work(self) -> JobOutcome:
+        job = self.job
+        self.progress_id = await self.publish_step("progress-start", self.start_progress)
+        checkout: Checkout = await self.publish_step("sync", self.sync)
         config: ConfigResult = await self.step("repo-config", self.read_config, checkout.base_sha)
         if config.error is not None:
-            await self.step("comment-invalid-config", self.comment, invalid_repo_config(CONFIG_PATH, config.error))
-            await self.step("progress-end", self.end_progress, "stopped: invalid repository configuration")
-            await self.step("remove-label", self.remove_label)
+            await self.publish_step("comment-invalid-config", self.comment, invalid_repo_config(CONFIG_PATH, config.error))
+            await self.publish_step("progress-end", self.end_progress, "stopped: invalid repository configuration")
+            await self.publish_step("remove-label", self.remove_label)
             return JobOutcome(status="invalid_config", detail=config.error)
         repo_config = RepoConfig.model_validate(config.config or {})
         if repo_config.label and self.services.remember_label is not None:
             self.services.remember_label(job.repo, repo_config.label)
         settings = repo_config.apply(self.settings)
 
-        task: Task = await self.step("task", self.build_task)
+        task: Task = await self.publish_step("task", self.build_task)
         try:
             await self.step("check-models", self.check_models, settings)
             result = await self.run_episode(settings, checkout, task)
             if result.error is not None or result.episode is None:
                 raise LLMError(result.error or "the model server failed")
         except (LLMError, WorkspaceError, SandboxError, GitError) as exc:
-            await self.step("comment-failed", self.comment, failed_comment(str(exc), self.dashboard))
-            await self.step("progress-end", self.end_progress, "failed")
+            await self.publish_step("comment-failed", self.comment, failed_comment(str(exc), self.dashboard))
+            await self.publish_step("progress-end", self.end_progress, "failed")
             return JobOutcome(status="failed", run_id=self.run_id, detail=str(exc))
         episode = result.episode
 
@@ -257,8 +296,22 @@ class JobRun:
             outcome = await self.publish_iteration(episode, checkout)
         else:
             outcome = await self.publish_new_pr(episode, checkout)
-        await self.step("progress-end", self.end_progress, f"done: {outcome.status}")
+        await self.publish_step("progress-end", self.end_progress, f"done: {outcome.status}")
         return outcome
+
+    async def give_up(self, exc: Exception) -> JobOutcome:
+        """The job cannot finish: say so on the issue (what was done, what failed) and end the progress."""
+        failed_step, error = self.current_step, root_cause(exc)
+        log.warning("job %s gives up at step %s: %s", self.workflow_id, failed_step, error)
+        doing = step_words(failed_step)
+        text = gave_up_comment(doing, error, done=self.done, attempts=self.settings.publish_attempts, dashboard=self.dashboard)
+        try:
+            await self.publish_step("comment-gave-up", self.comment, text)
+            await self.publish_step("progress-end", self.end_progress, f"failed while {doing}")
+        except Exception as again:  # noqa: BLE001  GitHub is gone for good: the log and the dashboard say it
+            log.error("job %s: cannot report its failure on GitHub either: %s", self.workflow_id, root_cause(again))
+        status = "publish_failed" if is_publish_step(failed_step) else "failed"
+        return JobOutcome(status=status, run_id=self.run_id, detail=f"{failed_step}: {error}")
 
     async def run_episode(self, settings: Settings, checkout: Checkout, task: Task) -> EpisodeResult:
         job = self.job
@@ -293,27 +346,29 @@ class JobRun:
     async def publish_new_pr(self, episode: Episode, checkout: Checkout) -> JobOutcome:
         """An issue, or someone else's PR: a new aura-sicd/<id> PR (a draft when not approved)."""
         if episode.status is EpisodeStatus.NO_CHANGE:
-            await self.step("comment-no-change", self.comment, no_change_comment(episode))
-            await self.step("remove-label", self.remove_label)
+            await self.publish_step("comment-no-change", self.comment, no_change_comment(episode))
+            await self.publish_step("remove-label", self.remove_label)
             return JobOutcome(status="no_change", run_id=self.run_id)
         commit = episode.outcomes.get("commit")
         approved = episode.status is EpisodeStatus.APPROVED
         pr: PullRef | None = None
         if commit:
             branch = str(episode.context["branch"])
-            await self.step("push", self.push, checkout.mirror, commit, branch)
-            pr = await self.step("open-pr", self.open_pr, episode, branch, not approved)
-            await self.step("request-review", self.request_review, pr.number)
+            await self.publish_step("push", self.push, checkout.mirror, commit, branch)
+            self.done.append(f"pushed the change ({commit[:12]}) to the branch `{branch}`")
+            pr = await self.publish_step("open-pr", self.open_pr, episode, branch, not approved)
+            self.done.append(f"opened {pr.html_url}")
+            await self.publish_step("request-review", self.request_review, pr.number)
             await self.step("record-pr", self.record_pr, pr, branch)
-            await self.step("check-run", self.check_run, commit, episode)
+            await self.publish_step("check-run", self.check_run, commit, episode)
         if approved and pr is not None:
-            await self.step("comment-opened", self.comment, opened_comment(pr.html_url, draft=False))
+            await self.publish_step("comment-opened", self.comment, opened_comment(pr.html_url, draft=False))
             status = "published"
         else:
             text = exhausted_comment(episode, draft_url=pr.html_url if pr else None, dashboard=self.dashboard)
-            await self.step("comment-exhausted", self.comment, text)
+            await self.publish_step("comment-exhausted", self.comment, text)
             status = "exhausted"
-        await self.step("remove-label", self.remove_label)
+        await self.publish_step("remove-label", self.remove_label)
         return JobOutcome(status=status, run_id=self.run_id, pr_number=pr.number if pr else None,
                           pr_url=pr.html_url if pr else None, pushed_sha=commit)
 
@@ -324,9 +379,10 @@ class JobRun:
         pushed = None
         if commit:
             assert checkout.branch is not None
-            await self.step("push", self.push, checkout.mirror, commit, checkout.branch)
+            await self.publish_step("push", self.push, checkout.mirror, commit, checkout.branch)
             pushed = commit
-            await self.step("check-run", self.check_run, commit, episode)
+            self.done.append(f"pushed the change ({commit[:12]}) to this pull request's branch `{checkout.branch}`")
+            await self.publish_step("check-run", self.check_run, commit, episode)
             pr = PullRef(number=job.number, html_url=f"https://github.com/{job.repo}/pull/{job.number}",
                          head_ref=checkout.branch, base_ref=job.base_ref or job.default_branch)
             await self.step("record-pr", self.record_pr, pr, checkout.branch)
@@ -334,9 +390,9 @@ class JobRun:
         answered_on_pr = False
         for index, target in enumerate(job.reply_to):
             if target.kind == "review_comment":
-                await self.step(f"reply-{index}", self.reply_in_thread, target.id, text)
+                await self.publish_step(f"reply-{index}", self.reply_in_thread, target.id, text)
             elif not answered_on_pr:  # the review body or an /improve comment: one answer on the PR
-                await self.step(f"reply-{index}", self.comment, text)
+                await self.publish_step(f"reply-{index}", self.comment, text)
                 answered_on_pr = True
         status = "updated" if pushed else ("no_change" if episode.status is EpisodeStatus.NO_CHANGE else "exhausted")
         return JobOutcome(status=status, run_id=self.run_id, pr_number=job.number, pushed_sha=pushed)
@@ -365,9 +421,10 @@ class JobRun:
         token = await self._token()
         pulls = (job.number,) if job.kind is JobKind.PR_FOREIGN else ()
         mirror_of = self.services.mirror
+        clone_url = self.clone_url()
 
         def work() -> Checkout:
-            mirror = mirror_of.sync(job.repo, job.clone_url, token, pull_numbers=pulls)
+            mirror = mirror_of.sync(job.repo, clone_url, token, pull_numbers=pulls)
             jobgit.point_mirror_head(mirror, job.default_branch)
             if job.kind is JobKind.PR_ITERATE:
                 assert job.head_ref is not None
@@ -408,18 +465,26 @@ class JobRun:
         return Task(title=job.title, body=job.body, source=source, repo=job.repo)
 
     async def _issue_comments(self, number: int) -> list[str]:
-        """The issue's discussion, oldest first, without bots (ourselves included), sanitized."""
+        """The issue's discussion, oldest first, sanitized: only what collaborators with write access
+        wrote reaches the prompt (no bots, ourselves included, and no outsiders)."""
         p = self.publisher
+        assert self.job.installation_id is not None
+        permissions = PermissionChecker(self.github(), retry_budget_s=self.settings.github_retry_budget_s)
         response = await p.gh.rest.issues.async_list_comments(p.owner, p.name, number, per_page=100)
-        out = []
+        out, skipped = [], set()
         for data in response.json():
             user = data.get("user") or {}
             login = str(user.get("login") or "")
             if user.get("type") == "Bot" or login.endswith("[bot]") or "<!-- aura-sicd:" in (data.get("body") or ""):
                 continue
+            if not login or not await permissions.can_write(self.job.installation_id, self.job.repo, login):
+                skipped.add(login or "(unknown)")
+                continue
             text = sanitize(data.get("body"), max_chars=4000)
             if text:
                 out.append(f"@{login}: {text}")
+        if skipped:
+            log.info("job %s: comments by %s left out of the prompt (no write access)", self.workflow_id, ", ".join(sorted(skipped)))
         return out
 
     async def check_models(self, settings: Settings) -> None:
@@ -431,7 +496,8 @@ class JobRun:
 
     async def push(self, mirror: str, sha: str, branch: str) -> bool:
         token = await self._token()
-        return await asyncio.to_thread(jobgit.push_commit, Path(mirror), self.job.clone_url, token, sha, branch)
+        return await asyncio.to_thread(lambda: jobgit.push_commit(Path(mirror), self.clone_url(), token, sha, branch,
+                                                                  retry_budget_s=self.settings.github_retry_budget_s))
 
     async def open_pr(self, episode: Episode, branch: str, draft: bool) -> PullRef:
         job = self.job
@@ -483,6 +549,17 @@ class JobRun:
                                  branch=job.head_ref, actor=job.triggered_by or None)
         await asyncio.to_thread(store.record_feedback, feedback)  # once per delivery: a no-op if the receiver did it
         await asyncio.to_thread(store.set_bot_pr_state, job.repo, job.number, "merged" if job.merged else "closed")
+
+
+def _is_network_url(url: str) -> bool:
+    """http(s)://, ssh://, git:// or scp-like `user@host:path`; not a local path or file:// URL."""
+    scheme = urlsplit(url).scheme
+    return (bool(scheme) and scheme != "file") or re.match(r"^[\w.-]+@[\w.-]+:", url) is not None
+
+
+def _retryable(exc: BaseException) -> bool:
+    """Worth another durable attempt: GitHub or git failed transiently."""
+    return is_transient(exc) or is_transient_git(exc)
 
 
 def _description(body: str) -> str:

@@ -24,6 +24,7 @@ from bot.store import Store, StoredGuidance
 
 SOURCE_WEIGHTS: dict[str, float] = {"human": 1.0, "review": 0.9, "agitator": 0.5}
 SCAN_LIMIT = 1000  # newest guidance entries of a repository considered per selection
+FORGET_RISK = 0.1  # the audited risk of forgetting one entry (CLI, admin API, `/aura forget`): advice can be given again
 
 
 class MemoryHit(BaseModel):
@@ -97,7 +98,7 @@ def list_memory(store: Store, repo: str, *, limit: int = 50) -> list[StoredGuida
     return eligible_guidance(store, repo)[:limit]
 
 
-def forget(store: Store, repo: str, guidance_id: int, *, actor: str = "cli", risk_score: float | None = None) -> bool:
+def forget(store: Store, repo: str, guidance_id: int, *, actor: str = "cli", risk_score: float | None = FORGET_RISK) -> bool:
     """Delete one memory entry of `repo` (an id of another repository is refused, as if unknown), and
     audit the decision. False when the repository has no entry with that id."""
     deleted = store.forget_guidance(guidance_id, repo=repo)

@@ -127,6 +127,6 @@ class TrainingRuns:
         data = (await gh.rest.repos.async_get(owner, name)).json()
         token = await github.installation_token(installation_id)
         branch = data.get("default_branch") or "main"
-        await asyncio.to_thread(self.mirror.sync, repo, data["clone_url"], token)
+        await asyncio.to_thread(self.mirror.sync, repo, self.settings.clone_url(repo), token)
         return await asyncio.to_thread(self.mirror.add_worktree, repo, job, start=f"origin/{branch}",
                                        branch=f"aura-sicd/{job}")

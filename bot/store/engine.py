@@ -7,6 +7,7 @@ session, so one store is safe to share between threads.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -54,6 +55,27 @@ def normalize_url(url: str | URL) -> URL:
             "use sqlite:///path/to/aura.db or postgresql+psycopg://user:password@host/dbname"
         )
     return parsed
+
+
+def private_sqlite_file(url: str) -> None:
+    """Create a SQLite database file readable by its owner only (0600), and its directory; tighten an
+    existing file (and its -wal/-shm) made wider by an older version. SQLite gives the journal files it
+    creates the database file's mode. Other URLs: nothing to do."""
+    parsed = normalize_url(url)
+    if parsed.get_backend_name() != "sqlite" or _is_sqlite_memory(parsed):
+        return
+    path = Path(parsed.database or "").expanduser().resolve()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"cannot create the database directory {path.parent}: {exc}") from exc
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            if file.exists() and file.stat().st_mode & 0o077:
+                file.chmod(0o600)
+    except OSError as exc:
+        raise StoreError(f"cannot create the database file {path}: {exc}") from exc
 
 
 def _is_sqlite_memory(url: URL) -> bool:
@@ -169,13 +191,7 @@ class Database:
     @classmethod
     def open(cls, url: str) -> Self:
         """Open the database, creating the SQLite file's directory, and migrate it to the latest schema."""
-        parsed = normalize_url(url)
-        if parsed.get_backend_name() == "sqlite" and not _is_sqlite_memory(parsed):
-            directory = Path(parsed.database or "").expanduser().resolve().parent
-            try:
-                directory.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise StoreError(f"cannot create the database directory {directory}: {exc}") from exc
+        private_sqlite_file(url)
         database = cls(url)
         try:
             migrate(database._engine)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 from bot.records import GuidanceEntry, utcnow
 from bot.store.engine import Database, StoreError
@@ -28,6 +29,11 @@ class HistoryQueries(Database):
             session.add(row)
             session.flush()
             return row.id
+
+    def guidance_repos(self) -> list[str]:
+        """Every repository (GitHub `owner/name` or a local folder name) with guidance on record, sorted."""
+        with self.read_session() as session:
+            return list(session.scalars(select(GuidanceRow.repo).distinct().order_by(GuidanceRow.repo)))
 
     def list_guidance(
         self, repo: str, *, path: str | None = None, episode_id: str | None = None, limit: int = 50
@@ -81,6 +87,13 @@ class HistoryQueries(Database):
             session.add(row)
             session.flush()
             return row.id
+
+    def last_audit_at(self, *, action: str, subject: str) -> datetime | None:
+        """When `action` was last audited for `subject` (e.g. the last refusal reply to someone), or None."""
+        query = select(func.max(AuditRow.created_at)).where(AuditRow.action == action, AuditRow.subject == subject)
+        with self.read_session() as session:
+            last = session.scalar(query)
+        return last.replace(tzinfo=UTC) if last is not None and last.tzinfo is None else last
 
     def list_audit(self, *, run_id: str | None = None, action: str | None = None, limit: int = 100) -> list[AuditEntry]:
         """Newest first."""

@@ -25,7 +25,7 @@ def make_settings(tmp_path: Path, **overrides) -> Settings:
         github_app_id=APP_ID, github_private_key=private_key_pem(), github_webhook_secret=WEBHOOK_SECRET,
         admin_token=TOKEN, ENABLE_TRAINING=True, ENABLE_AUTONOMY=False, SAFE_MODE=True,
         ollama_host="http://ollama.test", max_iterations=2, ollama_retries=1,
-        sandbox=SandboxSettings(_env_file=None, backend="bwrap"),
+        sandbox=SandboxSettings(_env_file=None, backend="bwrap"), github_git_url=str(tmp_path / "git"),
     )
     values.update(overrides)
     return Settings(**values)

@@ -32,7 +32,7 @@ def propose(client, **overrides):
 @pytest.fixture
 def remote(tmp_path, http, github):
     """acme/calc on 'GitHub': a bare repository as the remote, the App installed."""
-    bare = tmp_path / "calc.git"
+    bare = tmp_path / "git" / "acme" / "calc.git"  # where AURA_GITHUB_GIT_URL (make_settings) points git
     git(tmp_path, "clone", "-q", "--bare", str(make_repo(tmp_path / "origin", FILES)), str(bare))
     github.installations["acme/calc"] = 77
     http.get("https://api.github.com/repos/acme/calc").mock(

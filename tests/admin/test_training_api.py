@@ -37,7 +37,7 @@ def test_without_a_token_configured_the_admin_api_is_off(tmp_path, github, ollam
         schema = client.get("/admin/openapi.json").json()  # the schema is documentation: always served
     assert {"/admin/training/start", "/admin/training/propose-pr", "/admin/training/runs/{run_id}/summary",
             "/admin/training/episodes/{run_id}", "/admin/training/episodes/{run_id}/{episode_id}",
-            "/admin/memory/{owner}/{name}", "/admin/memory/{owner}/{name}/{guidance_id}"} <= set(schema["paths"])
+            "/admin/memory", "/admin/memory/{repo}", "/admin/memory/{repo}/{guidance_id}"} <= set(schema["paths"])
     start_op = schema["paths"]["/admin/training/start"]["post"]
     assert start_op["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/TrainingStart"}
     assert "episodes" in schema["components"]["schemas"]["TrainingStart"]["properties"]
@@ -155,7 +155,7 @@ def test_a_training_run_on_a_local_path_runs_in_the_background(client, ollama, t
 @pytest.mark.bwrap
 def test_a_training_run_on_an_installed_repository_goes_through_its_mirror(client, github, ollama, http, tmp_path):
     origin = make_repo(tmp_path / "origin", FILES)
-    bare = tmp_path / "calc.git"
+    bare = tmp_path / "git" / "acme" / "calc.git"  # where AURA_GITHUB_GIT_URL (make_settings) points git
     git(tmp_path, "clone", "-q", "--bare", str(origin), str(bare))
     github.installations["acme/calc"] = 77
     repo_route = http.get("https://api.github.com/repos/acme/calc").mock(

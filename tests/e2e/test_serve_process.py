@@ -84,6 +84,7 @@ def start_serve(tmp_path: Path, fakes: Fakes, port: int) -> subprocess.Popen:
         "AURA_GITHUB_PRIVATE_KEY": private_key_pem(),
         "AURA_GITHUB_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "AURA_GITHUB_API_URL": fakes.github.api,
+        "AURA_GITHUB_GIT_URL": str(tmp_path / "git"),  # git goes to <this>/octo/calc.git, never to a payload's URL
         "OLLAMA_HOST": fakes.ollama.host,
         "AURA_SANDBOX_BACKEND": "bwrap",
         "AURA_MAX_ITERATIONS": "1",
@@ -138,6 +139,8 @@ def wait_for(condition, timeout: float, what: str) -> float:
 def test_delivery_in_pr_out_and_a_sigkill_mid_job_still_makes_exactly_one_pr(tmp_path: Path, fakes: Fakes):
     timings: dict[str, float] = {}
     remote = make_remote(tmp_path / "origin")
+    (tmp_path / "git" / "octo").mkdir(parents=True)
+    (tmp_path / "git" / "octo" / "calc.git").symlink_to(remote)
     body = labeled_delivery(remote)
     port = free_port()
 

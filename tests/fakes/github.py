@@ -87,6 +87,8 @@ class FakeGitHub:
         self.api = api_url.rstrip("/")
         self.mock = mock
         self.permission = permission
+        self.permissions: dict[str, str] = {}  # per-login overrides of `permission`
+        self.comment_authors: dict[int, str] = {}  # comment id → login, for listed comments (default: the fixture's)
         self.token = token
         self.token_ttl = token_ttl
         self.requests: list[tuple[str, str, Any]] = []
@@ -155,8 +157,7 @@ class FakeGitHub:
     def _permission(self, request: httpx.Request, user: str) -> httpx.Response:
         self._record(request)
         body = copy.deepcopy(rest_body("collaborator-permission"))
-        body["permission"] = self.permission
-        body["role_name"] = self.permission
+        body["permission"] = body["role_name"] = self.permissions.get(user, self.permission)
         body["user"]["login"] = user
         return httpx.Response(200, json=body)
 
@@ -175,6 +176,8 @@ class FakeGitHub:
             if number == int(n):
                 body = copy.deepcopy(rest_body("issue-comment"))
                 body.update(id=cid, body=text)
+                if cid in self.comment_authors:
+                    body["user"]["login"] = self.comment_authors[cid]
                 items.append(body)
         return httpx.Response(200, json=items)
 

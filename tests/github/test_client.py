@@ -118,7 +118,7 @@ async def test_rate_limit_longer_than_the_cap_is_not_waited_for(credentials, git
 
 
 def test_retry_budget_caps_a_jobs_total_wait():
-    policy = RetryPolicy(backoff_s=10, budget_s=25, server_retries=5)
+    policy = RetryPolicy(backoff_s=10, budget_s=25)
 
     request = httpx.Request("GET", "https://api.github.com/x")
     exc = RequestFailed(Response(httpx.Response(503, request=request), Any))

@@ -96,7 +96,7 @@ def github() -> Iterator[FakeGitHub]:
 @pytest.fixture
 async def app() -> GitHubApp:
     creds = AppCredentials(app_id=APP_ID, private_key=private_key_pem(), webhook_secret=WEBHOOK_SECRET)
-    gh = GitHubApp(creds, api_url="https://api.github.com", retry_backoff_s=0.01)
+    gh = GitHubApp(creds, api_url="https://api.github.com", retry_backoff_s=0.01, retry_budget_s=0.5)  # a down GitHub fails fast here
     yield gh
     await gh.aclose()
 

@@ -43,3 +43,20 @@ async def test_a_failed_batch_fails_its_callers(tmp_path, monkeypatch):
             assert "disk full" in str(exc)
         else:
             raise AssertionError("the failure must reach the caller")
+
+
+async def test_a_row_the_database_refuses_fails_only_its_own_caller(tmp_path, monkeypatch):
+    with Store.open(f"sqlite:///{tmp_path / 'aura.db'}") as store:
+        github_store = GitHubStore(store)
+        batches: list[int] = []
+        real = github_store.write_deliveries
+        monkeypatch.setattr(github_store, "write_deliveries", lambda ops: batches.append(len(ops)) or real(ops))
+        log = DeliveryLog(github_store)
+        good = [DeliveryRecord(delivery_id=f"ok-{n}", event="issues") for n in range(5)]
+        bad = DeliveryRecord(delivery_id="overflow", event="issues", installation_id=2**70)  # past SQLite's INTEGER
+        results = await asyncio.gather(*(log.record(r) for r in [*good[:2], bad, *good[2:]]), return_exceptions=True)
+        assert results[:2] + results[3:] == [True] * 5
+        assert isinstance(results[2], Exception)
+        assert GitHubStore(store).get_delivery("overflow") is None
+        assert all(GitHubStore(store).get_delivery(r.delivery_id) is not None for r in good)
+        assert batches == [6, 1, 1, 1, 1, 1, 1]  # one batch, refused, then row by row

@@ -19,18 +19,17 @@ def review_coalesce_key(repo: str, number: int) -> str:
     return f"{repo}#{number}:review"
 
 
-def clone_url(repository: Repository) -> str:
-    return repository.clone_url or f"{(repository.html_url or 'https://github.com/' + repository.full_name)}.git"
-
-
 def job_origin(ctx: HandlerContext, repository: Repository, installation_id: int | None) -> dict[str, Any]:
-    """The fields every job takes from its delivery and its repository."""
+    """The fields every job takes from its delivery and its repository.
+
+    The clone URL is built from the configured GitHub host and the full name (validated as `owner/name`),
+    never taken from the payload: the installation token goes with git to that URL."""
     return {
         "delivery_id": ctx.delivery_id,
         "event": ctx.event,
         "installation_id": installation_id,
         "repo": repository.full_name,
-        "clone_url": clone_url(repository),
+        "clone_url": ctx.settings.clone_url(repository.full_name),
         "default_branch": repository.default_branch or "main",
     }
 

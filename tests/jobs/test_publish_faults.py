@@ -1,0 +1,119 @@
+"""Publishing never loses a job (issue 10, item 3): GitHub and git faults are waited out; a job that
+still cannot publish is retried by the durable queue, then says on the issue what was done and what
+failed, and its progress comment never claims success without a pull request.
+
+DBOS on SQLite, git against a local bare repository, the bubblewrap sandbox, GitHub and Ollama faked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+import respx
+
+import bot.jobs.git as jobgit
+from bot.config import Settings
+from bot.github.client import AppCredentials, GitHubApp
+from bot.github.mirror import RepoMirror
+from bot.jobs import DBOSJobQueue, JobServices
+from bot.store import Store
+from bot.workspace import GitError, run_git
+from sandbox.config import SandboxSettings
+from tests.fakes.github import APP_ID, WEBHOOK_SECRET, FakeGitHub, private_key_pem
+from tests.fakes.ollama import FakeOllama
+from tests.jobs.conftest import DISC, GEN, GOOD_RUBRIC, RIGHT_FIX, JobsEnv, issue_job, make_remote, needs_bwrap
+
+pytestmark = needs_bwrap
+
+
+@asynccontextmanager
+async def jobs(tmp_path: Path, *, budget_s: float, attempts: int) -> AsyncIterator[JobsEnv]:
+    settings = Settings(
+        _env_file=None, data_dir=tmp_path / "data", store_url=f"sqlite:///{tmp_path / 'aura.db'}",
+        github_app_id=APP_ID, github_private_key=private_key_pem(), github_webhook_secret=WEBHOOK_SECRET,
+        ollama_host="http://ollama.test", max_iterations=1, public_url="https://bot.example.com",
+        github_retry_budget_s=budget_s, publish_attempts=attempts, publish_retry_interval_s=0.05,
+        sandbox=SandboxSettings(_env_file=None, backend="bwrap"),
+    )
+    remote = make_remote(tmp_path / "origin")
+    with respx.mock(assert_all_called=False) as mock:
+        github = FakeGitHub(mock)
+        ollama = FakeOllama(mock).pull(GEN, DISC)
+        ollama.always("generator", RIGHT_FIX).always("discriminator", GOOD_RUBRIC)
+        store = Store.open(settings.database_url)
+        creds = AppCredentials(app_id=APP_ID, private_key=private_key_pem(), webhook_secret=WEBHOOK_SECRET)
+        app = GitHubApp(creds, api_url=settings.github_api_url, retry_backoff_s=0.01, retry_budget_s=budget_s)
+        queue = DBOSJobQueue(settings, run_jobs=True)
+        await queue.launch(JobServices(settings=settings, store=store, github=lambda: app,
+                                       mirror=RepoMirror(settings.data_dir), llm_factory=lambda s: ollama.llm()))
+        try:
+            yield JobsEnv(settings=settings, remote=remote, github=github, ollama=ollama, store=store, queue=queue)
+        finally:
+            await queue.stop()
+            await app.aclose()
+            store.close()
+
+
+def progress_edits(env: JobsEnv) -> list[str]:
+    return [body["body"] for method, path, body in env.github.requests if method == "PATCH" and "/issues/comments/" in path]
+
+
+async def test_pr_creation_after_502_502_429_and_a_push_failing_once_still_publishes(tmp_path, monkeypatch):
+    pushes: list[list[str]] = []
+
+    def flaky_push(args, cwd, **kwargs):
+        if args[0] == "push":
+            pushes.append(args)
+            if len(pushes) == 1:
+                raise GitError(args, 128, "error: RPC failed; HTTP 500 curl 22 The requested URL returned error: 500")
+        return run_git(args, cwd, **kwargs)
+
+    monkeypatch.setattr(jobgit, "run_git", flaky_push)
+    async with jobs(tmp_path, budget_s=60, attempts=3) as env:
+        ok = env.github.create_pull_route.side_effect
+        env.github.create_pull_route.side_effect = [
+            httpx.Response(502), httpx.Response(502), httpx.Response(429, headers={"retry-after": "0"}), ok]
+
+        outcome = await env.run(issue_job(env.remote))
+
+        assert outcome["status"] == "published", outcome
+        [pr] = env.github.pulls.values()
+        assert len(pushes) == 2 and env.remote_sha(pr["head"]["ref"]) == outcome["pushed_sha"]
+        assert env.github.create_pull_route.call_count == 4
+        assert "done: published" in progress_edits(env)[-1]
+
+
+async def test_a_job_that_cannot_open_its_pr_retries_then_says_so_and_never_claims_success(tmp_path):
+    async with jobs(tmp_path, budget_s=0.2, attempts=3) as env:
+        env.github.create_pull_route.side_effect = lambda request, **_: httpx.Response(502, json={"message": "Bad Gateway"})
+
+        outcome = await env.run(issue_job(env.remote, "delivery-gives-up"))
+
+        assert outcome["status"] == "publish_failed" and "open-pr" in outcome["detail"]
+        # waited out within the budget, then two more durable attempts of the step
+        assert env.github.create_pull_route.call_count >= 3 * 3
+        [text] = [body for number, body in env.github.comments if number == 12 and "gave up" in body]
+        assert "opening the pull request" in text and "HTTP 502" in text
+        [branch] = [line.split("`")[1] for line in text.splitlines() if "pushed the change" in line]
+        assert branch.startswith("aura-sicd/") and env.remote_sha(branch)  # the branch is there, and named
+        edits = progress_edits(env)
+        assert "failed while opening the pull request" in edits[-1]
+        assert not any("done: published" in e for e in edits)
+
+
+def test_a_job_recorded_with_another_hosts_url_goes_to_the_configured_host(tmp_path):
+    from bot.jobs.workflow import JobRun
+
+    settings = Settings(_env_file=None, data_dir=tmp_path)
+    services = JobServices(settings=settings, store=None, github=lambda: None, mirror=RepoMirror(tmp_path))  # type: ignore[arg-type]
+    for recorded, used in [
+        ("https://evil.example/steal.git", "https://github.com/octo/calc.git"),
+        ("git@evil.example:steal.git", "https://github.com/octo/calc.git"),
+        ("https://github.com/octo/calc.git", "https://github.com/octo/calc.git"),
+        ("/srv/git/calc.git", "/srv/git/calc.git"),  # a local remote takes no token
+    ]:
+        job = issue_job(Path("/unused")).model_copy(update={"clone_url": recorded})
+        assert JobRun(services, job, "wf").clone_url() == used
