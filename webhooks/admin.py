@@ -16,7 +16,7 @@ A refusal is a 403 whose `detail` names the flag. Every decision, allowed or ref
 audit trail with a risk score (`Policy.evaluate` for proposed changes, `TRAINING_RISK` for runs).
 Requests with a wrong token are only logged: anyone can send them, and they must not fill the trail.
 The schema is served at `/admin/openapi.json` (webhooks/openapi.py), built from the same pydantic models
-that validate. Training runs run in bot/learning/training_runs.py; a proposed pull request is published
+that validate (webhooks/admin_models.py). Training runs run in bot/learning/training_runs.py; a proposed pull request is published
 by webhooks/proposals.py, the way a job publishes its work.
 """
 
@@ -32,214 +32,43 @@ from pathlib import Path
 from typing import Any
 
 from githubkit.exception import GitHubException
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot.config import Settings
-from bot.github.messages import pr_body
 from bot.github.mirror import RepoMirror
 from bot.learning.memory import SCAN_LIMIT, forget, list_memory
 from bot.learning.training_runs import TrainingPlan, TrainingRuns
 from bot.policy import Policy
-from bot.records import Change, ChangeType, Episode, PolicyDecision, Proposal, Task, proposal_id_for
-from bot.store import EpisodeSummary, RunInfo, RunSummary, StoredGuidance, StoreError
+from bot.records import Episode, PolicyDecision, Proposal
+from bot.store import EpisodeSummary, RunInfo, StoreError
 from bot.workspace import GitError, WorkspaceError, ensure_repository
+from webhooks.admin_models import (
+    ACTOR,
+    LOCAL_NAME,
+    MEMORY_FORGET_RISK,
+    REPO_PART,
+    TRAINING_RISK,
+    AdminRefused,
+    EpisodeList,
+    Forgotten,
+    MemoryList,
+    MemoryRepo,
+    MemoryRepos,
+    ProposalResult,
+    ProposePR,
+    PullInfo,
+    RunStatus,
+    TrainingStart,
+    TrainingStarted,
+)
 from webhooks.openapi import Endpoint, Operation, openapi_schema
 from webhooks.proposals import ProposalRefused, publish_proposal
 from webhooks.runtime import Runtime
 
 log = logging.getLogger(__name__)
-
-ACTOR = "admin-api"
-REPO_PART = r"[A-Za-z0-9_.-]{1,100}"
-LOCAL_NAME = r"[^/\x00-\x1f\x7f]{1,255}"  # a local repository's folder name
-RUN_ID = r"^[A-Za-z0-9_.-]{1,64}$"
-# A training run's risk, written to the audit trail: a dry run only runs models and sandboxed checks; a
-# real one also keeps a commit per approved episode on local aura-sicd/* branches (nothing is pushed).
-TRAINING_RISK = {"dry_run": 0.1, "commit": 0.3}
-MEMORY_FORGET_RISK = 0.1  # deleting one piece of advice; it can be given again
-
-
-class AdminRefused(Exception):
-    def __init__(self, status_code: int, detail: str, **extra: Any) -> None:
-        super().__init__(detail)
-        self.status_code, self.detail, self.extra = status_code, detail, extra
-
-
-# --- request and response models -----------------------------------------------------------------
-
-
-class TrainingStart(BaseModel):
-    """Run the cycle over a dataset for several epochs. The dataset is one task per file in `files`
-    (the description applied to that file), or the description alone; `episodes` counts every episode,
-    so it must be a multiple of the number of tasks: epochs = episodes / tasks."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    run_id: str | None = Field(None, pattern=RUN_ID)
-    episodes: int = Field(1, ge=1, le=1000)
-    dry_run: bool = True
-    task_description: str = Field(min_length=1, max_length=20_000)
-    repo: str | None = Field(None, pattern=rf"^{REPO_PART}/{REPO_PART}$", description="owner/name of an installed repository")
-    path: str | None = Field(None, min_length=1, description="a git repository on this server")
-    files: list[str] = Field(default_factory=list, max_length=200)
-    max_iterations: int | None = Field(None, ge=1, le=50)
-
-    @model_validator(mode="after")
-    def _check(self) -> TrainingStart:
-        if (self.repo is None) == (self.path is None):
-            raise ValueError("give exactly one of `repo` (owner/name of an installed repository) or `path` (a local git repository)")
-        if not self.task_description.strip():
-            raise ValueError("`task_description` is empty")
-        tasks = len(self.dataset())
-        if self.episodes % tasks:
-            raise ValueError(
-                f"`episodes` ({self.episodes}) must be a multiple of the number of tasks ({tasks}, one per file): "
-                "every epoch runs every task once"
-            )
-        return self
-
-    def dataset(self) -> list[Task]:
-        text = self.task_description.strip()
-        title = text.splitlines()[0][:120]
-        files = list(dict.fromkeys(f.strip() for f in self.files if f.strip()))
-        if not files:
-            return [Task(title=title, body=text, source="admin")]
-        return [Task(title=f"{title} ({f})", body=text, files=[f], source="admin") for f in files]
-
-    @property
-    def epochs(self) -> int:
-        return self.episodes // len(self.dataset())
-
-
-class TrainingStarted(BaseModel):
-    run_id: str
-    status: str = "running"
-    repo: str
-    tasks: int
-    epochs: int
-    episodes: int
-    dry_run: bool
-    risk_score: float
-    summary_url: str
-    episodes_url: str
-
-
-class ProposedChange(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    file_path: str = Field(min_length=1, max_length=1000)
-    new_content: str | None = None
-    change_type: ChangeType = ChangeType.UPDATE
-    rationale: str = ""
-
-    @model_validator(mode="after")
-    def _content(self) -> ProposedChange:
-        if self.change_type is ChangeType.DELETE and self.new_content is not None:
-            raise ValueError(f"{self.file_path}: a delete carries no new_content")
-        if self.change_type is not ChangeType.DELETE and self.new_content is None:
-            raise ValueError(f"{self.file_path}: a {self.change_type.value} needs new_content (the whole new file)")
-        return self
-
-
-class ProposePR(BaseModel):
-    """A pull request from given changes (whole files). A dry run returns the proposal and touches nothing."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    run_id: str = Field(pattern=RUN_ID)
-    title: str = Field(min_length=1, max_length=256)
-    description: str = Field("", max_length=60_000)
-    changes: list[ProposedChange] = Field(min_length=1, max_length=100)
-    dry_run: bool = True
-    repo_owner: str = Field(pattern=rf"^{REPO_PART}$")
-    repo_name: str = Field(pattern=rf"^{REPO_PART}$")
-    base_branch: str | None = Field(None, min_length=1, max_length=250, description="default: the repository's default branch")
-
-    @property
-    def repo(self) -> str:
-        return f"{self.repo_owner}/{self.repo_name}"
-
-    @property
-    def proposal_id(self) -> str:
-        return proposal_id_for(self.run_id, self.repo, self.title, self.model_dump_json(include={"changes"}))
-
-    @property
-    def branch(self) -> str:
-        return f"aura-sicd/{self.proposal_id}"
-
-    def body(self) -> str:
-        lines = ["## Description", "", self.description.strip() or self.title, "", "## Changes Summary", ""]
-        for change in self.changes:
-            lines.append(f"- **{change.change_type.value.upper()}**: `{change.file_path}`")
-            lines += [f"  {line}" for line in (change.rationale.strip() or "(no rationale given)").splitlines()]
-        return pr_body("\n".join(lines), footer=f"Training Run ID: `{self.run_id}`\nProposal ID: `{self.proposal_id}`")
-
-    def as_proposal(self) -> Proposal:
-        """For the policy: whole-file updates count every line as added (the old file is not read)."""
-        changes = [
-            Change(file_path=c.file_path, change_type=ChangeType.DELETE, rationale=c.rationale)
-            if c.change_type is ChangeType.DELETE
-            else Change(file_path=c.file_path, change_type=ChangeType.CREATE, new_content=c.new_content, rationale=c.rationale)
-            for c in self.changes
-        ]
-        return Proposal(summary=self.title, changes=changes)
-
-
-class PullInfo(BaseModel):
-    number: int
-    html_url: str
-
-
-class ProposalResult(BaseModel):
-    proposal_id: str
-    branch: str
-    repo: str
-    base_branch: str | None
-    title: str
-    body: str
-    dry_run: bool
-    policy: PolicyDecision
-    risk_score: float
-    commit: str | None = None
-    pull_request: PullInfo | None = None
-
-
-class RunStatus(RunSummary):
-    status: str
-    kind: str
-    repo: str
-
-
-class EpisodeList(BaseModel):
-    run_id: str
-    episodes: list[dict[str, Any]]  # full Episode records (iterations included), or EpisodeSummary with ?summary=1
-
-
-class MemoryList(BaseModel):
-    repo: str
-    entries: list[StoredGuidance]
-
-
-class MemoryRepo(BaseModel):
-    repo: str  # GitHub `owner/name`, or a local folder name
-    entries: int  # how many entries memory may use
-
-
-class MemoryRepos(BaseModel):
-    repositories: list[MemoryRepo]
-
-
-class Forgotten(BaseModel):
-    repo: str
-    id: int
-    deleted: bool
-
-
-# --- auth, capabilities, audit ---------------------------------------------------------------------
-
 
 def token_matches(expected: str | None, given: str | None) -> bool:
     return bool(expected) and given is not None and hmac.compare_digest(expected.encode(), given.encode())

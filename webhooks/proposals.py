@@ -26,7 +26,7 @@ from bot.store.github import BotPullRequest, GitHubStore
 from bot.workspace import run_git
 
 if TYPE_CHECKING:
-    from webhooks.admin import ProposedChange, ProposePR
+    from webhooks.admin_models import ProposedChange, ProposePR
 
 
 class ProposalRefused(Exception):

@@ -6,6 +6,7 @@ bot/jobs/report.py. See docs/github-app.md, "Jobs".
 """
 
 from bot.jobs.durable import APPLICATION_VERSION, DBOSJobQueue, dbos_config, executor_id
-from bot.jobs.workflow import JobOutcome, JobServices, merge_jobs
+from bot.jobs.job_steps import JobOutcome, JobServices
+from bot.jobs.workflow import merge_jobs
 
 __all__ = ["APPLICATION_VERSION", "DBOSJobQueue", "JobOutcome", "JobServices", "dbos_config", "executor_id", "merge_jobs"]

@@ -23,8 +23,9 @@ from dbos import DBOS, SetEnqueueOptions, SetWorkflowID
 from bot.github.job_request import JobKind, JobRequest
 from bot.github.publish import PullRef
 from bot.github.repo_config import AutonomyConfig, RepoConfig
+from bot.jobs.job_steps import Checkout, JobOutcome
 from bot.jobs.scheduler import autonomy_allowed
-from bot.jobs.workflow import JOB_QUEUE, Checkout, JobOutcome, JobRun, job_workflow
+from bot.jobs.workflow import JOB_QUEUE, JobRun, job_workflow
 from bot.llm import LLMError
 from bot.pr_body import render_pr
 from bot.records import Episode, EpisodeStatus

@@ -29,16 +29,9 @@ from dbos._error import DBOSWorkflowIDInUseError
 from bot.config import Settings
 from bot.github.job_request import JobRequest
 from bot.github.mirror import RepoMirror
+from bot.jobs.job_steps import JobServices, configure
 from bot.jobs.takeover import ExecutorIdInUse, ExecutorLocks, Watchdog
-from bot.jobs.workflow import (
-    COALESCE_QUEUE,
-    COALESCE_TOPIC,
-    JOB_QUEUE,
-    JobServices,
-    coalesce_workflow,
-    configure,
-    job_workflow,
-)
+from bot.jobs.workflow import COALESCE_QUEUE, COALESCE_TOPIC, JOB_QUEUE, coalesce_workflow, job_workflow
 
 if TYPE_CHECKING:
     from dbos import Queue

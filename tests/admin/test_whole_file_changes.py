@@ -7,7 +7,7 @@ import pytest
 from bot.edits import apply_changes
 from bot.policy import Policy
 from bot.records import ChangeType, Proposal
-from webhooks.admin import ProposedChange
+from webhooks.admin_models import ProposedChange
 from webhooks.proposals import ProposalRefused, whole_file_changes
 
 

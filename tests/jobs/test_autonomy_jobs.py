@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 
 from bot.jobs.scheduler import AutonomyScheduler, GitHubRepoSource
-from bot.jobs.workflow import current_services
+from bot.jobs.job_steps import current_services
 from bot.store.github import GitHubStore
 from tests.jobs.conftest import AGITATION, INSTALLATION, REPO, JobsEnv, make_remote, needs_bwrap, result_of
 from tests.repos import CALC_FILES, GOOD_RUBRIC, RIGHT_FIX, WEAK_RUBRIC, WRONG_FIX, git

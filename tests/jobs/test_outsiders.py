@@ -17,8 +17,9 @@ from bot.records import utcnow
 from bot.store import Store
 from bot.store.github import DeliveryRecord, GitHubStore
 from tests.fakes.github import APP_ID, WEBHOOK_SECRET, FakeGitHub, private_key_pem
-from tests.jobs.conftest import GOOD_RUBRIC, RIGHT_FIX, JobsEnv, issue_job, needs_bwrap
+from tests.jobs.conftest import JobsEnv, issue_job, needs_bwrap
 from tests.jobs.test_admitter import REPO, RecordingQueue, job_payload
+from tests.repos import GOOD_RUBRIC, RIGHT_FIX
 
 
 @pytest.fixture

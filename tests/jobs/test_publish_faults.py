@@ -24,7 +24,8 @@ from bot.workspace import GitError, run_git
 from sandbox.config import SandboxSettings
 from tests.fakes.github import APP_ID, WEBHOOK_SECRET, FakeGitHub, private_key_pem
 from tests.fakes.ollama import FakeOllama
-from tests.jobs.conftest import DISC, GEN, GOOD_RUBRIC, RIGHT_FIX, JobsEnv, issue_job, make_remote, needs_bwrap
+from tests.jobs.conftest import JobsEnv, issue_job, make_remote, needs_bwrap
+from tests.repos import DISC, GEN, GOOD_RUBRIC, RIGHT_FIX
 
 pytestmark = needs_bwrap
 
