@@ -30,7 +30,7 @@ from bot.cycle_steps import (
 from bot.events import ChecksFinished, EpisodeCompleted, IterationCompleted, IterationStarted
 from bot.llm import LLMError
 from bot.records import Episode, EpisodeStatus, GuidanceEntry, IterationRecord, IterationStatus, Verdict, utcnow
-from bot.workspace import Workspace, delete_branch, ensure_worktree, remove_worktree
+from bot.workspace import Workspace, delete_branch, ensure_worktree, remove_worktree, reset_worktree
 
 __all__ = ["Cycle", "CycleRequest", "SandboxOpener", "StepRunner", "run_inline"]
 

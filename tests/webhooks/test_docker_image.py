@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+import urllib.parse
 import urllib.request
 import uuid
 from pathlib import Path
@@ -59,8 +60,15 @@ def test_image_starts_non_root_and_answers_healthz(image):
                 time.sleep(0.5)
         assert body == b'{"status":"ok"}', _docker("logs", container).stdout[-3000:]
         assert _docker("exec", container, "id", "-u").stdout.strip() != "0"
-        # no app configured yet: the first-run page offers the registration
+        # no app configured yet: the first-run page asks for the setup code the container printed, then
+        # offers the registration
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
+            assert b"Set up aura-sicd" in response.read()
+        code = _docker("exec", container, "cat", "/data/setup-code").stdout.strip()
+        assert code and code in _docker("logs", container).stdout + _docker("logs", container).stderr
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+        form = urllib.parse.urlencode({"code": code}).encode()
+        with opener.open(f"http://127.0.0.1:{port}/setup", data=form, timeout=5) as response:  # redirected to /
             assert b"Register the GitHub App" in response.read()
     finally:
         _docker("rm", "-f", container)
