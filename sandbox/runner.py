@@ -11,6 +11,7 @@ from pathlib import Path
 
 from sandbox.base import Backend, CommandResult
 from sandbox.errors import SandboxError
+from sandbox.languages.rust import cargo_unfinished_tests, parse_cargo_test
 from sandbox.parsers import go_unfinished_tests, parse_go_test_json, parse_junit, parse_node_output, parse_pytest_summary
 from sandbox.plans import CheckSpec, Plan
 from sandbox.reports import CheckReport, CheckResult, CheckStatus, FailingTest, TestCounts
@@ -120,10 +121,16 @@ def judge(spec: CheckSpec, result: CommandResult, junit: bytes | None = None, un
         if result.timed_out:
             check.failing_tests += [FailingTest(test_id=t, message=f"{UNFINISHED}: the check was stopped after "
                                                 f"{result.duration_s:.0f} s") for t in go_unfinished_tests(result.output)]
-        if check.tests and check.tests.errors and not check.tests.run - check.tests.errors and check.status == CheckStatus.FAILED:
-            check.status = CheckStatus.ERROR  # nothing built, nothing ran
     elif spec.parser == "node":
         check.tests, check.failing_tests = parse_node_output(result.output)
+    elif spec.parser == "cargo":
+        check.tests, check.failing_tests = parse_cargo_test(result.output)
+        if result.timed_out:
+            check.failing_tests += [FailingTest(test_id=t, message=f"{UNFINISHED}: the check was stopped after "
+                                                f"{result.duration_s:.0f} s") for t in cargo_unfinished_tests(result.output)]
+    if spec.parser in ("go", "cargo") and check.tests and check.tests.errors and \
+            not check.tests.run - check.tests.errors and check.status == CheckStatus.FAILED:
+        check.status = CheckStatus.ERROR  # nothing built, nothing ran
     return check
 
 

@@ -1,0 +1,72 @@
+"""The Rust, Java, Ruby and PHP plans, run for real with bubblewrap on tiny projects. The sandbox sees the
+host's /usr only, so each test needs its toolchain there (Debian's packages; a rustup toolchain under
+~/.cargo does not count) and skips, naming the package, when it is missing."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from sandbox import CheckStatus, open_sandbox
+
+from .conftest import settings_for, write_tree
+
+# the sandbox's PATH: the host's toolchains outside these directories are not visible inside it
+SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin"
+# compilers and JVMs need room beyond the hostile tests' small limits
+ROOMY = {"memory_mb": 4096, "pids": 512, "timeout_s": 300.0}
+
+
+def _need(tool: str, package: str) -> None:
+    if shutil.which(tool, path=SANDBOX_PATH) is None:
+        pytest.skip(f"{tool} is not installed in {SANDBOX_PATH} (Debian package: {package})")
+
+
+RUST = {
+    "Cargo.toml": '[package]\nname = "calc"\nversion = "0.1.0"\nedition = "2018"\n',
+    "src/lib.rs": (
+        "/// ```\n/// assert_eq!(calc::add(1, 2), 3);\n/// ```\npub fn add(a: i32, b: i32) -> i32 {\n    a + b\n}\n\n"
+        "pub mod ops {\n    pub fn double(a: i32) -> i32 {\n        a * 2\n    }\n\n"
+        "    #[cfg(test)]\n    mod tests {\n        #[test]\n        fn doubles() {\n            assert_eq!(super::double(2), 4);\n        }\n\n"
+        "        #[test]\n        fn wrong() {\n            assert_eq!(super::double(2), 5, \"double is off\");\n        }\n    }\n}\n"
+    ),
+    "tests/api.rs": "#[test]\nfn api_adds() {\n    assert_eq!(calc::add(2, 2), 4);\n}\n\n#[test]\n#[ignore]\nfn slow() {}\n",
+}
+
+
+async def test_rust_cargo_test(bwrap_settings, tmp_path):
+    _need("cargo", "cargo")
+    repo = write_tree(tmp_path / "rust", RUST)
+    broken = write_tree(tmp_path / "broken", {**RUST, "src/lib.rs": "pub fn add(a: i32, b: i32) -> i32 {\n    a +\n}\n"})
+    async with open_sandbox(settings_for("bwrap", **ROOMY), repo) as box:
+        assert box.plan.language == "rust" and box.plan.setup == []  # no dependencies: nothing to fetch
+        report = await box.check(repo)
+        broken_report = await box.check(broken)
+    tests = report.check("tests")
+    assert tests.status == CheckStatus.FAILED, report.summary()
+    assert tests.tests.model_dump() == {"passed": 3, "failed": 1, "errors": 0, "skipped": 1}  # 1 doc test
+    assert [f.test_id for f in tests.failing_tests] == ["calc::ops::tests::wrong"]
+    assert "double is off" in tests.failing_tests[0].traceback
+    assert report.pass_rate == 0.75
+    assert broken_report.check("tests").status == CheckStatus.ERROR
+    assert broken_report.pass_rate_reason == "build failed in calc"
+
+
+async def test_rust_workspace_fetches_in_the_setup_and_tests_offline(bwrap_settings, tmp_path):
+    """A workspace with a path dependency: `cargo fetch` runs in the setup, the checks run offline with
+    CARGO_HOME read-only."""
+    _need("cargo", "cargo")
+    repo = write_tree(tmp_path / "ws", {
+        "Cargo.toml": '[workspace]\nmembers = ["calc", "app"]\n',
+        **{f"calc/{k}": v for k, v in RUST.items()},
+        "app/Cargo.toml": '[package]\nname = "app"\nversion = "0.1.0"\nedition = "2018"\n\n'
+                          '[dependencies]\ncalc = { path = "../calc" }\n',
+        "app/src/lib.rs": "#[test]\nfn four() {\n    assert_eq!(calc::add(2, 2), 4);\n}\n",
+    })
+    async with open_sandbox(settings_for("bwrap", **ROOMY), repo) as box:
+        assert box.plan.setup == [["cargo", "fetch"]]
+        report = await box.check(repo)
+    tests = report.check("tests")
+    assert tests.tests.model_dump() == {"passed": 4, "failed": 1, "errors": 0, "skipped": 1}, report.summary()
+    assert [f.test_id for f in tests.failing_tests] == ["calc::ops::tests::wrong"]
