@@ -19,7 +19,7 @@ from sandbox.errors import RepoConfigError
 from sandbox.python_env import python_setup, read_pyproject
 from sandbox.repo_config import Command, RepoCheck, SandboxRepoConfig, load_sandbox_config
 
-Parser = Literal["pytest", "go", "node", "cargo", "junit", "rspec", "minitest", "none"]
+Parser = Literal["pytest", "go", "node", "cargo", "surefire", "phpunit", "rspec", "minitest", "none"]
 
 # files whose content decides the prepared environment (the cache key of the setup phase)
 DEPENDENCY_PATTERNS = [
@@ -243,6 +243,8 @@ def _default_parser(command: list[str]) -> Parser:
     text = " ".join(command)
     if "pytest" in text:
         return "pytest"
+    if "cargo test" in text:
+        return "cargo"
     if "go test" in text and "-json" in text:
         return "go"
     if re.search(r"\b(npm|npx|yarn|pnpm|node|jest|vitest|mocha)\b", text):
@@ -275,10 +277,19 @@ def apply_config(plan: Plan, config: SandboxRepoConfig) -> Plan:
 def _other_language_plan(repo_dir: Path) -> Plan | None:
     """Rust, Java, PHP or Ruby from their build files; these win over a package.json kept for assets."""
     # imported here: the language modules build on this module's Plan and CheckSpec
-    from sandbox.languages import rust
+    from sandbox.languages import java, php, ruby, rust
 
-    if (repo_dir / "Cargo.toml").is_file():
+    def exists(*names: str) -> bool:
+        return any((repo_dir / name).is_file() for name in names)
+
+    if exists("Cargo.toml"):
         return rust.rust_plan(repo_dir)
+    if exists("pom.xml", "build.gradle", "build.gradle.kts"):
+        return java.java_plan(repo_dir)
+    if exists("composer.json", "phpunit.xml", "phpunit.xml.dist"):
+        return php.php_plan(repo_dir)
+    if exists("Gemfile") or any(repo_dir.glob("*.gemspec")) or ruby.has_specs(repo_dir) or ruby.has_minitests(repo_dir):
+        return ruby.ruby_plan(repo_dir)
     return None
 
 

@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 
 from sandbox import CheckStatus, CommandResult, TestCounts
+from sandbox.languages.java import parse_java_reports
+from sandbox.languages.php import parse_phpunit
+from sandbox.languages.ruby import parse_minitest, parse_rspec
 from sandbox.languages.rust import cargo_unfinished_tests, parse_cargo_test
 from sandbox.plans import CheckSpec, detect_plan
 from sandbox.runner import judge, pass_rate
@@ -65,3 +68,108 @@ def test_detects_rust(tmp_path):
     # a Python project building a Rust extension stays a Python project
     write_tree(repo, {"pyproject.toml": "[project]\nname = 'x'\n"})
     assert detect_plan(repo).language == "python"
+
+
+def _surefire_merged() -> bytes:
+    # what the Java check command leaves: the per-class reports under one root, XML declarations removed
+    report = (DATA / "surefire-TEST-calc.CalcTest.xml").read_text().split("?>", 1)[1]
+    return f"<testsuites>{report}{report.replace('calc.CalcTest', 'calc.OtherTest')}</testsuites>".encode()
+
+
+def test_surefire_reports():
+    counts, failing = parse_java_reports(_surefire_merged(), "")
+    assert counts == TestCounts(passed=2, failed=2, errors=2, skipped=2)
+    assert [f.test_id for f in failing] == ["calc.CalcTest#boom", "calc.CalcTest#wrong", "calc.OtherTest#boom",
+                                            "calc.OtherTest#wrong"]
+    assert failing[1].message == "add is off expected:<3> but was:<2>"
+    assert "at calc.CalcTest.wrong(CalcTest.java:16)" in failing[1].traceback
+
+
+def test_java_compile_error_is_a_build_error():
+    output = ("[INFO] --- maven-compiler-plugin:3.10.1:compile (default-compile) @ calc ---\n"
+              "[ERROR] COMPILATION ERROR : \n[ERROR] /workspace/src/main/java/calc/Calc.java:[3,20] reached end of file while parsing\n"
+              "[INFO] BUILD FAILURE\n")
+    check = judge(CheckSpec(name="tests", command=["sh"], parser="surefire"),
+                  CommandResult(argv=["sh"], exit_code=1, output=output), b"<testsuites>\n</testsuites>\n")
+    assert check.status == CheckStatus.ERROR and check.tests == TestCounts(errors=1)
+    assert "reached end of file" in check.failing_tests[0].traceback
+    assert pass_rate([check]) == (0.0, "build failed in compile")
+    gradle = "> Task :compileTestJava FAILED\nCalcTest.java:3: error: ';' expected\n"
+    assert parse_java_reports(None, gradle)[1][0].test_id == "compileTestJava"
+
+
+def test_phpunit_junit_log():
+    counts, failing = parse_phpunit((DATA / "phpunit-9.6-junit.xml").read_bytes(), "")
+    assert counts == TestCounts(passed=2, failed=2, errors=1, skipped=1)
+    assert [f.test_id for f in failing] == ["Calc\\Tests\\CalcTest::testWrong", "Calc\\Tests\\CalcTest::testBoom",
+                                            'Calc\\Tests\\CalcTest::testPairs with data set "off"']
+    assert failing[0].message == "add is off" and failing[1].message == "RuntimeException: boom"
+    assert "/workspace/tests/CalcTest.php:17" in failing[0].traceback
+
+
+def test_phpunit_summary_and_fatal_errors():
+    assert parse_phpunit(None, (DATA / "phpunit-9.6-output.txt").read_text())[0] == \
+        TestCounts(passed=2, failed=2, errors=1, skipped=1)
+    assert parse_phpunit(None, "PHPUnit 9.6.7\n\n...   3 / 3 (100%)\n\nOK (3 tests, 3 assertions)\n")[0] == TestCounts(passed=3)
+    fatal = "PHP Parse error:  syntax error, unexpected token \"}\" in /workspace/tests/CalcTest.php on line 12\n"
+    check = judge(CheckSpec(name="tests", command=["sh"], parser="phpunit"), CommandResult(argv=["sh"], exit_code=255, output=fatal))
+    assert check.status == CheckStatus.ERROR and check.failing_tests[0].test_id == "tests/CalcTest.php"
+
+
+def test_rspec_json_report():
+    counts, failing = parse_rspec((DATA / "rspec-3.12.json").read_bytes(), "")
+    assert counts == TestCounts(passed=1, failed=2, skipped=1)
+    assert [f.test_id for f in failing] == ["spec/calc_spec.rb::Calc.add is wrong", "spec/calc_spec.rb::Calc.add raises"]
+    assert "got: 2" in failing[0].traceback and "/workspace/spec/calc_spec.rb:10" in failing[0].traceback
+    assert "rspec-core" not in failing[0].traceback  # the library's frames are left out
+    # without the report, the summary line gives the counts
+    assert parse_rspec(None, (DATA / "rspec-3.12-output.txt").read_text())[0] == counts
+
+
+@pytest.mark.parametrize("report", [True, False])
+def test_rspec_load_error_is_a_collection_error(report):
+    data = (DATA / "rspec-3.12-load-error.json").read_bytes() if report else None
+    output = (DATA / "rspec-3.12-load-error-output.txt").read_text()
+    check = judge(CheckSpec(name="tests", command=["sh"], parser="rspec"), CommandResult(argv=["sh"], exit_code=1, output=output), data)
+    assert check.tests == TestCounts(errors=1) and check.status == CheckStatus.ERROR
+    assert "syntax error" in check.failing_tests[0].traceback
+    assert pass_rate([check]) == (0.0, "collection error in spec/calc_spec.rb")
+
+
+def test_minitest_output():
+    counts, failing = parse_minitest((DATA / "minitest-5.17-output.txt").read_text())
+    assert counts == TestCounts(passed=1, failed=1, errors=1, skipped=1)
+    assert [(f.test_id, f.message) for f in failing] == [("CalcTest#test_boom", "RuntimeError: boom"),
+                                                         ("CalcTest#test_wrong", "add is off.")]
+    assert "/workspace/test/calc_test.rb:10" in failing[1].traceback and "Actual: 2" in failing[1].traceback
+
+
+def test_minitest_load_error_is_a_collection_error():
+    output = (DATA / "minitest-5.17-load-error-output.txt").read_text()
+    check = judge(CheckSpec(name="tests", command=["ruby"], parser="minitest"), CommandResult(argv=["ruby"], exit_code=1, output=output))
+    assert check.status == CheckStatus.ERROR
+    assert pass_rate([check]) == (0.0, "collection error in test/calc_test.rb")
+
+
+@pytest.mark.parametrize(("files", "language", "parser"), [
+    ({"pom.xml": "<project/>", "package.json": "{}"}, "java", "surefire"),
+    ({"build.gradle.kts": "", "gradlew": ""}, "java", "surefire"),
+    ({"composer.json": '{"require-dev": {"phpunit/phpunit": "^10"}}', "package.json": "{}"}, "php", "phpunit"),
+    ({"phpunit.xml.dist": "<phpunit/>"}, "php", "phpunit"),
+    ({"Gemfile": "", "spec/a_spec.rb": "", "test/a_test.rb": ""}, "ruby", "rspec"),
+    ({"calc.gemspec": "", "test/test_calc.rb": ""}, "ruby", "minitest"),
+])
+def test_detects_the_language(tmp_path, files, language, parser):
+    plan = detect_plan(write_tree(tmp_path / "repo", files))
+    assert plan.language == language and plan.checks[0].parser == parser
+
+
+def test_plans_of_other_languages(tmp_path):
+    php = detect_plan(write_tree(tmp_path / "php", {"composer.json": '{"require-dev": {"phpunit/phpunit": "^10"}}'}))
+    assert php.setup == [["composer", "install", "--no-interaction", "--no-progress", "--prefer-dist"]]
+    assert php.env_links == ["vendor"] and "vendor/bin/phpunit" in php.checks[0].command[-1]
+    ruby = detect_plan(write_tree(tmp_path / "rb", {"Gemfile": "", "spec/a_spec.rb": "", "test/a_test.rb": ""}))
+    assert ruby.setup == [["bundle", "install"]] and [c.name for c in ruby.checks] == ["tests", "minitest"]
+    assert ruby.checks[1].command[:3] == ["bundle", "exec", "ruby"]
+    gradle = detect_plan(write_tree(tmp_path / "gradle", {"build.gradle": "", "gradlew": ""}))
+    assert gradle.setup_env == {"GRADLE_USER_HOME": "/opt/aura-env/gradle"} and "./gradlew --offline" in gradle.checks[0].command[-1]

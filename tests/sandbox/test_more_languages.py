@@ -5,6 +5,7 @@ host's /usr only, so each test needs its toolchain there (Debian's packages; a r
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -70,3 +71,51 @@ async def test_rust_workspace_fetches_in_the_setup_and_tests_offline(bwrap_setti
     tests = report.check("tests")
     assert tests.tests.model_dump() == {"passed": 4, "failed": 1, "errors": 0, "skipped": 1}, report.summary()
     assert [f.test_id for f in tests.failing_tests] == ["calc::ops::tests::wrong"]
+
+
+JAVA = {
+    "pom.xml": (
+        '<project xmlns="http://maven.apache.org/POM/4.0.0">\n  <modelVersion>4.0.0</modelVersion>\n'
+        "  <groupId>example</groupId>\n  <artifactId>calc</artifactId>\n  <version>1.0</version>\n"
+        "  <properties>\n    <maven.compiler.source>11</maven.compiler.source>\n"
+        "    <maven.compiler.target>11</maven.compiler.target>\n"
+        "    <project.build.sourceEncoding>UTF-8</project.build.sourceEncoding>\n  </properties>\n"
+        "  <dependencies>\n    <dependency>\n      <groupId>junit</groupId>\n      <artifactId>junit</artifactId>\n"
+        "      <version>4.13.2</version>\n      <scope>test</scope>\n    </dependency>\n  </dependencies>\n</project>\n"
+    ),
+    "src/main/java/calc/Calc.java": "package calc;\n\npublic class Calc {\n    public static int add(int a, int b) {\n"
+                                    "        return a + b;\n    }\n}\n",
+    "src/test/java/calc/CalcTest.java": (
+        "package calc;\n\nimport static org.junit.Assert.assertEquals;\n\nimport org.junit.Ignore;\nimport org.junit.Test;\n\n"
+        "public class CalcTest {\n    @Test\n    public void adds() {\n        assertEquals(3, Calc.add(1, 2));\n    }\n\n"
+        "    @Test\n    public void wrong() {\n        assertEquals(\"add is off\", 3, Calc.add(1, 1));\n    }\n\n"
+        "    @Ignore(\"later\")\n    @Test\n    public void later() {\n    }\n}\n"
+    ),
+}
+
+
+async def test_java_maven_offline_from_debians_repository(bwrap_settings, tmp_path):
+    """junit 4 and Maven's plugins come from Debian's /usr/share/maven-repo: the setup copies them into the
+    environment's repository, the checks run `mvn -o` against it."""
+    _need("mvn", "maven")
+    if shutil.which("javac", path=SANDBOX_PATH) is None:
+        pytest.skip("javac is not installed (Debian package: default-jdk-headless)")
+    for jar in ("junit/junit/4.13.2", "org/apache/maven/plugins/maven-surefire-plugin",
+                "org/apache/maven/plugins/maven-compiler-plugin", "org/apache/maven/plugins/maven-resources-plugin"):
+        if not (Path("/usr/share/maven-repo") / jar).is_dir():
+            pytest.skip(f"/usr/share/maven-repo/{jar} is missing (Debian packages: junit4 libsurefire-java "
+                        "libmaven-compiler-plugin-java libmaven-resources-plugin-java)")
+    repo = write_tree(tmp_path / "java", JAVA)
+    broken = write_tree(tmp_path / "broken", {**JAVA, "src/main/java/calc/Calc.java": "package calc;\n\npublic class Calc {\n"})
+    async with open_sandbox(settings_for("bwrap", **ROOMY), repo) as box:
+        assert box.plan.language == "java"
+        report = await box.check(repo)
+        broken_report = await box.check(broken)
+    tests = report.check("tests")
+    assert tests.status == CheckStatus.FAILED, report.summary()
+    assert tests.tests.model_dump() == {"passed": 1, "failed": 1, "errors": 0, "skipped": 1}
+    assert [f.test_id for f in tests.failing_tests] == ["calc.CalcTest#wrong"]
+    assert "add is off" in tests.failing_tests[0].message
+    assert report.pass_rate == 0.5
+    assert broken_report.check("tests").status == CheckStatus.ERROR, broken_report.summary()
+    assert broken_report.pass_rate_reason == "build failed in compile"
