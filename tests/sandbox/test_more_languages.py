@@ -119,3 +119,75 @@ async def test_java_maven_offline_from_debians_repository(bwrap_settings, tmp_pa
     assert report.pass_rate == 0.5
     assert broken_report.check("tests").status == CheckStatus.ERROR, broken_report.summary()
     assert broken_report.pass_rate_reason == "build failed in compile"
+
+
+PHP = {
+    "composer.json": '{"name": "example/calc", "autoload": {"psr-4": {"Calc\\\\": "src/"}}}\n',
+    "phpunit.xml.dist": ('<?xml version="1.0" encoding="UTF-8"?>\n<phpunit bootstrap="vendor/autoload.php">\n'
+                         '  <testsuites>\n    <testsuite name="calc">\n      <directory>tests</directory>\n'
+                         '    </testsuite>\n  </testsuites>\n</phpunit>\n'),
+    "src/Calc.php": "<?php\n\nnamespace Calc;\n\nfinal class Calc\n{\n    public static function add(int $a, int $b): int\n"
+                    "    {\n        return $a + $b;\n    }\n}\n",
+    "tests/CalcTest.php": (
+        "<?php\n\nuse Calc\\Calc;\nuse PHPUnit\\Framework\\TestCase;\n\nfinal class CalcTest extends TestCase\n{\n"
+        "    public function testAdds(): void\n    {\n        $this->assertSame(3, Calc::add(1, 2));\n    }\n\n"
+        "    public function testWrong(): void\n    {\n        $this->assertSame(3, Calc::add(1, 1), 'add is off');\n    }\n\n"
+        "    public function testLater(): void\n    {\n        $this->markTestSkipped('later');\n    }\n}\n"
+    ),
+}
+
+
+async def test_php_composer_autoload_and_phpunit(bwrap_settings, tmp_path):
+    """Composer writes the autoloader into the environment (vendor is linked into each check's workspace);
+    the project's classes load from /workspace; Debian's phpunit runs the tests."""
+    _need("php", "php-cli")
+    _need("phpunit", "phpunit")
+    _need("composer", "composer")
+    repo = write_tree(tmp_path / "php", PHP)
+    broken = write_tree(tmp_path / "broken", {**PHP, "tests/CalcTest.php": PHP["tests/CalcTest.php"].replace("void\n", "void\n{", 1)})
+    async with open_sandbox(settings_for("bwrap", **ROOMY), repo) as box:
+        assert box.plan.language == "php" and box.plan.setup[0][0] == "composer"
+        report = await box.check(repo)
+        broken_report = await box.check(broken)
+    assert not (repo / "vendor").exists()
+    tests = report.check("tests")
+    assert tests.status == CheckStatus.FAILED, report.summary()
+    assert tests.tests.model_dump() == {"passed": 1, "failed": 1, "errors": 0, "skipped": 1}
+    assert [(f.test_id, f.message) for f in tests.failing_tests] == [("CalcTest::testWrong", "add is off")]
+    assert report.pass_rate == 0.5
+    assert broken_report.check("tests").status == CheckStatus.ERROR, broken_report.summary()
+    assert broken_report.pass_rate_reason == "build failed in tests/CalcTest.php"
+
+
+RUBY = {
+    "lib/calc.rb": "module Calc\n  def self.add(a, b)\n    a + b\n  end\nend\n",
+    "spec/calc_spec.rb": (
+        'require "calc"\n\nRSpec.describe Calc do\n  describe ".add" do\n    it "adds" do\n'
+        "      expect(Calc.add(1, 2)).to eq(3)\n    end\n\n    it \"is wrong\" do\n      expect(Calc.add(1, 1)).to eq(3)\n"
+        '    end\n\n    it "waits", skip: "later" do\n    end\n  end\nend\n'
+    ),
+    "test/calc_test.rb": (
+        'require "minitest/autorun"\nrequire "calc"\n\nclass CalcTest < Minitest::Test\n  def test_adds\n'
+        "    assert_equal 3, Calc.add(1, 2)\n  end\n\n  def test_boom\n    raise \"boom\"\n  end\nend\n"
+    ),
+}
+
+
+async def test_ruby_rspec_and_minitest(bwrap_settings, tmp_path):
+    _need("ruby", "ruby")
+    _need("rspec", "ruby-rspec")
+    repo = write_tree(tmp_path / "ruby", RUBY)
+    broken = write_tree(tmp_path / "broken", {**RUBY, "lib/calc.rb": "module Calc\n  def self.add(a, b)\n    a +\n  end\nend\n"})
+    async with open_sandbox(settings_for("bwrap", **ROOMY), repo) as box:
+        assert box.plan.language == "ruby" and box.plan.setup == []  # no Gemfile: Debian's gems
+        report = await box.check(repo)
+        broken_report = await box.check(broken)
+    rspec, minitest = report.check("tests"), report.check("minitest")
+    assert rspec.tests.model_dump() == {"passed": 1, "failed": 1, "errors": 0, "skipped": 1}, report.summary()
+    assert [f.test_id for f in rspec.failing_tests] == ["spec/calc_spec.rb::Calc.add is wrong"]
+    assert minitest.tests.model_dump() == {"passed": 1, "failed": 0, "errors": 1, "skipped": 0}, report.summary()
+    assert [f.test_id for f in minitest.failing_tests] == ["CalcTest#test_boom"]
+    assert report.pass_rate == 0.5  # RSpec's, the first check with counts
+    assert broken_report.check("tests").status == CheckStatus.ERROR
+    assert broken_report.check("minitest").status == CheckStatus.ERROR
+    assert broken_report.pass_rate_reason == "collection error in spec/calc_spec.rb"
