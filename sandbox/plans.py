@@ -245,6 +245,13 @@ def _default_parser(command: list[str]) -> Parser:
         return "pytest"
     if "cargo test" in text:
         return "cargo"
+    # these read their runner's report when the command writes it to $AURA_SICD_REPORT, else its summary
+    if re.search(r"\b(mvn|mvnw|gradle|gradlew)\b", text):
+        return "surefire"
+    if re.search(r"\bphpunit\b", text):
+        return "phpunit"
+    if re.search(r"\brspec\b", text):
+        return "rspec"
     if "go test" in text and "-json" in text:
         return "go"
     if re.search(r"\b(npm|npx|yarn|pnpm|node|jest|vitest|mocha)\b", text):

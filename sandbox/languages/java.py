@@ -77,6 +77,8 @@ def gradle_plan(repo_dir: Path) -> Plan:
 
 
 _MAVEN_COMPILE = re.compile(r"^\[ERROR\] COMPILATION ERROR", re.M)
+# a module's totals (the per-class lines end with "Time elapsed")
+_MAVEN_TOTALS = re.compile(r"^\[\w+\] Tests run: (\d+), Failures: (\d+), Errors: (\d+), Skipped: (\d+)\s*$", re.M)
 _GRADLE_COMPILE = re.compile(r"^> Task :(\S*compile\w*) FAILED", re.M)
 
 
@@ -90,4 +92,11 @@ def parse_java_reports(report: bytes | None, output: str) -> tuple[TestCounts | 
         what = ", ".join(gradle) or "compile"
         return TestCounts(errors=1), [FailingTest(test_id=what, message="build failed",
                                                   traceback=trim_traceback("\n".join(errors) or output))]
+    if counts is None and (totals := _MAVEN_TOTALS.findall(output)):  # no report: Surefire's totals
+        counts = TestCounts()
+        for run, failures, errors, skipped in totals:
+            counts.failed += int(failures)
+            counts.errors += int(errors)
+            counts.skipped += int(skipped)
+            counts.passed += int(run) - int(failures) - int(errors) - int(skipped)
     return counts, failing

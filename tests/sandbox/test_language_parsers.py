@@ -173,3 +173,17 @@ def test_plans_of_other_languages(tmp_path):
     assert ruby.checks[1].command[:3] == ["bundle", "exec", "ruby"]
     gradle = detect_plan(write_tree(tmp_path / "gradle", {"build.gradle": "", "gradlew": ""}))
     assert gradle.setup_env == {"GRADLE_USER_HOME": "/opt/aura-env/gradle"} and "./gradlew --offline" in gradle.checks[0].command[-1]
+
+
+def test_maven_totals_without_reports():
+    """A repository's own Maven command (no merged report): Surefire's per-module totals."""
+    output = ("[ERROR] Tests run: 4, Failures: 1, Errors: 1, Skipped: 1, Time elapsed: 0.029 s <<< FAILURE! - in calc.CalcTest\n"
+              "[ERROR] Tests run: 4, Failures: 1, Errors: 1, Skipped: 1\n[INFO] Tests run: 3, Failures: 0, Errors: 0, Skipped: 0\n")
+    assert parse_java_reports(None, output) == (TestCounts(passed=4, failed=1, errors=1, skipped=1), [])
+
+
+def test_parsers_guessed_for_configured_commands(tmp_path):
+    repo = write_tree(tmp_path / "r", {".github/aura-sicd.yml": (
+        "checks:\n  - {name: a, run: cargo test --workspace}\n  - {name: b, run: ./mvnw -B verify}\n"
+        "  - {name: c, run: vendor/bin/phpunit}\n  - {name: d, run: bundle exec rspec}\n")})
+    assert [c.parser for c in detect_plan(repo).checks] == ["cargo", "surefire", "phpunit", "rspec"]
