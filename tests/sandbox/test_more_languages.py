@@ -94,19 +94,36 @@ JAVA = {
 }
 
 
-async def test_java_maven_offline_from_debians_repository(bwrap_settings, tmp_path):
-    """junit 4 and Maven's plugins come from Debian's /usr/share/maven-repo: the setup copies them into the
+# the same project on JUnit 5 (Jupiter)
+JAVA_JUNIT5 = {
+    **JAVA,
+    "pom.xml": JAVA["pom.xml"].replace("<groupId>junit</groupId>", "<groupId>org.junit.jupiter</groupId>")
+    .replace("<artifactId>junit</artifactId>", "<artifactId>junit-jupiter</artifactId>").replace("4.13.2", "5.9.2"),
+    "src/test/java/calc/CalcTest.java": (
+        "package calc;\n\nimport static org.junit.jupiter.api.Assertions.assertEquals;\n\n"
+        "import org.junit.jupiter.api.Disabled;\nimport org.junit.jupiter.api.Test;\n\n"
+        "class CalcTest {\n    @Test\n    void adds() {\n        assertEquals(3, Calc.add(1, 2));\n    }\n\n"
+        "    @Test\n    void wrong() {\n        assertEquals(3, Calc.add(1, 1), \"add is off\");\n    }\n\n"
+        "    @Disabled(\"later\")\n    @Test\n    void later() {\n    }\n}\n"
+    ),
+}
+
+
+@pytest.mark.parametrize(("files", "junit", "package"), [(JAVA, "junit/junit/4.13.2", "junit4"),
+                                                         (JAVA_JUNIT5, "org/junit/jupiter/junit-jupiter/5.9.2", "junit5")])
+async def test_java_maven_offline_from_debians_repository(bwrap_settings, tmp_path, files, junit, package):
+    """junit and Maven's plugins come from Debian's /usr/share/maven-repo: the setup copies them into the
     environment's repository, the checks run `mvn -o` against it."""
     _need("mvn", "maven")
     if shutil.which("javac", path=SANDBOX_PATH) is None:
         pytest.skip("javac is not installed (Debian package: default-jdk-headless)")
-    for jar in ("junit/junit/4.13.2", "org/apache/maven/plugins/maven-surefire-plugin",
-                "org/apache/maven/plugins/maven-compiler-plugin", "org/apache/maven/plugins/maven-resources-plugin"):
+    for jar, needs in ((junit, package), ("org/apache/maven/plugins/maven-surefire-plugin", "libsurefire-java"),
+                       ("org/apache/maven/plugins/maven-compiler-plugin", "libmaven-compiler-plugin-java"),
+                       ("org/apache/maven/plugins/maven-resources-plugin", "libmaven-resources-plugin-java")):
         if not (Path("/usr/share/maven-repo") / jar).is_dir():
-            pytest.skip(f"/usr/share/maven-repo/{jar} is missing (Debian packages: junit4 libsurefire-java "
-                        "libmaven-compiler-plugin-java libmaven-resources-plugin-java)")
-    repo = write_tree(tmp_path / "java", JAVA)
-    broken = write_tree(tmp_path / "broken", {**JAVA, "src/main/java/calc/Calc.java": "package calc;\n\npublic class Calc {\n"})
+            pytest.skip(f"/usr/share/maven-repo/{jar} is missing (Debian package: {needs})")
+    repo = write_tree(tmp_path / "java", files)
+    broken = write_tree(tmp_path / "broken", {**files, "src/main/java/calc/Calc.java": "package calc;\n\npublic class Calc {\n"})
     async with open_sandbox(settings_for("bwrap", **ROOMY), repo) as box:
         assert box.plan.language == "java"
         report = await box.check(repo)
