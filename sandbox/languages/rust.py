@@ -41,9 +41,23 @@ _DOC_LINE = re.compile(r" \(line \d+\)$")
 _SLOW = re.compile(r"^test (.+?) has been running for over \d+ seconds")
 
 
-def _test_id(target: str, name: str) -> str:
-    # doc tests carry their line number, which moves with every edit above them
-    return f"{target}::{_DOC_LINE.sub('', name)}"
+def _line(name: str) -> int:
+    m = re.search(r"\(line (\d+)\)$", name)
+    return int(m.group(1)) if m else 0
+
+
+def _test_ids(tests: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """Ids of (target, libtest name) pairs. Doc tests carry their line number, which moves with every edit
+    above them: it is left out, and doc tests of one item (or of a module's docs, which have no item name)
+    are numbered in file order instead."""
+    groups: dict[tuple[str, str], set[str]] = {}
+    for target, name in tests:
+        groups.setdefault((target, _DOC_LINE.sub("", name)), set()).add(name)
+    ids = {}
+    for (target, base), names in groups.items():
+        for i, name in enumerate(sorted(names, key=_line), 1):
+            ids[(target, name)] = f"{target}::{base}" + (f" #{i}" if len(names) > 1 else "")
+    return ids
 
 
 def parse_cargo_test(output: str) -> tuple[TestCounts | None, list[FailingTest]]:
@@ -52,16 +66,16 @@ def parse_cargo_test(output: str) -> tuple[TestCounts | None, list[FailingTest]]
     counts, failing = TestCounts(), []
     seen = False
     target = ""
-    sections: dict[str, list[str]] = {}
+    sections: dict[tuple[str, str], list[str]] = {}
     section: list[str] | None = None
-    failed_names: list[tuple[str, str]] = []
+    tests: dict[tuple[str, str], str] = {}  # (target, name) -> ok, FAILED or ignored
     for line in output.splitlines():
         if m := _RUNNING.match(line):
             target, section = m.group(1).replace("-", "_"), None
         elif m := _DOC_TESTS.match(line):
             target, section = f"{m.group(1)}::doc", None
         elif m := _SECTION.match(line):
-            section = sections.setdefault(_test_id(target, m.group(1)), [])
+            section = sections.setdefault((target, m.group(1)), [])
         elif line == "failures:" or line.startswith("test result:"):
             section = None
             if m := _RESULT.match(line):
@@ -71,11 +85,12 @@ def parse_cargo_test(output: str) -> tuple[TestCounts | None, list[FailingTest]]
                 counts.skipped += int(m.group(3))
         elif section is not None:
             section.append(line)
-        elif (m := _TEST_LINE.match(line)) and m.group(2) == "FAILED":
-            failed_names.append((target, m.group(1)))
-    for target, name in failed_names:
-        test_id = _test_id(target, name)
-        text = "\n".join(sections.get(test_id, []))
+        elif m := _TEST_LINE.match(line):
+            tests[(target, m.group(1))] = m.group(2)
+    ids = _test_ids(list(tests))
+    for key in (key for key, status in tests.items() if status == "FAILED"):
+        test_id = ids[key]
+        text = "\n".join(sections.get(key, []))
         panic = re.search(r"panicked at (?:'(.*?)', \S+|\S+:\n(.*))", text, re.S)
         message = (panic.group(1) or panic.group(2)).splitlines()[0] if panic else ""
         failing.append(FailingTest(test_id=test_id, message=message, traceback=trim_traceback(text)))
@@ -90,7 +105,7 @@ def parse_cargo_test(output: str) -> tuple[TestCounts | None, list[FailingTest]]
 
 def cargo_unfinished_tests(output: str) -> list[str]:
     """Tests libtest reported as running for over a minute that never ended (the run was killed)."""
-    slow: dict[str, None] = {}
+    slow: dict[tuple[str, str], None] = {}
     target = ""
     for line in output.splitlines():
         if m := _RUNNING.match(line):
@@ -98,7 +113,8 @@ def cargo_unfinished_tests(output: str) -> list[str]:
         elif m := _DOC_TESTS.match(line):
             target = f"{m.group(1)}::doc"
         elif m := _SLOW.match(line):
-            slow[_test_id(target, m.group(1))] = None
+            slow[(target, m.group(1))] = None
         elif m := _TEST_LINE.match(line):
-            slow.pop(_test_id(target, m.group(1)), None)
-    return list(slow)
+            slow.pop((target, m.group(1)), None)
+    ids = _test_ids(list(slow))  # numbered among the unfinished only: the others' names are unknown here
+    return [ids[key] for key in slow]

@@ -52,6 +52,14 @@ def test_cargo_doc_test_ids_leave_out_the_line():
     assert "Test executable failed." in failing[0].traceback
 
 
+def test_cargo_doc_tests_of_one_item_are_numbered_in_file_order():
+    # a module's docs have no item name (fnv's lib.rs); libtest sorts the names as text
+    output = ("   Doc-tests fnv\n\nrunning 3 tests\ntest lib.rs - (line 100) ... FAILED\ntest lib.rs - (line 51) ... ok\n"
+              "test lib.rs - Fnv (line 7) ... FAILED\n\n"
+              "test result: FAILED. 1 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.1s\n")
+    assert [f.test_id for f in parse_cargo_test(output)[1]] == ["fnv::doc::lib.rs - #2", "fnv::doc::lib.rs - Fnv"]
+
+
 def test_cargo_names_the_test_that_hung():
     output = ("     Running unittests src/lib.rs (target/debug/deps/calc-0123456789abcdef)\n\nrunning 2 tests\n"
               "test quick ... ok\ntest net::waits has been running for over 60 seconds\n")
