@@ -208,3 +208,26 @@ async def test_ruby_rspec_and_minitest(bwrap_settings, tmp_path):
     assert broken_report.check("tests").status == CheckStatus.ERROR
     assert broken_report.check("minitest").status == CheckStatus.ERROR
     assert broken_report.pass_rate_reason == "collection error in spec/calc_spec.rb"
+
+
+async def test_rust_registry_dependency_from_debian(bwrap_settings, tmp_path):
+    """A crates.io dependency (cfg-if), served by Debian's packaged crates through the project's source
+    replacement: `cargo fetch` in the setup, `cargo test --offline` with CARGO_HOME read-only."""
+    _need("cargo", "cargo")
+    if not any(Path("/usr/share/cargo/registry").glob("cfg-if-1.*")):
+        pytest.skip("/usr/share/cargo/registry has no cfg-if 1.x (Debian package: librust-cfg-if-dev)")
+    repo = write_tree(tmp_path / "dep", {
+        "Cargo.toml": '[package]\nname = "dep"\nversion = "0.1.0"\nedition = "2018"\n\n[dependencies]\ncfg-if = "1"\n',
+        ".cargo/config.toml": '[source.crates-io]\nreplace-with = "debian"\n\n'
+                              '[source.debian]\ndirectory = "/usr/share/cargo/registry"\n',
+        "src/lib.rs": 'cfg_if::cfg_if! {\n    if #[cfg(unix)] {\n        pub fn os() -> &\'static str { "unix" }\n'
+                      '    } else {\n        pub fn os() -> &\'static str { "other" }\n    }\n}\n\n'
+                      '#[test]\nfn unix() {\n    assert_eq!(os(), "windows");\n}\n',
+    })
+    async with open_sandbox(settings_for("bwrap", **ROOMY), repo) as box:
+        assert box.plan.setup == [["cargo", "fetch"]]
+        report = await box.check(repo)
+    tests = report.check("tests")
+    assert tests.tests.model_dump() == {"passed": 0, "failed": 1, "errors": 0, "skipped": 0}, report.summary()
+    assert [f.test_id for f in tests.failing_tests] == ["dep::unix"]
+    assert '"windows"' in tests.failing_tests[0].traceback  # the assertion's right side
