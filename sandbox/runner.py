@@ -16,7 +16,13 @@ from sandbox.languages.junit import REPORT_ENV
 from sandbox.languages.php import parse_phpunit
 from sandbox.languages.ruby import parse_minitest, parse_rspec
 from sandbox.languages.rust import cargo_unfinished_tests, parse_cargo_test
-from sandbox.parsers import go_unfinished_tests, parse_go_test_json, parse_junit, parse_node_output, parse_pytest_summary
+from sandbox.parsers import (
+    go_unfinished_tests,
+    parse_go_test_json,
+    parse_junit,
+    parse_node_output,
+    parse_pytest_summary,
+)
 from sandbox.plans import CheckSpec, Plan
 from sandbox.reports import CheckReport, CheckResult, CheckStatus, FailingTest, TestCounts
 

@@ -17,8 +17,8 @@ import re
 from pathlib import Path
 
 from sandbox.languages.junit import REPORT_ENV, parse_junit_cases
-from sandbox.plans import CheckSpec, Plan
 from sandbox.parsers import trim_traceback
+from sandbox.plans import CheckSpec, Plan
 from sandbox.reports import FailingTest, TestCounts
 
 ENV = "/opt/aura-env"
