@@ -66,9 +66,10 @@ def gradle_plan(repo_dir: Path) -> Plan:
     gradle = "./gradlew" if (repo_dir / "gradlew").is_file() else "gradle"
     home = f"{ENV}/gradle"
     setup = [["sh", "-c", f"{gradle} --no-daemon --console=plain testClasses"]]
-    # a writable home; the wrapper locks its distribution's zip, so the distributions are copied in
+    # a writable home in /tmp (kept for the session); the wrapper locks its distribution's zip, so the
+    # distributions are copied in once
     test = (f"export GRADLE_USER_HOME=/tmp/gradle-home && mkdir -p $GRADLE_USER_HOME && "
-            f"{{ [ ! -d {home}/wrapper ] || cp -a {home}/wrapper $GRADLE_USER_HOME/; }} && "
+            f"{{ [ ! -d {home}/wrapper ] || [ -d $GRADLE_USER_HOME/wrapper ] || cp -a {home}/wrapper $GRADLE_USER_HOME/; }} && "
             f"{gradle} --offline --no-daemon --console=plain --continue test")
     # setup_env: the setup's home is the environment's; the checks' home is set by their command
     return Plan(language="java", setup=setup, setup_env={"GRADLE_USER_HOME": home},

@@ -25,7 +25,8 @@ def rust_plan(repo_dir: Path) -> Plan:
     checks = [CheckSpec(name="tests", command=["cargo", "test", "--offline", "--no-fail-fast"], parser="cargo")]
     # a crate without dependencies needs nothing fetched (and no Cargo.lock written)
     text = (repo_dir / "Cargo.toml").read_text(encoding="utf-8", errors="replace")
-    needs_fetch = re.search(r"^\s*\[(workspace|(\S+\.)?(dev-|build-)?dependencies)\b", text, re.M)
+    # [dependencies], [dev-dependencies.x], [target.'cfg(unix)'.build-dependencies], [workspace]...
+    needs_fetch = re.search(r"^\s*\[(workspace\b|.*\bdependencies\b)", text, re.M)
     setup = [["cargo", "fetch"]] if needs_fetch or (repo_dir / "Cargo.lock").is_file() else []
     return Plan(language="rust", setup=setup, checks=checks, env=env)
 

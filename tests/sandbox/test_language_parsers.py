@@ -73,6 +73,11 @@ def test_detects_rust(tmp_path):
     assert plan.language == "rust" and plan.setup == [["cargo", "fetch"]]
     assert plan.checks[0].command == ["cargo", "test", "--offline", "--no-fail-fast"]
     assert plan.env["CARGO_HOME"] == "/opt/aura-env/cargo" and "Cargo.toml" in plan.dependency_files
+    no_deps = write_tree(tmp_path / "n", {"Cargo.toml": '[package]\nname = "n"\n\n[features]\nstd = []\n'})
+    assert detect_plan(no_deps).setup == []
+    target = write_tree(tmp_path / "t", {"Cargo.toml": '[package]\nname = "t"\n\n'
+                                                      '[target.\'cfg(target_os = "linux")\'.dependencies]\nlibc = "0.2"\n'})
+    assert detect_plan(target).setup == [["cargo", "fetch"]]
     # a Python project building a Rust extension stays a Python project
     write_tree(repo, {"pyproject.toml": "[project]\nname = 'x'\n"})
     assert detect_plan(repo).language == "python"
