@@ -231,3 +231,33 @@ async def test_rust_registry_dependency_from_debian(bwrap_settings, tmp_path):
     assert tests.tests.model_dump() == {"passed": 0, "failed": 1, "errors": 0, "skipped": 0}, report.summary()
     assert [f.test_id for f in tests.failing_tests] == ["dep::unix"]
     assert '"windows"' in tests.failing_tests[0].traceback  # the assertion's right side
+
+
+async def test_php_composer_dependency_lives_in_the_environment(bwrap_settings, tmp_path):
+    """A required package (from a path repository: no Packagist here) is installed by the setup into
+    /opt/aura-env/vendor and autoloads in the checks, as the project's own classes do."""
+    _need("php", "php-cli")
+    _need("phpunit", "phpunit")
+    _need("composer", "composer")
+    repo = write_tree(tmp_path / "app", {
+        "packages/greeter/composer.json": '{"name": "example/greeter", "version": "1.0.0", '
+                                          '"autoload": {"psr-4": {"Greeter\\\\": "src/"}}}\n',
+        "packages/greeter/src/Greeter.php": "<?php\n\nnamespace Greeter;\n\nfinal class Greeter\n{\n"
+                                            "    public static function greet(string $name): string\n    {\n"
+                                            '        return "Hello, $name";\n    }\n}\n',
+        "composer.json": '{"name": "example/app", "require": {"example/greeter": "1.0.0"},\n'
+                         ' "repositories": [{"type": "path", "url": "packages/greeter", "options": {"symlink": false}}],\n'
+                         ' "autoload": {"psr-4": {"App\\\\": "src/"}}}\n',
+        "src/App.php": "<?php\n\nnamespace App;\n\nuse Greeter\\Greeter;\n\nfinal class App\n{\n"
+                       "    public static function run(): string\n    {\n        return Greeter::greet('world');\n    }\n}\n",
+        "tests/AppTest.php": "<?php\n\nuse App\\App;\nuse PHPUnit\\Framework\\TestCase;\n\nfinal class AppTest extends TestCase\n{\n"
+                             "    public function testRun(): void\n    {\n        $this->assertSame('Hello, world', App::run());\n"
+                             "    }\n}\n",
+        "phpunit.xml": '<phpunit bootstrap="vendor/autoload.php"><testsuites><testsuite name="app">'
+                       "<directory>tests</directory></testsuite></testsuites></phpunit>\n",
+    })
+    async with open_sandbox(settings_for("bwrap", **ROOMY), repo) as box:
+        report = await box.check(repo)
+        installed = await box.run(["sh", "-c", "readlink vendor && ls vendor/example"])
+    assert report.all_green and report.check("tests").tests.passed == 1, report.summary()
+    assert installed.output.split() == ["/opt/aura-env/vendor", "greeter"]
