@@ -49,7 +49,8 @@ ETC_ENTRIES = [
     "alternatives", "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "ssl", "ca-certificates",
     "ca-certificates.conf", "localtime", "nsswitch.conf", "hosts", "resolv.conf", "host.conf", "gai.conf",
     "protocols", "services", "mime.types", "python3", "npmrc", "gitconfig",
-] + [f"python3.{minor}" for minor in range(8, 20)]
+    "maven", "php",  # Maven's m2.conf and settings; php.ini and the extensions' conf.d
+] + [f"python3.{minor}" for minor in range(8, 20)] + [f"java-{v}-openjdk" for v in (11, 17, 21, 25)]  # JDK conf links
 
 _probe_cache: dict[tuple[str, int | None], str | None] = {}
 

@@ -12,7 +12,7 @@ from sandbox.reports import FailingTest, TestCounts
 TRACEBACK_LIMIT = 2000
 
 
-def _trim_traceback(text: str, limit: int = TRACEBACK_LIMIT) -> str:
+def trim_traceback(text: str, limit: int = TRACEBACK_LIMIT) -> str:
     text = text.strip()
     if len(text) <= limit:
         return text
@@ -49,7 +49,7 @@ def parse_junit(xml_text: str | bytes) -> tuple[TestCounts, list[FailingTest]]:
             test_id = _test_id(case)
             if problem.tag == "error" and message.startswith("collection failure"):
                 test_id = case.get("file") or test_id.replace(".", "/") + ".py"
-            failing.append(FailingTest(test_id=test_id, message=message, traceback=_trim_traceback(problem.text or "")))
+            failing.append(FailingTest(test_id=test_id, message=message, traceback=trim_traceback(problem.text or "")))
         elif any(c.tag == "skipped" for c in case):
             counts.skipped += 1
         else:
@@ -117,17 +117,17 @@ def parse_go_test_json(output: str) -> tuple[TestCounts | None, list[FailingTest
             elif action == "fail":
                 counts.failed += 1
                 text = "".join(test_output.get((package, test), []))
-                failing.append(FailingTest(test_id=f"{package}.{test}", traceback=_trim_traceback(text)))
+                failing.append(FailingTest(test_id=f"{package}.{test}", traceback=trim_traceback(text)))
         elif action == "fail" and package not in packages_with_tests:
             counts.errors += 1
             text = "".join(package_output.get(package, [])) or event.get("Output", "")
-            failing.append(FailingTest(test_id=package or "build", message="build failed", traceback=_trim_traceback(text)))
+            failing.append(FailingTest(test_id=package or "build", message="build failed", traceback=trim_traceback(text)))
     # before Go 1.24, build errors never reach the JSON stream: go prints them as text
     broken = _GO_BUILD_FAILED.findall(output)
     if broken and not any(f.message == "build failed" for f in failing):
         text = "\n".join(l for l in output.splitlines() if l.strip() and not l.startswith("{"))
         counts.errors += len(broken)
-        failing += [FailingTest(test_id=pkg, message="build failed", traceback=_trim_traceback(text)) for pkg in broken]
+        failing += [FailingTest(test_id=pkg, message="build failed", traceback=trim_traceback(text)) for pkg in broken]
     if not seen_event and not broken:
         return None, []
     return counts, failing
@@ -204,7 +204,7 @@ def _tap_failures(output: str) -> list[FailingTest]:
                     break
                 block.append(detail[indent + 2 :])
         text = "\n".join(block)
-        failing.append(FailingTest(test_id=match.group(1), message=_tap_error(block), traceback=_trim_traceback(text)))
+        failing.append(FailingTest(test_id=match.group(1), message=_tap_error(block), traceback=trim_traceback(text)))
     return failing
 
 

@@ -19,7 +19,7 @@ from sandbox.errors import RepoConfigError
 from sandbox.python_env import python_setup, read_pyproject
 from sandbox.repo_config import Command, RepoCheck, SandboxRepoConfig, load_sandbox_config
 
-Parser = Literal["pytest", "go", "node", "none"]
+Parser = Literal["pytest", "go", "node", "cargo", "surefire", "phpunit", "rspec", "minitest", "none"]
 
 # files whose content decides the prepared environment (the cache key of the setup phase)
 DEPENDENCY_PATTERNS = [
@@ -28,6 +28,9 @@ DEPENDENCY_PATTERNS = [
     "Pipfile", "Pipfile.lock", "poetry.lock", "uv.lock", "pdm.lock",
     "package.json", "package-lock.json", "npm-shrinkwrap.json", "yarn.lock", "pnpm-lock.yaml",
     "go.mod", "go.sum", ".pre-commit-config.yaml",
+    "Cargo.toml", "Cargo.lock", "*/Cargo.toml", "pom.xml", "*/pom.xml", "build.gradle", "build.gradle.kts",
+    "settings.gradle", "settings.gradle.kts", "gradle/libs.versions.toml", "gradle/wrapper/gradle-wrapper.properties",
+    "Gemfile", "Gemfile.lock", "*.gemspec", "composer.json", "composer.lock",
 ]
 
 DEFAULT_TEST_TIMEOUT_S = 60.0
@@ -46,7 +49,7 @@ class CheckSpec(BaseModel):
 
 
 class Plan(BaseModel):
-    language: Literal["python", "javascript", "go"]
+    language: Literal["python", "javascript", "go", "rust", "java", "ruby", "php"]
     setup: list[list[str]] = Field(default_factory=list)
     checks: list[CheckSpec]
     image: str | None = None
@@ -240,6 +243,15 @@ def _default_parser(command: list[str]) -> Parser:
     text = " ".join(command)
     if "pytest" in text:
         return "pytest"
+    if "cargo test" in text:
+        return "cargo"
+    # these read their runner's report when the command writes it to $AURA_SICD_REPORT, else its summary
+    if re.search(r"\b(mvn|mvnw|gradle|gradlew)\b", text):
+        return "surefire"
+    if re.search(r"\bphpunit\b", text):
+        return "phpunit"
+    if re.search(r"\brspec\b", text):
+        return "rspec"
     if "go test" in text and "-json" in text:
         return "go"
     if re.search(r"\b(npm|npx|yarn|pnpm|node|jest|vitest|mocha)\b", text):
@@ -269,8 +281,28 @@ def apply_config(plan: Plan, config: SandboxRepoConfig) -> Plan:
     return plan.model_copy(update=update)
 
 
+def _other_language_plan(repo_dir: Path) -> Plan | None:
+    """Rust, Java, PHP or Ruby from their build files; these win over a package.json kept for assets."""
+    # imported here: the language modules build on this module's Plan and CheckSpec
+    from sandbox.languages import java, php, ruby, rust
+
+    def exists(*names: str) -> bool:
+        return any((repo_dir / name).is_file() for name in names)
+
+    if exists("Cargo.toml"):
+        return rust.rust_plan(repo_dir)
+    if exists("pom.xml", "build.gradle", "build.gradle.kts"):
+        return java.java_plan(repo_dir)
+    if exists("composer.json", "phpunit.xml", "phpunit.xml.dist"):
+        return php.php_plan(repo_dir)
+    if exists("Gemfile") or any(repo_dir.glob("*.gemspec")) or ruby.has_specs(repo_dir) or ruby.has_minitests(repo_dir):
+        return ruby.ruby_plan(repo_dir)
+    return None
+
+
 def detect_plan(repo_dir: Path, *, version: str | None = None) -> Plan:
-    """The plan for a repository: by language (Go, JavaScript/TypeScript, else Python), then the overrides
+    """The plan for a repository: by language (Go, Rust, Java, PHP, Ruby, JavaScript/TypeScript, else
+    Python; a Python project's markers win over the other languages but Go's), then the overrides
     of `.github/aura-sicd.yml`. `version` is the project's version from git tags, for projects that take
     it from there (see sandbox/git_version.py); None: unknown."""
     repo_dir = Path(repo_dir)
@@ -278,8 +310,11 @@ def detect_plan(repo_dir: Path, *, version: str | None = None) -> Plan:
         raise RepoConfigError(f"{repo_dir} is not a directory")
     config = load_sandbox_config(repo_dir)
     python_markers = any((repo_dir / n).is_file() for n in ("pyproject.toml", "setup.py", "setup.cfg"))
+    other = None if python_markers else _other_language_plan(repo_dir)
     if (repo_dir / "go.mod").is_file() or (any(repo_dir.glob("*.go")) and not python_markers):
         plan = go_plan(repo_dir)
+    elif other is not None:
+        plan = other
     elif (repo_dir / "package.json").is_file() and not python_markers:
         plan = javascript_plan(repo_dir)
     else:

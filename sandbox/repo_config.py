@@ -29,7 +29,7 @@ class RepoCheck(BaseModel):
     timeout_s: float | None = Field(None, gt=0)
     # how to read per-test counts from the output: pytest (JUnit report), go (`go test -json`), node (TAP,
     # jest, mocha, vitest summaries); default: pytest when the command mentions pytest, else none
-    parser: Literal["pytest", "go", "node", "none"] | None = None
+    parser: Literal["pytest", "go", "node", "cargo", "surefire", "phpunit", "rspec", "minitest", "none"] | None = None
 
     @field_validator("run")
     @classmethod

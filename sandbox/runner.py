@@ -11,7 +11,18 @@ from pathlib import Path
 
 from sandbox.base import Backend, CommandResult
 from sandbox.errors import SandboxError
-from sandbox.parsers import go_unfinished_tests, parse_go_test_json, parse_junit, parse_node_output, parse_pytest_summary
+from sandbox.languages.java import parse_java_reports
+from sandbox.languages.junit import REPORT_ENV
+from sandbox.languages.php import parse_phpunit
+from sandbox.languages.ruby import parse_minitest, parse_rspec
+from sandbox.languages.rust import cargo_unfinished_tests, parse_cargo_test
+from sandbox.parsers import (
+    go_unfinished_tests,
+    parse_go_test_json,
+    parse_junit,
+    parse_node_output,
+    parse_pytest_summary,
+)
 from sandbox.plans import CheckSpec, Plan
 from sandbox.reports import CheckReport, CheckResult, CheckStatus, FailingTest, TestCounts
 
@@ -23,6 +34,7 @@ PLUGIN_DIR = f"{JUNIT_DIR}/plugins"
 TIMEOUT_PLUGIN = "aura_sicd_timeout"
 PLUGIN_SOURCE = Path(__file__).with_name("plugins") / f"{TIMEOUT_PLUGIN}.py"
 UNFINISHED = "did not finish"
+REPORT_PARSERS = ("surefire", "phpunit", "rspec")  # whose command writes a report to $AURA_SICD_REPORT
 
 # writes (mode, path, text) triples; mode `missing` leaves an existing file alone, `always` replaces it
 WRITE_FILES = (
@@ -78,6 +90,9 @@ async def run_plan(backend: Backend, plan: Plan, *, default_timeout: float) -> C
         junit_path = f"{JUNIT_DIR}/junit-{run_id}.xml"  # fresh per run: no stale report
         current_path = f"{JUNIT_DIR}/current-test-{run_id}.txt"
         command = plugged.get(spec.name, spec.command)
+        report_path = f"{JUNIT_DIR}-report-{run_id}"  # in /tmp itself, which exists before any command
+        if spec.parser in REPORT_PARSERS:
+            env[REPORT_ENV] = report_path
         if spec.parser == "pytest":
             # the environment reaches pytest however the repository's command starts it (tox, make, sh)
             env["PYTEST_ADDOPTS"] = f"--junitxml={junit_path} -o junit_family=xunit1"
@@ -86,7 +101,11 @@ async def run_plan(backend: Backend, plan: Plan, *, default_timeout: float) -> C
             env["AURA_SICD_TEST_TIMEOUT_S"] = f"{plan.test_timeout_s:g}"
             env["AURA_SICD_CURRENT_TEST"] = current_path
         result = await backend.exec(command, timeout=spec.timeout_s or default_timeout, env=env)
-        junit = await backend.read_file(junit_path) if spec.parser == "pytest" and not result.timed_out else None
+        junit = None
+        if spec.parser == "pytest" and not result.timed_out:
+            junit = await backend.read_file(junit_path)
+        elif spec.parser in REPORT_PARSERS:
+            junit = await backend.read_file(report_path)
         unfinished = None
         if spec.name in plugged and (result.timed_out or not junit):
             unfinished = await _running_test(backend, current_path)
@@ -98,7 +117,8 @@ async def run_plan(backend: Backend, plan: Plan, *, default_timeout: float) -> C
 
 def judge(spec: CheckSpec, result: CommandResult, junit: bytes | None = None, unfinished: str | None = None,
           ) -> CheckResult:
-    """One check's result from its command's outcome and, for tests, the runner's report; `unfinished`
+    """One check's result from its command's outcome and, for tests, the runner's report (`junit`: pytest's
+    JUnit XML or the report file of REPORT_PARSERS); `unfinished`
     names the test that was running when the run stopped without finishing."""
     check = CheckResult(name=spec.name, command=spec.command, status=CheckStatus.PASSED, exit_code=result.exit_code,
                         duration_s=round(result.duration_s, 3), output=result.output, required=spec.required)
@@ -120,11 +140,34 @@ def judge(spec: CheckSpec, result: CommandResult, junit: bytes | None = None, un
         if result.timed_out:
             check.failing_tests += [FailingTest(test_id=t, message=f"{UNFINISHED}: the check was stopped after "
                                                 f"{result.duration_s:.0f} s") for t in go_unfinished_tests(result.output)]
-        if check.tests and check.tests.errors and not check.tests.run - check.tests.errors and check.status == CheckStatus.FAILED:
-            check.status = CheckStatus.ERROR  # nothing built, nothing ran
     elif spec.parser == "node":
         check.tests, check.failing_tests = parse_node_output(result.output)
+    elif spec.parser == "cargo":
+        check.tests, check.failing_tests = parse_cargo_test(result.output)
+        if result.timed_out:
+            check.failing_tests += [FailingTest(test_id=t, message=f"{UNFINISHED}: the check was stopped after "
+                                                f"{result.duration_s:.0f} s") for t in cargo_unfinished_tests(result.output)]
+    elif spec.parser == "surefire":
+        check.tests, check.failing_tests = _parse_report(parse_java_reports, junit, result.output)
+    elif spec.parser == "phpunit":
+        check.tests, check.failing_tests = _parse_report(parse_phpunit, junit, result.output)
+    elif spec.parser == "rspec":
+        check.tests, check.failing_tests = _parse_report(parse_rspec, junit, result.output)
+    elif spec.parser == "minitest":
+        check.tests, check.failing_tests = parse_minitest(result.output)
+    broken = spec.parser == "go" or spec.parser in ("cargo", *REPORT_PARSERS, "minitest") and any(
+        f.message == "build failed" or f.message.startswith("collection failure") for f in check.failing_tests)
+    if broken and check.tests and check.tests.errors and not check.tests.run - check.tests.errors and \
+            check.status == CheckStatus.FAILED:
+        check.status = CheckStatus.ERROR  # nothing built (or loaded), nothing ran
     return check
+
+
+def _parse_report(parse, report: bytes | None, output: str) -> tuple[TestCounts | None, list[FailingTest]]:
+    try:
+        return parse(report, output)
+    except Exception:  # a half-written report (killed mid-run): what the output alone tells
+        return parse(None, output)
 
 
 def _read_pytest(check: CheckResult, result: CommandResult, junit: bytes | None) -> None:

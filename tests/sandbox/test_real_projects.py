@@ -90,3 +90,16 @@ async def test_go_package_without_go_mod_pkg_errors(bwrap_settings, tmp_path):
     tests = report.check("tests")
     assert tests.tests.run > 20, report.summary()  # the package built and its tests ran
     assert report.check("vet").status == CheckStatus.PASSED, report.summary()
+
+
+async def test_rust_crate_fnv(bwrap_settings, tmp_path):
+    """servo/rust-fnv: a crate without dependencies, unit tests and a module's doc tests."""
+    if shutil.which("cargo", path="/usr/local/bin:/usr/bin:/bin") is None:
+        pytest.skip("cargo is not installed under /usr (Debian package: cargo)")
+    repo = clone("fnv", "main", tmp_path)
+    async with open_sandbox(settings_for("bwrap", **REAL_LIMITS), repo) as box:
+        assert box.plan.language == "rust" and box.plan.setup == []
+        report = await box.check(repo)
+    tests = report.check("tests")
+    assert tests.status == CheckStatus.PASSED, report.summary()
+    assert tests.tests.passed == 4 and report.pass_rate == 1.0  # 2 unit tests, 2 doc tests
