@@ -119,7 +119,7 @@ def relates_to_task(test_id: str, task_text: str) -> bool:
         return True
     words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", task_text))
     lowered = {w.lower() for w in words}
-    parts = re.split(r"::|/|\.", test_id.split("[")[0])
+    parts = re.split(r"::|/|\.|#|\s+", test_id.split("[")[0])  # pytest, Go, Java/minitest (#), RSpec (words)
     names = [p for p in parts if p and p not in ("py", "js", "ts", "go")]
     for name in names[-2:] + [names[0]] if names else []:
         stem = _NAME_PREFIX.sub("", name)

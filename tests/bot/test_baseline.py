@@ -113,3 +113,9 @@ def test_relates_to_task_matches_names_files_and_ids():
     assert relates_to_task("tests/test_slugify.py::TestSlugify::test_max_length", "max_length cuts a word")
     assert relates_to_task("pkg/uuid_test.go::TestParse", "Parse accepts a bad UUID")
     assert not relates_to_task("tests/test_timed.py::test_clock_skew", "quote() double-encodes a percent sign")
+
+
+def test_relates_to_task_reads_java_minitest_and_rspec_ids():
+    assert relates_to_task("com.example.SlugTest#truncate", "truncate() drops the last word")
+    assert relates_to_task("CalcTest#test_divide", "divide by zero raises the wrong error")
+    assert relates_to_task("spec/calc_spec.rb::Calc divide rounds down", "divide rounds up")
