@@ -26,7 +26,7 @@ from bot.config import Settings
 from bot.context import RepoIndex, build_generator_context
 from bot.edits import AppliedChange, EditError, apply_changes
 from bot.events import ChecksFinished, EpisodeCompleted, EventBus, IterationCompleted, IterationStarted
-from bot.llm import InvalidModelOutput, LLMError, OllamaLLM, PromptTooLarge
+from bot.llm import InvalidModelOutput, LLMError, ModelClient, PromptTooLarge
 from bot.policy import Policy
 from bot.records import (
     AgitatorGuidance,
@@ -48,7 +48,7 @@ from bot.records import (
 from bot.reward import compute_reward
 from bot.roles.agitator import Agitator
 from bot.roles.discriminator import Discriminator
-from bot.roles.generator import Generator
+from bot.roles.generator import Generator, split_context
 from bot.tokens import count_tokens
 from bot.workspace import (
     Workspace,
@@ -119,6 +119,7 @@ class GenerateOutcome(BaseModel):
     context_tokens: int = 0
     messages: list[dict[str, str]] = Field(default_factory=list)  # the generator's prompt, for training data
     llm_ms: float = 0.0
+    edit_format: str | None = None
 
 
 class ApplyOutcome(BaseModel):
@@ -174,7 +175,7 @@ class Cycle:
     def __init__(
         self,
         settings: Settings,
-        llm: OllamaLLM,
+        llm: ModelClient,
         *,
         store: Any | None = None,  # bot.store.Store; optional so the cycle runs without a database
         bus: EventBus | None = None,
@@ -327,6 +328,7 @@ class Cycle:
         record.llm_calls.extend(gen.calls)
         record.guidance_in = gen.guidance
         record.generator_messages = gen.messages
+        record.edit_format = gen.edit_format
         if gen.proposal is None:
             record.error = gen.error
             return await self._finish(record, started, external_ms)
@@ -386,6 +388,11 @@ class Cycle:
         if chosen.apply_error:
             return [GuidanceEntry(source="edit_error", text=chosen.apply_error, iteration=number)]
         if chosen.proposal is None:
+            cut = next((c for c in chosen.llm_calls if c.role == "generator" and c.finish_reason == "length"), None)
+            if cut is not None:
+                text = (f"Your last reply was cut off at the token limit ({cut.completion_tokens} tokens) before it was "
+                        "complete. Write much less: only the lines that change, no repetition, a one-sentence summary.")
+                return [GuidanceEntry(source="edit_error", text=text, iteration=number)]
             return [GuidanceEntry(source="edit_error", text=f"Your last reply was unusable: {chosen.error}", iteration=number)]
         if chosen.status is IterationStatus.NO_CHANGE:
             return [GuidanceEntry(source="agitator", text="You proposed no change, but the task is not done yet: propose the change it needs.", iteration=number)]
@@ -464,23 +471,26 @@ class Cycle:
         self, task: Task, index: RepoIndex, history: list[GuidanceEntry], previous: IterationRecord | None, cand: Candidate
     ) -> GenerateOutcome:
         s = self.settings
-        guidance = fit_guidance(history, self._guidance_budget())
+        num_ctx = await self.llm.for_role("generator").context_window(cand.model, s.generator_num_ctx)
+        guidance = fit_guidance(history, self._guidance_budget(num_ctx))
+        edit_format = s.edit_format_for(cand.model)
         generator = Generator(
-            self.llm, model=cand.model, num_ctx=s.generator_num_ctx,
-            max_output_tokens=s.max_output_tokens, temperature=cand.temperature, edit_format=s.edit_format,
+            self.llm, model=cand.model, num_ctx=num_ctx, max_output_tokens=s.max_output_tokens,
+            temperature=cand.temperature, edit_format=edit_format, read_file=index.text,
         )
         budget = max(256, generator.context_budget(task, guidance))
         context = await asyncio.to_thread(build_generator_context, index, task, budget_tokens=budget, previous=previous)
+        stable, changing = split_context(context)  # the previous attempt goes last, after the cacheable part
         started = time.perf_counter()
         try:
-            proposal, calls = await generator.propose(task, context.render(), guidance)
+            proposal, calls = await generator.propose(task, stable, guidance, changing)
         except (InvalidModelOutput, PromptTooLarge) as exc:
             proposal, calls, error = None, getattr(exc, "calls", []), str(exc)
         else:
             error = None
         return GenerateOutcome(
             proposal=proposal, calls=calls, error=error, guidance=guidance, context_tokens=context.tokens,
-            messages=generator.last_messages, llm_ms=(time.perf_counter() - started) * 1000,
+            messages=generator.last_messages, llm_ms=(time.perf_counter() - started) * 1000, edit_format=edit_format,
         )
 
     async def apply(self, ws: Workspace, proposal: Proposal, run_id: str, subject: str) -> ApplyOutcome:
@@ -530,7 +540,8 @@ class Cycle:
 
     async def score(self, task: Task, diff: str, report: CheckReport) -> ScoreOutcome:
         s = self.settings
-        disc = Discriminator(self.llm, model=s.discriminator_model, num_ctx=s.discriminator_num_ctx, max_output_tokens=min(s.max_output_tokens, 1024))
+        num_ctx = await self.llm.for_role("discriminator").context_window(s.discriminator_model, s.discriminator_num_ctx)
+        disc = Discriminator(self.llm, model=s.discriminator_model, num_ctx=num_ctx, max_output_tokens=min(s.max_output_tokens, 1024))
         started = time.perf_counter()
         try:
             rubric, calls = await disc.score(task, diff, report.summary())
@@ -553,7 +564,8 @@ class Cycle:
         self, task: Task, diff: str, check_summary: str, rubric: Rubric | None, problems: list[str]
     ) -> GuideOutcome:
         s = self.settings
-        agitator = Agitator(self.llm, model=s.agitator_model, num_ctx=s.agitator_num_ctx, max_output_tokens=min(s.max_output_tokens, 1024))
+        num_ctx = await self.llm.for_role("agitator").context_window(s.agitator_model, s.agitator_num_ctx)
+        agitator = Agitator(self.llm, model=s.agitator_model, num_ctx=num_ctx, max_output_tokens=min(s.max_output_tokens, 1024))
         try:
             guidance, calls = await agitator.guide(task, diff, check_summary, rubric, problems)
         except (InvalidModelOutput, PromptTooLarge) as exc:
@@ -571,9 +583,8 @@ class Cycle:
 
     # --- bookkeeping ---------------------------------------------------------------------------
 
-    def _guidance_budget(self) -> int:
-        s = self.settings
-        return int((s.generator_num_ctx - s.max_output_tokens) * GUIDANCE_SHARE)
+    def _guidance_budget(self, num_ctx: int) -> int:
+        return int((num_ctx - self.settings.max_output_tokens) * GUIDANCE_SHARE)
 
     def _audit_policy(self, run_id: str, subject: str, proposal: Proposal, decision: PolicyDecision) -> None:
         if self.store is None:

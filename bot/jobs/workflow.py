@@ -54,7 +54,8 @@ from bot.jobs.report import (
     no_change_comment,
     opened_comment,
 )
-from bot.llm import LLMError, OllamaLLM
+from bot.llm import LLMError, ModelClient
+from bot.providers import build_llm
 from bot.pr_body import render_pr
 from bot.records import Episode, EpisodeStatus, Task
 from bot.store import Store
@@ -81,7 +82,7 @@ class JobServices:
     store: Store
     github: Callable[[], GitHubApp | None]  # the App once configured (serve registers it at first run)
     mirror: RepoMirror
-    llm_factory: Callable[[Settings], OllamaLLM] = OllamaLLM.from_settings
+    llm_factory: Callable[[Settings], ModelClient] = build_llm
     sandbox_opener: SandboxOpener | None = None
     remember_label: Callable[[str, str], None] | None = None  # repo → its own trigger label
 

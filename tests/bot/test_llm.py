@@ -12,12 +12,12 @@ from bot.llm import (
     InvalidModelOutput,
     LLMRequestError,
     ModelNotPulled,
-    OllamaLLM,
     OllamaUnreachable,
     PromptTooLarge,
     canonical_model_name,
     is_transient,
 )
+from bot.providers.ollama import OllamaLLM
 from bot.records import AgitatorGuidance, Proposal, Rubric
 from tests.fakes.ollama import FakeOllama
 

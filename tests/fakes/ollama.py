@@ -26,7 +26,7 @@ import respx
 from pydantic import BaseModel
 from tenacity import wait_none
 
-from bot.llm import OllamaLLM
+from bot.providers.ollama import OllamaLLM
 from bot.tokens import count_message_tokens, count_tokens
 
 DEFAULT_HOST = "http://ollama.test"
