@@ -27,6 +27,7 @@ from tenacity.wait import wait_base
 from bot.config import Settings
 from bot.llm import ChatLLM, ChatReply, ChatRequest, LLMError, ModelNotPulled, PromptTooLarge, ServerHTTPError
 from bot.llm import ServerUnreachable
+from bot.tokens import MESSAGE_OVERHEAD_TOKENS
 
 Dialect = Literal["auto", "json_schema", "json_object"]
 MAX_CONTEXT = re.compile(r"maximum context length is (\d+) tokens.*?requested (\d+) tokens", re.DOTALL)
@@ -116,15 +117,14 @@ class OpenAILLM(ChatLLM):
         if request.schema is None:  # free text: no dialect to find out
             dialect = "text"
         try:
-            data = await self._post(f"{self.host}/chat/completions", self._body(request, dialect))
+            data = await self._complete(request, dialect)
         except ServerHTTPError as exc:
             if self.dialect != "auto" or dialect == "text" or "response_format" not in exc.error:
-                raise self._context_error(request, exc) or exc
+                raise
             self.dialect = "json_object"  # llama-cpp-python: only {"type": "json_object", "schema": ...}
-            data = await self._post(f"{self.host}/chat/completions", self._body(request, "json_object"))
-        else:
-            if self.dialect == "auto" and dialect == "json_schema":
-                self.dialect = "json_schema"
+            data = await self._complete(request, "json_object")
+        if self.dialect == "auto" and dialect == "json_schema":
+            self.dialect = "json_schema"
         completion = Completion.model_validate(data)
         choice, usage, timings = completion.choices[0], completion.usage or Usage(), completion.timings
         cached = (usage.prompt_tokens_details or {}).get("cached_tokens")
@@ -139,6 +139,12 @@ class OpenAILLM(ChatLLM):
             prompt_ms=timings.prompt_ms if timings else None,
             generation_ms=timings.predicted_ms if timings else None,
         )
+
+    async def _complete(self, request: ChatRequest, dialect: str) -> Any:
+        try:
+            return await self._post(f"{self.host}/chat/completions", self._body(request, dialect))
+        except ServerHTTPError as exc:
+            raise self._context_error(request, exc) or exc
 
     def _body(self, request: ChatRequest, dialect: str) -> dict[str, Any]:
         schema = request.schema
@@ -207,7 +213,7 @@ class OpenAILLM(ChatLLM):
             count = data.get("count") if isinstance(data.get("count"), int) else len(data.get("tokens") or [])
             if count or not text:
                 self._tokenizer = path
-                return count + 6 * len(messages)  # <|im_start|>role\n ... <|im_end|>\n and the like
+                return count + MESSAGE_OVERHEAD_TOKENS * len(messages)  # the chat template's role markers
         self._tokenizer = ""
         return None
 
