@@ -81,7 +81,7 @@ def parse_blocks(reply: str, *, whole_files: bool, read_file: FileReader | None 
         line = lines[index]
         if match := SUMMARY.match(line):
             summary = [match.group(1).strip()]
-            while index + 1 < len(lines) and lines[index + 1].strip() and not _is_marker(lines, index + 1):
+            while index + 1 < len(lines) and _continues_summary(lines, index + 1):
                 index += 1
                 summary.append(lines[index].strip())
         elif match := DELETE.match(line):
@@ -113,6 +113,14 @@ def parse_blocks(reply: str, *, whole_files: bool, read_file: FileReader | None 
     if not summary or not summary[0]:
         raise reply_error("the reply has no `Summary:` line saying what changed and why", lines[0] if lines else "")
     return Proposal(summary=" ".join(summary), changes=list(changes.values()))
+
+
+def _continues_summary(lines: list[str], index: int) -> bool:
+    """A summary runs on to the next blank line, a marker, a DELETE line or a block's path line."""
+    line = lines[index]
+    if not line.strip() or FENCE.match(line) or DELETE.match(line) or _is_marker(lines, index):
+        return False
+    return not _is_marker(lines, index + 1, skip_fences=True)
 
 
 def _is_marker(lines: list[str], index: int, *, skip_fences: bool = False) -> bool:
