@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 
 from bot.baseline import Baseline, Comparison, changed_test_files, compare, related_failures, reproduced_tests
 from bot.config import Settings
-from bot.context import RepoIndex, build_generator_context
+from bot.context import RepoIndex
 from bot.edits import AppliedChange, EditError, apply_changes
 from bot.events import ChecksFinished, EpisodeCompleted, EventBus, IterationCompleted, IterationStarted
 from bot.llm import InvalidModelOutput, LLMError, ModelClient, PromptTooLarge
@@ -48,7 +48,7 @@ from bot.records import (
 from bot.reward import compute_reward
 from bot.roles.agitator import Agitator
 from bot.roles.discriminator import Discriminator
-from bot.roles.generator import Generator, split_context
+from bot.roles.generator import Generator, cacheable_context
 from bot.tokens import count_tokens
 from bot.workspace import (
     Workspace,
@@ -478,9 +478,9 @@ class Cycle:
             self.llm, model=cand.model, num_ctx=num_ctx, max_output_tokens=s.max_output_tokens,
             temperature=cand.temperature, edit_format=edit_format, read_file=index.text,
         )
-        budget = max(256, generator.context_budget(task, guidance))
-        context = await asyncio.to_thread(build_generator_context, index, task, budget_tokens=budget, previous=previous)
-        stable, changing = split_context(context)  # the previous attempt goes last, after the cacheable part
+        # the stable part first, the previous attempt last: servers with a prompt cache reuse the start
+        stable, changing, context_tokens = await asyncio.to_thread(
+            cacheable_context, generator, index, task, guidance, previous, self._guidance_budget(num_ctx))
         started = time.perf_counter()
         try:
             proposal, calls = await generator.propose(task, stable, guidance, changing)
@@ -489,7 +489,7 @@ class Cycle:
         else:
             error = None
         return GenerateOutcome(
-            proposal=proposal, calls=calls, error=error, guidance=guidance, context_tokens=context.tokens,
+            proposal=proposal, calls=calls, error=error, guidance=guidance, context_tokens=context_tokens,
             messages=generator.last_messages, llm_ms=(time.perf_counter() - started) * 1000, edit_format=edit_format,
         )
 

@@ -5,16 +5,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bot.context import PromptContext
+from bot.context import PromptContext, RepoIndex, build_generator_context
 from bot.edit_formats import DEFAULT_EDIT_FORMAT, get_format
 from bot.llm import ModelClient
-from bot.records import GuidanceEntry, LLMCall, Proposal, Task
+from bot.records import GuidanceEntry, IterationRecord, LLMCall, Proposal, Task
 from bot.roles.prompting import PromptTemplate, Role, defuse, load_prompt, render_guidance, render_task
+from bot.tokens import count_tokens, truncate_to_tokens
 
 # Context sections that change from one attempt to the next (bot/context/budget.py titles). They go
 # after the stable part of the prompt, so a server's prompt cache reuses everything before them.
 CHANGING_SECTIONS = ("Your previous attempt", "Files in the failing tests' tracebacks")
 NO_PREVIOUS = "(none: this is the first attempt)"
+PREVIOUS_SHARE = 0.3  # of the context budget, kept for the previous attempt in every iteration
 
 
 def split_context(context: PromptContext) -> tuple[str, str]:
@@ -22,6 +24,28 @@ def split_context(context: PromptContext) -> tuple[str, str]:
     stable = [s.render() for s in context.sections if not s.title.startswith(CHANGING_SECTIONS)]
     changing = [s.render() for s in context.sections if s.title.startswith(CHANGING_SECTIONS)]
     return "\n\n".join(stable), "\n\n".join(changing)
+
+
+def cacheable_context(
+    generator: Generator, index: RepoIndex, task: Task, guidance: list[GuidanceEntry],
+    previous: IterationRecord | None, guidance_cap: int,
+) -> tuple[str, str, int]:
+    """(stable context, previous attempt, tokens): the repository context built for the task alone, at
+    a budget that does not change between iterations (the window less the most the guidance may take
+    and PREVIOUS_SHARE for the previous attempt), so it is byte-identical in every prompt of the
+    episode; and the previous attempt's sections, in what the prompt has left.
+
+    Building the context with the previous attempt at once would move files between its sections
+    and change their budgets from one iteration to the next (bot/context/budget.py)."""
+    whole = generator.context_budget(task, [])
+    stable_budget = max(256, int((whole - generator.counter.to_estimate(guidance_cap)) * (1 - PREVIOUS_SHARE)))
+    stable = build_generator_context(index, task, budget_tokens=stable_budget)
+    if previous is None:
+        return stable.render(), "", stable.tokens
+    room = max(256, generator.context_budget(task, guidance) - stable.tokens)
+    _, changing = split_context(build_generator_context(index, task, budget_tokens=room, previous=previous))
+    changing = truncate_to_tokens(changing, room, keep="middle")
+    return stable.render(), changing, stable.tokens + count_tokens(changing)
 
 
 class Generator(Role[Proposal]):

@@ -21,7 +21,7 @@ from tests.fakes.ollama import FakeOllama
 # (reproduction first), then with issue 11: placeholders instead of a copyable example path, and the
 # previous attempt in its own block after the repository context (stable part first, for prompt
 # caches). Change it only with a deliberate change to the prompt text.
-GENERATOR_PROMPT_SHA256 = "cd147323412111d0b5978c6da0516abaa0ca09a47ad39fbbbef15a8469bb78a0"
+GENERATOR_PROMPT_SHA256 = "fba4a915f866c58521013c0207b2bf797b8ec972fa28dba3b45370bcbaf73581"
 
 # A reply as qwen2.5-coder writes it when it ignores "no Markdown fences".
 FENCED_REPLY = '''```json
