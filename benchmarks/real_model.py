@@ -33,16 +33,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.config import Settings  # noqa: E402
-from bot.cycle import CycleRequest  # noqa: E402
-from bot.episode import EpisodeRunner  # noqa: E402
-from bot.events import EventBus, IterationStarted  # noqa: E402
-from bot.providers import build_llm  # noqa: E402
-from bot.records import Task  # noqa: E402
-from bot.store import Store  # noqa: E402
-from sandbox import open_sandbox  # noqa: E402
-from tests.llama_server import MODEL_ALIAS, N_CTX, LlamaServer, log_timings, missing  # noqa: E402
-from tests.repos import make_repo  # noqa: E402
+from bot.config import Settings
+from bot.cycle import CycleRequest
+from bot.episode import EpisodeRunner
+from bot.events import EventBus, IterationStarted
+from bot.providers import build_llm
+from bot.records import Task
+from bot.store import Store
+from sandbox import open_sandbox
+from tests.llama_server import MODEL_ALIAS, N_CTX, LlamaServer, log_timings, missing
+from tests.repos import make_repo
 
 FILES = {
     "shop/__init__.py": "",
@@ -71,11 +71,11 @@ class TimedSandbox:
         self.seconds: dict[int, float] = defaultdict(float)
 
     @asynccontextmanager
-    async def opener(self, settings, path):  # noqa: ANN001, ANN201
+    async def opener(self, settings, path):
         async with open_sandbox(settings, path) as box:
             check = box.check
 
-            async def timed(workdir: Path):  # noqa: ANN202
+            async def timed(workdir: Path):
                 started = time.perf_counter()
                 try:
                     return await check(workdir)

@@ -26,91 +26,37 @@ from typing import Any, ClassVar, Protocol, TypeVar
 import httpx
 import ollama
 from pydantic import BaseModel, ValidationError
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
 from tenacity.wait import wait_base
 
+from bot.llm_errors import (
+    NUM_CTX_SETTING,
+    InvalidModelOutput,
+    LLMError,
+    LLMRequestError,
+    ModelNotPulled,
+    OllamaUnreachable,
+    PromptTooLarge,
+    ServerHTTPError,
+    ServerUnreachable,
+    is_transient,
+)
 from bot.records import LLMCall
 from bot.tokens import MESSAGE_OVERHEAD_TOKENS, TokenCounter
 
+__all__ = [  # the errors live in bot/llm_errors.py and are imported from here
+    "NUM_CTX_SETTING", "ChatLLM", "ChatReply", "ChatRequest", "InvalidModelOutput", "LLMError", "LLMRequestError",
+    "ModelClient", "ModelNotPulled", "OllamaUnreachable", "PromptTooLarge", "ServerHTTPError", "ServerUnreachable",
+    "canonical_model_name", "describe_validation_error", "is_transient", "parse_reply",
+]
+
 T = TypeVar("T", bound=BaseModel)
 R = TypeVar("R")
-
-# Settings that set each role's context window, named in error messages.
-NUM_CTX_SETTING = {
-    "generator": "AURA_GENERATOR_NUM_CTX",
-    "discriminator": "AURA_DISCRIMINATOR_NUM_CTX",
-    "agitator": "AURA_AGITATOR_NUM_CTX",
-}
-
-
-class LLMError(Exception):
-    """Any failure of a model request. `calls` holds the chat requests made before it failed."""
-
-    def __init__(self, message: str, *, calls: list[LLMCall] | None = None) -> None:
-        super().__init__(message)
-        self.calls: list[LLMCall] = list(calls or [])
-        self.attempts = 0  # HTTP attempts of the request that failed, retries included
-
-
-class ServerUnreachable(LLMError):
-    """No connection to the model server."""
-
-
-class OllamaUnreachable(ServerUnreachable):
-    """No connection to the server at OLLAMA_HOST."""
-
-
-class ModelNotPulled(LLMError):
-    def __init__(self, models: list[str], *, calls: list[LLMCall] | None = None, message: str | None = None) -> None:
-        self.models = models
-        message = message or "; ".join(f"model {m} is not pulled: run `ollama pull {m}`" for m in models)
-        super().__init__(message, calls=calls)
-
-
-class InvalidModelOutput(LLMError):
-    """The reply did not fit the contract, even after the one repair request."""
-
-
-class PromptTooLarge(LLMError):
-    def __init__(
-        self, *, role: str, prompt_tokens: int, max_output_tokens: int, num_ctx: int, counted: str = "about"
-    ) -> None:
-        self.prompt_tokens = prompt_tokens
-        self.max_output_tokens = max_output_tokens
-        self.num_ctx = num_ctx
-        self.overflow = prompt_tokens + max_output_tokens - num_ctx
-        setting = NUM_CTX_SETTING.get(role, "the role's num_ctx")
-        super().__init__(
-            f"the {role} prompt does not fit its context window: {counted} {prompt_tokens} prompt tokens "
-            f"+ {max_output_tokens} reserved for the reply = {prompt_tokens + max_output_tokens}, "
-            f"{self.overflow} tokens over num_ctx={num_ctx}. Give it less context or raise {setting} "
-            f"(the model must support that window)."
-        )
-
-
-class LLMRequestError(LLMError):
-    """The server refused the request (HTTP 4xx) or kept failing after every retry."""
-
-    def __init__(self, message: str, *, status_code: int | None = None, calls: list[LLMCall] | None = None):
-        super().__init__(message, calls=calls)
-        self.status_code = status_code
-
-
-class ServerHTTPError(Exception):
-    """An HTTP error status from a model server, with the server's own error text."""
-
-    def __init__(self, status_code: int, error: str) -> None:
-        super().__init__(f"HTTP {status_code}: {error}")
-        self.status_code = status_code
-        self.error = error
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Worth retrying: connection errors, timeouts, HTTP 5xx. Never 4xx."""
-    if isinstance(exc, ollama.ResponseError | ServerHTTPError):
-        return exc.status_code >= 500
-    return isinstance(exc, (ConnectionError, httpx.TransportError))
-
 
 def canonical_model_name(name: str) -> str:
     """`qwen2.5` and `qwen2.5:latest` name the same model (the tag defaults to latest)."""

@@ -14,8 +14,16 @@ import ollama
 from tenacity.wait import wait_base
 
 from bot.config import Settings
-from bot.llm import ChatLLM, ChatReply, ChatRequest, LLMError, ModelNotPulled, OllamaUnreachable, ServerHTTPError
-from bot.llm import canonical_model_name
+from bot.llm import (
+    ChatLLM,
+    ChatReply,
+    ChatRequest,
+    LLMError,
+    ModelNotPulled,
+    OllamaUnreachable,
+    ServerHTTPError,
+    canonical_model_name,
+)
 
 
 class OllamaLLM(ChatLLM):

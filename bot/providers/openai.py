@@ -25,8 +25,16 @@ from pydantic import BaseModel, Field
 from tenacity.wait import wait_base
 
 from bot.config import Settings
-from bot.llm import ChatLLM, ChatReply, ChatRequest, LLMError, ModelNotPulled, PromptTooLarge, ServerHTTPError
-from bot.llm import ServerUnreachable
+from bot.llm import (
+    ChatLLM,
+    ChatReply,
+    ChatRequest,
+    LLMError,
+    ModelNotPulled,
+    PromptTooLarge,
+    ServerHTTPError,
+    ServerUnreachable,
+)
 from bot.tokens import MESSAGE_OVERHEAD_TOKENS
 
 Dialect = Literal["auto", "json_schema", "json_object"]

@@ -9,7 +9,14 @@ from bot.context import PromptContext, RepoIndex, build_generator_context
 from bot.edit_formats import DEFAULT_EDIT_FORMAT, get_format
 from bot.llm import ModelClient
 from bot.records import GuidanceEntry, IterationRecord, LLMCall, Proposal, Task
-from bot.roles.prompting import PromptTemplate, Role, defuse, load_prompt, render_guidance, render_task
+from bot.roles.prompting import (
+    PromptTemplate,
+    Role,
+    defuse,
+    load_prompt,
+    render_guidance,
+    render_task,
+)
 from bot.tokens import count_tokens, truncate_to_tokens
 
 # Context sections that change from one attempt to the next (bot/context/budget.py titles). They go

@@ -8,7 +8,13 @@ import pytest
 import respx
 
 from bot.config import Settings
-from bot.llm import InvalidModelOutput, LLMRequestError, ModelNotPulled, PromptTooLarge, ServerUnreachable
+from bot.llm import (
+    InvalidModelOutput,
+    LLMRequestError,
+    ModelNotPulled,
+    PromptTooLarge,
+    ServerUnreachable,
+)
 from bot.providers import RoleRouter, build_llm
 from bot.providers.ollama import OllamaLLM
 from bot.providers.openai import OpenAILLM

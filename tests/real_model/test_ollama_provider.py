@@ -8,7 +8,7 @@ import json
 import pytest
 
 from bot.cli import main
-from bot.records import EpisodeStatus, Proposal, Rubric, AgitatorGuidance
+from bot.records import AgitatorGuidance, EpisodeStatus, Proposal, Rubric
 from bot.store import Store
 from tests.repos import CALC_FILES, make_repo
 

@@ -4,10 +4,6 @@ its window, cut-off replies), not whether a 135M model solves anything."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
-import httpx
 import pytest
 from tenacity import wait_none
 
@@ -17,7 +13,7 @@ from bot.providers.openai import OpenAILLM
 from bot.records import AgitatorGuidance, EpisodeStatus, LLMCall, Proposal, Rubric, Task
 from bot.roles import Agitator, Discriminator
 from bot.store import Store
-from tests.llama_server import MODEL_ALIAS, N_CTX, LlamaServer
+from tests.llama_server import MODEL_ALIAS, N_CTX
 from tests.repos import CALC_FILES, make_repo
 
 pytestmark = pytest.mark.real_model
@@ -163,4 +159,3 @@ async def test_models_are_listed_through_v1_models(llama_server):
         await llm.ensure_models([MODEL_ALIAS])
         with pytest.raises(Exception, match=rf"model qwen2.5:7b is not served .* It serves: {MODEL_ALIAS}\."):
             await llm.ensure_models([MODEL_ALIAS, "qwen2.5:7b"])
-    assert httpx.get(f"{llama_server.base_url}/models").json()["data"][0]["id"] == MODEL_ALIAS
