@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     edit_format: str = "json-search-replace"  # how the generator writes changes (bot/edit_formats/)
     # per model: {"glob of model names": "format"}; beats edit_format and the family defaults
     edit_formats: dict[str, str] = Field(default_factory=dict)
+    edit_format_choices: list[str] = Field(default_factory=list)  # several: a bandit per repository picks one
     # token budgets: the context window sent as num_ctx, per role
     generator_num_ctx: int = Field(16384, ge=1024)
     discriminator_num_ctx: int = Field(8192, ge=1024)
@@ -118,6 +119,13 @@ class Settings(BaseSettings):
         from bot.edit_formats import get_format
 
         return {pattern: get_format(name).name for pattern, name in v.items()}
+
+    @field_validator("edit_format_choices")
+    @classmethod
+    def _known_edit_format_choices(cls, v: list[str]) -> list[str]:
+        from bot.edit_formats import get_format
+
+        return [get_format(name).name for name in v]
 
     def provider_for(self, role: str) -> Provider:
         return getattr(self, f"{role}_provider") or self.llm_provider

@@ -97,6 +97,8 @@ class EpisodeRunner:
             self.store.create_run(request.run_id, kind=request.kind, repo=request.repo, params=self.run_params)
         prepared: Preparation = await self.step("prepare", self.prepare, request)
         settings = self.settings.model_copy(update={"generator_model": prepared.generator_model})
+        if prepared.edit_format:  # the bandit's format for this model beats the settings' choice
+            settings.edit_formats = {prepared.generator_model: prepared.edit_format, **settings.edit_formats}
         if self.bus is not None:
             await self.bus.emit(EpisodePrepared(
                 run_id=request.run_id, episode_id=request.episode_id, generator_model=prepared.generator_model,
