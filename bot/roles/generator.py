@@ -45,7 +45,8 @@ def cacheable_context(
     Building the context with the previous attempt at once would move files between its sections
     and change their budgets from one iteration to the next (bot/context/budget.py)."""
     whole = generator.context_budget(task, [])
-    stable_budget = max(256, int((whole - generator.counter.to_estimate(guidance_cap)) * (1 - PREVIOUS_SHARE)))
+    stable_budget = int((whole - generator.counter.to_estimate(guidance_cap)) * (1 - PREVIOUS_SHARE))
+    stable_budget = max(256, stable_budget // 512 * 512)  # in steps, so the counter's calibration rarely moves it
     stable = build_generator_context(index, task, budget_tokens=stable_budget)
     if previous is None:
         return stable.render(), "", stable.tokens
