@@ -16,6 +16,7 @@ prefix-match hit"). The server runs with its RAM prompt cache (--cache), since t
 one KV cache: without it each role's request evicts the previous role's prompt.
 
     .venv/bin/python benchmarks/real_model.py [--iterations 3] [--edit-format whole-file] [--no-cache]
+        [--gguf gemma-3-270m-q4_k_m.gguf --alias gemma-3-270m]
 
 Needs scripts/real-model-setup and bubblewrap.
 """
@@ -89,8 +90,8 @@ class TimedSandbox:
 async def run(args: argparse.Namespace, work: Path, server: LlamaServer) -> int:
     repo = make_repo(work / "shop", FILES)
     settings = Settings(
-        llm_provider="openai", openai_base_url=server.base_url, generator_model=MODEL_ALIAS,
-        discriminator_model=MODEL_ALIAS, agitator_model=MODEL_ALIAS, generator_num_ctx=N_CTX,
+        llm_provider="openai", openai_base_url=server.base_url, generator_model=args.alias,
+        discriminator_model=args.alias, agitator_model=args.alias, generator_num_ctx=N_CTX,
         discriminator_num_ctx=N_CTX, agitator_num_ctx=N_CTX, max_output_tokens=args.max_output_tokens,
         max_iterations=args.iterations, data_dir=work / "data", baseline=True,
         **({"edit_format": args.edit_format} if args.edit_format else {}),
@@ -160,13 +161,15 @@ def main() -> int:
     parser.add_argument("--max-output-tokens", type=int, default=512)
     parser.add_argument("--edit-format", default=None, help="default: the model family's (whole-file for SmolLM2)")
     parser.add_argument("--no-cache", action="store_true", help="run the server without its RAM prompt cache")
+    parser.add_argument("--gguf", type=Path, default=None, help="another GGUF model (default: SmolLM2-135M)")
+    parser.add_argument("--alias", default=MODEL_ALIAS, help="the model's name on the server (picks the family's format)")
     args = parser.parse_args()
     if reason := missing():
         print(f"real model unavailable: {reason}")
         return 2
     with tempfile.TemporaryDirectory(prefix="real-model-") as tmp:
         work = Path(tmp)
-        server = LlamaServer.start(work / "server.log", cache=not args.no_cache)
+        server = LlamaServer.start(work / "server.log", cache=not args.no_cache, model=args.gguf, alias=args.alias)
         try:
             return asyncio.run(run(args, work, server))
         finally:

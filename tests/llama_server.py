@@ -67,12 +67,16 @@ class LlamaServer:
         return f"http://127.0.0.1:{self.port}/v1"
 
     @classmethod
-    def start(cls, log_path: Path, *, n_ctx: int = N_CTX, cache: bool = False, timeout_s: float = 120.0) -> LlamaServer:
-        """Start the server and wait until it lists its model. `cache` keeps a RAM cache of prompt
-        states (llama-cpp-python's --cache), so a prompt is reused even after another role's request."""
+    def start(
+        cls, log_path: Path, *, n_ctx: int = N_CTX, cache: bool = False, timeout_s: float = 120.0,
+        model: Path | None = None, alias: str = MODEL_ALIAS,
+    ) -> LlamaServer:
+        """Start the server and wait until it lists its model (`model`, default `gguf_path()`, served
+        as `alias`). `cache` keeps a RAM cache of prompt states (llama-cpp-python's --cache), so a
+        prompt is reused even after another role's request."""
         port = _free_port()
         command = [
-            sys.executable, "-m", "llama_cpp.server", "--model", str(gguf_path()), "--model_alias", MODEL_ALIAS,
+            sys.executable, "-m", "llama_cpp.server", "--model", str(model or gguf_path()), "--model_alias", alias,
             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(n_ctx), "--n_threads", "2",
         ]
         if cache:
