@@ -35,6 +35,7 @@ from tenacity import (
 from tenacity.wait import wait_base
 
 from bot.llm_errors import (
+    CONTEXT_OVERFLOW,
     NUM_CTX_SETTING,
     InvalidModelOutput,
     LLMError,
@@ -298,11 +299,13 @@ class ChatLLM(ABC):
             )
         except LLMError as exc:
             call.attempts = exc.attempts or call.attempts
+            if isinstance(exc, LLMRequestError) and CONTEXT_OVERFLOW.search(str(exc)):
+                exc = self._refused_as_too_large(request, exc)
             call.ok, call.error = False, str(exc)
             call.duration_ms = (time.perf_counter() - started) * 1000
             calls.append(call)
             exc.calls = list(calls)
-            raise
+            raise exc from exc.__cause__
         counter = self.counter(request.model)
         # The server's own counters; estimates only where a server leaves them out.
         if reply.prompt_tokens:
@@ -315,6 +318,17 @@ class ChatLLM(ABC):
         call.duration_ms = reply.total_ms or (time.perf_counter() - started) * 1000
         calls.append(call)
         return reply
+
+    def _refused_as_too_large(self, request: ChatRequest, exc: LLMRequestError) -> PromptTooLarge:
+        """The server refused the prompt as longer than its window: our estimate was low for this model,
+        so the counter is made stricter (the next prompt is cut more), and the refusal is PromptTooLarge."""
+        counter = self.counter(request.model)
+        counter.bytes_per_token = max(1.0, counter.bytes_per_token * 0.8)
+        error = PromptTooLarge(role=request.role or "model", prompt_tokens=counter.count_messages(request.messages),
+                               max_output_tokens=request.max_tokens, num_ctx=request.num_ctx,
+                               counted="(the server refused it) about")
+        error.attempts = exc.attempts
+        return error
 
     async def _send(self, what: str, request: Callable[[], Awaitable[R]], *, model: str | None = None) -> tuple[R, int]:
         """Run `request` with retries; return (result, attempts) or raise an LLMError that says why."""

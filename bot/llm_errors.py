@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import httpx
 import ollama
 
@@ -77,8 +79,13 @@ class ServerHTTPError(Exception):
         self.error = error
 
 
+# A server refusing a prompt longer than its window: llama-server's "the request exceeds the available
+# context size", Ollama's "input length exceeds the context length". Retrying cannot help.
+CONTEXT_OVERFLOW = re.compile(r"exceed\w*\b.{0,40}\bcontext|context (length|size|window)\b.{0,20}\bexceed", re.IGNORECASE)
+
+
 def is_transient(exc: BaseException) -> bool:
-    """Worth retrying: connection errors, timeouts, HTTP 5xx. Never 4xx."""
+    """Worth retrying: connection errors, timeouts, HTTP 5xx. Never 4xx, nor a prompt over the window."""
     if isinstance(exc, ollama.ResponseError | ServerHTTPError):
-        return exc.status_code >= 500
+        return exc.status_code >= 500 and not CONTEXT_OVERFLOW.search(str(exc.error))
     return isinstance(exc, (ConnectionError, httpx.TransportError))
