@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
+from typing import Literal
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -19,12 +20,21 @@ DEFAULT_DENY = [
     "CODEOWNERS", ".github/CODEOWNERS", "docs/CODEOWNERS",
     "**/*.pem", "**/.env*", "secrets/**",
 ]
+ROLES = ("generator", "discriminator", "agitator")
+Provider = Literal["ollama", "openai"]
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AURA_", env_file=".env", extra="ignore")
 
-    # --- models (Ollama) ---
+    # --- models: Ollama's API, or an OpenAI-compatible server (bot/providers/) ---
+    llm_provider: Provider = "ollama"
+    generator_provider: Provider | None = None  # per-role overrides of llm_provider
+    discriminator_provider: Provider | None = None
+    agitator_provider: Provider | None = None
+    openai_base_url: str = "http://localhost:1234/v1"  # LM Studio's; llama-server, vLLM: http://host:8000/v1
+    openai_api_key: str | None = None
+    openai_json_dialect: Literal["auto", "json_schema", "json_object"] = "auto"  # structured output's form
     ollama_host: str = Field(
         "http://localhost:11434", validation_alias=AliasChoices("OLLAMA_HOST", "AURA_OLLAMA_HOST")
     )
@@ -36,6 +46,9 @@ class Settings(BaseSettings):
     ensemble_models: list[str] = Field(default_factory=list)
     generator_temperature: float = 0.2
     edit_format: str = "json-search-replace"  # how the generator writes changes (bot/edit_formats/)
+    # per model: {"glob of model names": "format"}; beats edit_format and the family defaults
+    edit_formats: dict[str, str] = Field(default_factory=dict)
+    edit_format_choices: list[str] = Field(default_factory=list)  # several: a bandit per repository picks one
     # token budgets: the context window sent as num_ctx, per role
     generator_num_ctx: int = Field(16384, ge=1024)
     discriminator_num_ctx: int = Field(8192, ge=1024)
@@ -103,7 +116,7 @@ class Settings(BaseSettings):
     autonomy_tick_s: float = Field(60.0, gt=0)  # how often scheduled scans (repository config `autonomy`) are looked at
     safe_mode: bool = Field(True, validation_alias=AliasChoices("SAFE_MODE", "AURA_SAFE_MODE"))
 
-    @field_validator("ollama_host")
+    @field_validator("ollama_host", "openai_base_url")
     @classmethod
     def _strip_slash(cls, v: str) -> str:
         return v.rstrip("/")
@@ -115,6 +128,30 @@ class Settings(BaseSettings):
         from bot.edit_formats import get_format
 
         return get_format(v).name
+
+    @field_validator("edit_formats")
+    @classmethod
+    def _known_edit_formats(cls, v: dict[str, str]) -> dict[str, str]:
+        from bot.edit_formats import get_format
+
+        return {pattern: get_format(name).name for pattern, name in v.items()}
+
+    @field_validator("edit_format_choices")
+    @classmethod
+    def _known_edit_format_choices(cls, v: list[str]) -> list[str]:
+        from bot.edit_formats import get_format
+
+        return [get_format(name).name for name in v]
+
+    def provider_for(self, role: str) -> Provider:
+        return getattr(self, f"{role}_provider") or self.llm_provider
+
+    def edit_format_for(self, model: str) -> str:
+        """The generator's edit format for `model`: AURA_EDIT_FORMATS, then AURA_EDIT_FORMAT when set,
+        then the model family's default (bot/edit_formats/), then json-search-replace."""
+        from bot.edit_formats import format_for_model
+
+        return format_for_model(model, self.edit_formats, self.edit_format if "edit_format" in self.model_fields_set else None)
 
     @property
     def database_url(self) -> str:

@@ -178,6 +178,7 @@ class Cycle(CycleSteps):
         record.llm_calls.extend(gen.calls)
         record.guidance_in = gen.guidance
         record.generator_messages = gen.messages
+        record.edit_format = gen.edit_format
         if gen.proposal is None:
             record.error = gen.error
             return await self._finish(record, started, external_ms)
@@ -237,6 +238,11 @@ class Cycle(CycleSteps):
         if chosen.apply_error:
             return [GuidanceEntry(source="edit_error", text=chosen.apply_error, iteration=number)]
         if chosen.proposal is None:
+            cut = next((c for c in chosen.llm_calls if c.role == "generator" and c.finish_reason == "length"), None)
+            if cut is not None:
+                text = (f"Your last reply was cut off at the token limit ({cut.completion_tokens} tokens) before it was "
+                        "complete. Write much less: only the lines that change, no repetition, a one-sentence summary.")
+                return [GuidanceEntry(source="edit_error", text=text, iteration=number)]
             return [GuidanceEntry(source="edit_error", text=f"Your last reply was unusable: {chosen.error}", iteration=number)]
         if chosen.status is IterationStatus.NO_CHANGE:
             return [GuidanceEntry(source="agitator", text="You proposed no change, but the task is not done yet: propose the change it needs.", iteration=number)]

@@ -22,10 +22,10 @@ from pydantic import BaseModel, Field
 
 from bot.baseline import Baseline, Comparison, reproduced_tests
 from bot.config import Settings
-from bot.context import RepoIndex, build_generator_context
+from bot.context import RepoIndex
 from bot.edits import AppliedChange, EditError, apply_changes
 from bot.events import EventBus
-from bot.llm import InvalidModelOutput, OllamaLLM, PromptTooLarge
+from bot.llm import InvalidModelOutput, ModelClient, PromptTooLarge
 from bot.policy import Policy
 from bot.records import (
     AgitatorGuidance,
@@ -43,7 +43,7 @@ from bot.records import (
 from bot.reward import compute_reward
 from bot.roles.agitator import Agitator
 from bot.roles.discriminator import Discriminator
-from bot.roles.generator import Generator
+from bot.roles.generator import Generator, cacheable_context
 from bot.tokens import count_tokens
 from bot.workspace import Workspace, apply_diff, commit_diff, create_worktree, reset_worktree, worktree_diff
 from sandbox import open_sandbox
@@ -104,6 +104,7 @@ class GenerateOutcome(BaseModel):
     context_tokens: int = 0
     messages: list[dict[str, str]] = Field(default_factory=list)  # the generator's prompt, for training data
     llm_ms: float = 0.0
+    edit_format: str | None = None
 
 
 class ApplyOutcome(BaseModel):
@@ -166,7 +167,7 @@ class CycleSteps:
     def __init__(
         self,
         settings: Settings,
-        llm: OllamaLLM,
+        llm: ModelClient,
         *,
         store: Any | None = None,  # bot.store.Store; optional so the cycle runs without a database
         bus: EventBus | None = None,
@@ -203,23 +204,26 @@ class CycleSteps:
         self, task: Task, index: RepoIndex, history: list[GuidanceEntry], previous: IterationRecord | None, cand: Candidate
     ) -> GenerateOutcome:
         s = self.settings
-        guidance = fit_guidance(history, self._guidance_budget())
+        num_ctx = await self.llm.for_role("generator").context_window(cand.model, s.generator_num_ctx)
+        guidance = fit_guidance(history, self._guidance_budget(num_ctx))
+        edit_format = s.edit_format_for(cand.model)
         generator = Generator(
-            self.llm, model=cand.model, num_ctx=s.generator_num_ctx,
-            max_output_tokens=s.max_output_tokens, temperature=cand.temperature, edit_format=s.edit_format,
+            self.llm, model=cand.model, num_ctx=num_ctx, max_output_tokens=s.max_output_tokens,
+            temperature=cand.temperature, edit_format=edit_format, read_file=index.text,
         )
-        budget = max(256, generator.context_budget(task, guidance))
-        context = await asyncio.to_thread(build_generator_context, index, task, budget_tokens=budget, previous=previous)
+        # the stable part first, the previous attempt last: servers with a prompt cache reuse the start
+        stable, changing, context_tokens = await asyncio.to_thread(
+            cacheable_context, generator, index, task, guidance, previous, self._guidance_budget(num_ctx))
         started = time.perf_counter()
         try:
-            proposal, calls = await generator.propose(task, context.render(), guidance)
+            proposal, calls = await generator.propose(task, stable, guidance, changing)
         except (InvalidModelOutput, PromptTooLarge) as exc:
             proposal, calls, error = None, getattr(exc, "calls", []), str(exc)
         else:
             error = None
         return GenerateOutcome(
-            proposal=proposal, calls=calls, error=error, guidance=guidance, context_tokens=context.tokens,
-            messages=generator.last_messages, llm_ms=(time.perf_counter() - started) * 1000,
+            proposal=proposal, calls=calls, error=error, guidance=guidance, context_tokens=context_tokens,
+            messages=generator.last_messages, llm_ms=(time.perf_counter() - started) * 1000, edit_format=edit_format,
         )
 
     async def apply(self, ws: Workspace, proposal: Proposal, run_id: str, subject: str) -> ApplyOutcome:
@@ -268,7 +272,8 @@ class CycleSteps:
 
     async def score(self, task: Task, diff: str, report: CheckReport) -> ScoreOutcome:
         s = self.settings
-        disc = Discriminator(self.llm, model=s.discriminator_model, num_ctx=s.discriminator_num_ctx, max_output_tokens=min(s.max_output_tokens, 1024))
+        num_ctx = await self.llm.for_role("discriminator").context_window(s.discriminator_model, s.discriminator_num_ctx)
+        disc = Discriminator(self.llm, model=s.discriminator_model, num_ctx=num_ctx, max_output_tokens=min(s.max_output_tokens, 1024))
         started = time.perf_counter()
         try:
             rubric, calls = await disc.score(task, diff, report.summary())
@@ -291,7 +296,8 @@ class CycleSteps:
         self, task: Task, diff: str, check_summary: str, rubric: Rubric | None, problems: list[str]
     ) -> GuideOutcome:
         s = self.settings
-        agitator = Agitator(self.llm, model=s.agitator_model, num_ctx=s.agitator_num_ctx, max_output_tokens=min(s.max_output_tokens, 1024))
+        num_ctx = await self.llm.for_role("agitator").context_window(s.agitator_model, s.agitator_num_ctx)
+        agitator = Agitator(self.llm, model=s.agitator_model, num_ctx=num_ctx, max_output_tokens=min(s.max_output_tokens, 1024))
         try:
             guidance, calls = await agitator.guide(task, diff, check_summary, rubric, problems)
         except (InvalidModelOutput, PromptTooLarge) as exc:
@@ -309,9 +315,8 @@ class CycleSteps:
 
     # --- bookkeeping ---------------------------------------------------------------------------
 
-    def _guidance_budget(self) -> int:
-        s = self.settings
-        return int((s.generator_num_ctx - s.max_output_tokens) * GUIDANCE_SHARE)
+    def _guidance_budget(self, num_ctx: int) -> int:
+        return int((num_ctx - self.settings.max_output_tokens) * GUIDANCE_SHARE)
 
     def _audit_policy(self, run_id: str, subject: str, proposal: Proposal, decision: PolicyDecision) -> None:
         if self.store is None:

@@ -28,22 +28,35 @@ from bot.events import EpisodePrepared, EventBus
 from bot.learning.bandit import ModelBandit
 from bot.learning.patterns import OllamaEmbedder
 from bot.learning.prepare import Preparation, after_episode, generator_models, prepare_episode
-from bot.llm import LLMError, ModelNotPulled, OllamaLLM, OllamaUnreachable
+from bot.llm import LLMError, ModelClient, ModelNotPulled, ServerUnreachable
 from bot.records import Episode, LLMCall
 
-ServerUnavailable = (OllamaUnreachable, ModelNotPulled)
+ServerUnavailable = (ServerUnreachable, ModelNotPulled)
 
 
 def required_models(settings: Settings) -> list[str]:
     """Every model a run with these settings may call, each once, in the order they are first needed."""
+    return list(dict.fromkeys(m for models in models_by_role(settings).values() for m in models))
+
+
+def models_by_role(settings: Settings) -> dict[str, list[str]]:
     ensemble = [spec.partition("@")[0] for spec in settings.ensemble_models]
-    models = [*generator_models(settings), *ensemble, settings.discriminator_model, settings.agitator_model]
-    return list(dict.fromkeys(m for m in models if m))
+    return {
+        "generator": [m for m in dict.fromkeys([*generator_models(settings), *ensemble]) if m],
+        "discriminator": [settings.discriminator_model],
+        "agitator": [settings.agitator_model],
+    }
 
 
-async def check_models(llm: OllamaLLM, settings: Settings) -> None:
-    """Raise ModelNotPulled (or OllamaUnreachable) before any work starts, naming what is missing."""
-    await llm.ensure_models(required_models(settings))
+async def check_models(llm: ModelClient, settings: Settings) -> None:
+    """Raise ModelNotPulled (or ServerUnreachable) before any work starts, naming what is missing.
+    Roles served by the same client are checked with one listing."""
+    by_client: dict[int, tuple[object, list[str]]] = {}
+    for role, models in models_by_role(settings).items():
+        client = llm.for_role(role)
+        by_client.setdefault(id(client), (client, []))[1].extend(models)
+    for client, models in by_client.values():
+        await client.ensure_models(dict.fromkeys(models))  # type: ignore[attr-defined]
 
 
 class EpisodeResult(BaseModel):
@@ -64,7 +77,7 @@ class EpisodeResult(BaseModel):
 @dataclass
 class EpisodeRunner:
     settings: Settings
-    llm: OllamaLLM
+    llm: ModelClient
     store: Any | None = None  # bot.store.Store; eval may run without one
     bus: EventBus | None = None
     step: StepRunner = run_inline
@@ -84,6 +97,8 @@ class EpisodeRunner:
             self.store.create_run(request.run_id, kind=request.kind, repo=request.repo, params=self.run_params)
         prepared: Preparation = await self.step("prepare", self.prepare, request)
         settings = self.settings.model_copy(update={"generator_model": prepared.generator_model})
+        if prepared.edit_format:  # the bandit's format for this model beats the settings' choice
+            settings.edit_formats = {prepared.generator_model: prepared.edit_format, **settings.edit_formats}
         if self.bus is not None:
             await self.bus.emit(EpisodePrepared(
                 run_id=request.run_id, episode_id=request.episode_id, generator_model=prepared.generator_model,

@@ -107,9 +107,15 @@ class AgitatorGuidance(BaseModel):
 class LLMCall(BaseModel):
     role: str
     model: str
+    provider: str = "ollama"  # the API that served it: ollama | openai
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    duration_ms: float = 0.0  # Ollama's total_duration
+    counted_by_server: bool = True  # false: the server reported no counts, these are estimates
+    cached_tokens: int | None = None  # prompt tokens the server reused from its cache, where it says
+    duration_ms: float = 0.0  # the server's total duration where it reports one, else wall time
+    prompt_ms: float | None = None  # prompt processing, where the server reports it
+    generation_ms: float | None = None  # token generation, where the server reports it
+    finish_reason: str | None = None  # "length": the reply was cut off at the token limit
     attempts: int = 1  # HTTP attempts, retries included
     repaired: bool = False  # a repair request was needed
     ok: bool = True
@@ -169,6 +175,7 @@ class IterationRecord(BaseModel):
     finished_at: datetime | None = None
     model: str | None = None
     temperature: float | None = None
+    edit_format: str | None = None  # how the generator wrote its changes (bot/edit_formats/)
     guidance_in: list[GuidanceEntry] = Field(default_factory=list)  # what the generator was told
     proposal: Proposal | None = None
     policy: PolicyDecision | None = None

@@ -24,7 +24,7 @@ from bot.cycle import CycleRequest, SandboxOpener
 from bot.cycle_steps import baseline_cache_file
 from bot.episode import EpisodeRunner, ServerUnavailable
 from bot.events import EventBus
-from bot.llm import LLMError, OllamaLLM
+from bot.llm import LLMError, ModelClient
 from bot.records import utcnow
 from bot.scan_report import CheckLine, Finding, ScanReport, TaskOutcome
 from bot.workspace import GitError, WorkspaceError, ensure_repository, remove_worktree, resolve_commit, run_git
@@ -116,7 +116,7 @@ class Scan:
     """One scan session on a local repository (the GitHub App runs `checks_on_base` and `findings_of`
     itself and works each finding as its own job)."""
 
-    def __init__(self, settings: Settings, llm: OllamaLLM, *, store: Any | None = None, bus: EventBus | None = None,
+    def __init__(self, settings: Settings, llm: ModelClient, *, store: Any | None = None, bus: EventBus | None = None,
                  sandbox_opener: SandboxOpener | None = None) -> None:
         self.settings = settings
         self.llm = llm

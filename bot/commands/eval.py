@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
 
 async def evaluate(settings, args: argparse.Namespace, suite, suite_name: str) -> int:  # noqa: ANN001
     from bot.learning.eval import EvalError, render_report, run_eval
-    from bot.llm import OllamaLLM
+    from bot.providers import build_llm
     from bot.store import Store, StoreError
     from sandbox import SandboxError
 
@@ -73,7 +73,7 @@ async def evaluate(settings, args: argparse.Namespace, suite, suite_name: str) -
         return 2
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     try:
-        async with OllamaLLM.from_settings(settings) as llm:
+        async with build_llm(settings) as llm:
             with tempfile.TemporaryDirectory(prefix="eval-", dir=settings.data_dir) as work:
                 report = await run_eval(
                     settings, llm, store, suite, work_dir=Path(work), models=args.models or None, runs=args.runs,

@@ -61,7 +61,8 @@ async def improve(settings: Settings, args: argparse.Namespace, task: Task) -> i
     from bot.cycle import CycleRequest
     from bot.episode import EpisodeRunner, check_models
     from bot.events import ChecksFinished, EpisodePrepared, EventBus, IterationCompleted, IterationStarted
-    from bot.llm import LLMError, OllamaLLM
+    from bot.llm import LLMError
+    from bot.providers import build_llm
     from bot.store import Store, StoreError
     from bot.workspace import WorkspaceError, ensure_repository
     from sandbox import SandboxError
@@ -71,7 +72,7 @@ async def improve(settings: Settings, args: argparse.Namespace, task: Task) -> i
         ensure_repository(args.path)  # cheap checks before the model server is asked
     except WorkspaceError as exc:
         raise ConfigError(str(exc)) from exc
-    llm = OllamaLLM.from_settings(settings)
+    llm = build_llm(settings)
     try:
         try:
             await check_models(llm, settings)

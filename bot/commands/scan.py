@@ -44,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
 async def scan(settings: Settings, args: argparse.Namespace) -> int:
     from bot.episode import check_models
     from bot.events import EventBus, IterationCompleted
-    from bot.llm import LLMError, OllamaLLM
+    from bot.llm import LLMError
+    from bot.providers import build_llm
     from bot.scan import Scan, write_report
     from bot.scan_report import Finding
     from bot.workspace import WorkspaceError, ensure_repository
@@ -55,7 +56,7 @@ async def scan(settings: Settings, args: argparse.Namespace) -> int:
         ensure_repository(args.path)
     except WorkspaceError as exc:
         raise ConfigError(str(exc)) from exc
-    llm = OllamaLLM.from_settings(settings)
+    llm = build_llm(settings)
     try:
         try:
             await check_models(llm, settings)

@@ -91,12 +91,12 @@ async def _run(settings, args, instances, models, repos_dir: Path, instances_fil
     from bot.learning.swebench.report import render_report
     from bot.learning.swebench.repos import RepoError, Repos
     from bot.learning.swebench.run import SwebenchRun
-    from bot.llm import OllamaLLM
+    from bot.providers import build_llm
     from sandbox import SandboxError
 
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
-    llm = OllamaLLM.from_settings(settings) if any(m != ORACLE for m in models) else None
+    llm = build_llm(settings) if any(m != ORACLE for m in models) else None
     runner = SwebenchRun(settings, Repos(repos_dir, out / "work" / "mirrors"), out, llm=llm,
                          max_iterations=args.max_iterations, jobs=args.jobs, instances_file=instances_file)
     try:

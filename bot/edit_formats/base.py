@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from functools import cached_property
 from importlib.resources import files
 from typing import ClassVar
@@ -34,12 +35,14 @@ class EditFormat(ABC):
     """
 
     name: ClassVar[str]  # the value of AURA_EDIT_FORMAT
-    # the JSON schema Ollama constrains the reply to (sent as `format`)
-    output_schema: ClassVar[type[BaseModel]]
+    # the JSON schema the server constrains the reply to; a plain-text format names its result with it
+    output_schema: ClassVar[type[BaseModel]] = Proposal
+    constrained: ClassVar[bool] = True  # false: the reply is free text, no schema is sent
 
     @abstractmethod
-    def parse(self, reply: str) -> Proposal:
-        """The proposal in the model's reply. A reply that does not fit raises pydantic's
+    def parse(self, reply: str, read_file: Callable[[str], str | None] | None = None) -> Proposal:
+        """The proposal in the model's reply. `read_file` gives a file's current text (None: no such
+        file), for formats that write whole files. A reply that does not fit raises pydantic's
         ValidationError, which the LLM layer quotes in its one repair request."""
 
     @cached_property

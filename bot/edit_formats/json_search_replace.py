@@ -1,11 +1,13 @@
 """JSON search/replace, the default edit format: one JSON object shaped like `Proposal`.
 
 Each update is a list of search/replace edits, each create a whole new file, each delete a path.
-Ollama constrains decoding to the Proposal schema; the parser validates the reply and tolerates a
+The server constrains decoding to the Proposal schema; the parser validates the reply and tolerates a
 Markdown code fence around the JSON.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from bot.edit_formats.base import EditFormat
 from bot.llm import parse_reply
@@ -16,5 +18,5 @@ class JsonSearchReplace(EditFormat):
     name = "json-search-replace"
     output_schema = Proposal
 
-    def parse(self, reply: str) -> Proposal:
+    def parse(self, reply: str, read_file: Callable[[str], str | None] | None = None) -> Proposal:
         return parse_reply(Proposal, reply)

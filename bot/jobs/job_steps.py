@@ -34,7 +34,8 @@ from bot.github.repo_config import RepoConfigInvalid, parse_repo_config
 from bot.github.text import sanitize
 from bot.jobs import git as jobgit
 from bot.jobs.report import ProgressReporter, check_run_output, dashboard_url
-from bot.llm import OllamaLLM
+from bot.llm import ModelClient
+from bot.providers import build_llm
 from bot.pr_body import render_pr
 from bot.records import Episode, Task
 from bot.store import Store
@@ -52,7 +53,7 @@ class JobServices:
     store: Store
     github: Callable[[], GitHubApp | None]  # the App once configured (serve registers it at first run)
     mirror: RepoMirror
-    llm_factory: Callable[[Settings], OllamaLLM] = OllamaLLM.from_settings
+    llm_factory: Callable[[Settings], ModelClient] = build_llm
     sandbox_opener: SandboxOpener | None = None
     remember_label: Callable[[str, str], None] | None = None  # repo → its own trigger label
 

@@ -1,7 +1,9 @@
 """Model selection: a Thompson-sampling bandit per repository and role.
 
 When several models are configured for a role (`AURA_GENERATOR_MODELS`), each is an arm with a Beta
-posterior. Evidence comes from the store, so the bandit has no state of its own and survives restarts:
+posterior. Edit formats are one more choice (`AURA_EDIT_FORMAT_CHOICES`): the role "edit_format" has an
+arm per generator model and format, "<model>|<format>", fed by the iterations that model wrote in that
+format. Evidence comes from the store, so the bandit has no state of its own and survives restarts:
 
 - every iteration with a reward in [0, 1] is a fractional success for the model that played the role
   in it (alpha += r, beta += 1 - r); an attempt whose generator reply was unusable (no reward, status
@@ -127,8 +129,17 @@ class ModelBandit:
         return {model for r in chosen for model, _ in _observations(r, role)}
 
 
+def format_arm(model: str, edit_format: str) -> str:
+    return f"{model}|{edit_format}"
+
+
 def _observations(record: IterationRecord, role: str) -> list[tuple[str, float]]:
-    """(model, reward) pairs one iteration gives about `role`."""
+    """(model, reward) pairs one iteration gives about `role` ("model|format" pairs for "edit_format")."""
+    if role == "edit_format":
+        if not record.model or not record.edit_format:
+            return []
+        return [(format_arm(record.model, record.edit_format), reward)
+                for _, reward in _observations(record, "generator")]
     if record.reward is not None:
         if role == "generator" and record.model:
             return [(record.model, record.reward.value)]

@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from bot.config import Settings
 from bot.events import EventBus
-from bot.llm import OllamaLLM
+from bot.llm import ModelClient
 from bot.records import EpisodeStatus, Proposal, Task
 from bot.store import Store
 from bot.workspace import run_git
@@ -168,7 +168,7 @@ def summarize(report: EvalReport) -> EvalReport:
 
 async def run_eval(
     settings: Settings,
-    llm: OllamaLLM,
+    llm: ModelClient,
     store: Store | None,
     suite: list[SuiteTask],
     *,

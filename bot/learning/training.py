@@ -26,7 +26,7 @@ from bot.config import Settings
 from bot.events import EventBus
 from bot.learning.bandit import ModelBandit
 from bot.learning.patterns import OllamaEmbedder
-from bot.llm import OllamaLLM
+from bot.llm import ModelClient
 from bot.records import Episode, EpisodeStatus, GuidanceEntry, Task
 from bot.store import Store
 
@@ -103,7 +103,7 @@ def summarize_epochs(episodes: list[TrainingEpisode]) -> list[EpochSummary]:
 
 async def train(
     settings: Settings,
-    llm: OllamaLLM,
+    llm: ModelClient,
     store: Store,
     dataset: list[Task],
     repo_dir: Path,

@@ -21,7 +21,8 @@ from bot.events import EventBus
 from bot.github.client import GitHubApp
 from bot.github.mirror import RepoMirror
 from bot.learning.training import TrainingError, train
-from bot.llm import OllamaLLM
+from bot.llm import ModelClient
+from bot.providers import build_llm
 from bot.records import Task
 from bot.store import Store, StoreError
 from bot.workspace import GitError, WorkspaceError
@@ -53,7 +54,7 @@ class TrainingRuns:
         *,
         actor: str,
         observe: Callable[[EventBus], Any] | None = None,
-        llm_factory: Callable[[Any], OllamaLLM] = OllamaLLM.from_settings,
+        llm_factory: Callable[[Any], ModelClient] = build_llm,
     ) -> None:
         self.settings = settings
         self.store = store

@@ -28,7 +28,8 @@ from bot.cycle import CycleRequest
 from bot.episode import EpisodeResult, EpisodeRunner, check_models
 from bot.events import ChecksFinished, EventBus, IterationCompleted, IterationStarted
 from bot.learning.bench import BenchReport
-from bot.llm import LLMError, OllamaLLM
+from bot.llm import LLMError, ModelClient
+from bot.providers import build_llm
 from bot.mcp import feedback
 from bot.mcp.results import ImproveResult, PathOutsideRoots, Roots, improve_result
 from bot.records import GuidanceEntry, Task
@@ -84,7 +85,7 @@ class AuraMCP:
     """The tools and what they share: settings, roots, one store, the model client factory."""
 
     def __init__(self, settings: Settings, roots: Roots, *,
-                 llm_factory: Callable[[Settings], OllamaLLM] = OllamaLLM.from_settings) -> None:
+                 llm_factory: Callable[[Settings], ModelClient] = build_llm) -> None:
         self.settings = settings
         self.roots = roots
         self.llm_factory = llm_factory
@@ -255,7 +256,7 @@ TOOLS: dict[str, str] = {
 
 
 def build_server(settings: Settings, roots: Roots, *, host: str = "127.0.0.1", port: int = 8000,
-                 llm_factory: Callable[[Settings], OllamaLLM] = OllamaLLM.from_settings) -> tuple[FastMCP, AuraMCP]:
+                 llm_factory: Callable[[Settings], ModelClient] = build_llm) -> tuple[FastMCP, AuraMCP]:
     aura = AuraMCP(settings, roots, llm_factory=llm_factory)
     server: FastMCP[Any] = FastMCP("aura-sicd", instructions=INSTRUCTIONS, host=host, port=port, log_level="WARNING")
     for name, description in TOOLS.items():

@@ -35,7 +35,7 @@ class Agitator(Role[AgitatorGuidance]):
     ) -> tuple[AgitatorGuidance, list[LLMCall]]:
         """Guidance for the next attempt. `problems` are what failed before the checks (policy
         violations, edits that did not apply, invalid output)."""
-        messages = self.fit(
+        messages = await self.prompt_for(
             {"task": render_task(task), "rubric": defuse(render_rubric(rubric), "review")},
             {
                 "diff": (defuse(diff, "diff") or "(no diff: the attempt failed before producing one)", "middle"),

@@ -12,7 +12,7 @@ class Discriminator(Role[Rubric]):
 
     async def score(self, task: Task, diff: str, check_summary: str) -> tuple[Rubric, list[LLMCall]]:
         """Score `diff` given the checks' summary; a long diff or log is cut in the middle to fit."""
-        messages = self.fit(
+        messages = await self.prompt_for(
             {"task": render_task(task)},
             {
                 "diff": (defuse(diff, "diff") or "(empty diff)", "middle"),

@@ -18,9 +18,8 @@ from typing import Generic, TypeVar
 from pydantic import BaseModel
 
 from bot.edit_formats import DEFAULT_EDIT_FORMAT, get_format
-from bot.llm import OllamaLLM, parse_reply
+from bot.llm import ModelClient, parse_reply
 from bot.records import GuidanceEntry, LLMCall, Task
-from bot.tokens import count_message_tokens, count_tokens, truncate_to_tokens
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -110,14 +109,19 @@ def render_guidance(entries: list[GuidanceEntry]) -> str:
 
 
 class Role(Generic[T]):
-    """One model role: a prompt file, an output schema, a model and its token budget."""
+    """One model role: a prompt file, an output schema, a model and its token budget.
+
+    Prompts are measured with the model's own token counter (bot/tokens.py), which the LLM layer
+    calibrates from the server's counts; `prompt_for` asks the server to count first where it can.
+    """
 
     name: str
     schema: type[T]
+    constrained = True  # the reply is JSON the server constrains to `schema`
 
     def __init__(
         self,
-        llm: OllamaLLM,
+        llm: ModelClient,
         *,
         model: str,
         num_ctx: int,
@@ -125,13 +129,14 @@ class Role(Generic[T]):
         temperature: float = 0.2,
         seed: int | None = None,
     ) -> None:
-        self.llm = llm
+        self.llm = llm.for_role(self.name)
         self.model = model
         self.num_ctx = num_ctx
         self.max_output_tokens = max_output_tokens
         self.temperature = temperature
         self.seed = seed
         self.prompt = self.prompt_template()
+        self.counter = self.llm.counter(model)
 
     def prompt_template(self) -> PromptTemplate:
         return load_prompt(self.name)
@@ -142,8 +147,15 @@ class Role(Generic[T]):
 
     def room_for(self, values: dict[str, str], flexible: dict[str, str]) -> int:
         """Prompt tokens left for the `flexible` values once the rest of the prompt is rendered."""
-        fixed = count_message_tokens(self.prompt.render(**values, **dict.fromkeys(flexible, "")))
+        fixed = self.counter.count_messages(self.prompt.render(**values, **dict.fromkeys(flexible, "")))
         return self.num_ctx - self.max_output_tokens - fixed - SAFETY_TOKENS
+
+    async def prompt_for(self, values: dict[str, str], flexible: dict[str, tuple[str, str]]) -> list[dict[str, str]]:
+        """`fit`, after the server's tokenizer (where it has one) counted the whole prompt, so the cuts
+        are made at this model's real bytes-per-token."""
+        whole = self.prompt.render(**values, **{name: text for name, (text, _) in flexible.items()})
+        await self.llm.count_prompt(self.model, whole)
+        return self.fit(values, flexible)
 
     def fit(self, values: dict[str, str], flexible: dict[str, tuple[str, str]]) -> list[dict[str, str]]:
         """Render the prompt, cutting the `flexible` values ({name: (text, keep)}) to fit the window.
@@ -154,18 +166,18 @@ class Role(Generic[T]):
         """
         texts = {name: text.rstrip("\n") for name, (text, _) in flexible.items()}
         whole = self.prompt.render(**values, **texts)
-        if count_message_tokens(whole) + self.max_output_tokens + SAFETY_TOKENS <= self.num_ctx:
+        if self.counter.count_messages(whole) + self.max_output_tokens + SAFETY_TOKENS <= self.num_ctx:
             return whole
         room = self.room_for(values, texts)
         if room <= 0:
             return whole
-        sizes = {name: count_tokens(text) for name, text in texts.items()}
+        sizes = {name: self.counter.count(text) for name, text in texts.items()}
         remaining, pending = room, sorted(sizes, key=sizes.__getitem__)
         for index, name in enumerate(pending):
             share = min(sizes[name], remaining // (len(pending) - index))
             if share < sizes[name]:
-                texts[name] = truncate_to_tokens(texts[name], share, keep=flexible[name][1])
-            remaining -= count_tokens(texts[name])
+                texts[name] = self.counter.truncate(texts[name], share, keep=flexible[name][1])
+            remaining -= self.counter.count(texts[name])
         return self.prompt.render(**values, **texts)
 
     async def ask(self, messages: list[dict[str, str]]) -> tuple[T, list[LLMCall]]:
@@ -179,4 +191,5 @@ class Role(Generic[T]):
             max_output_tokens=self.max_output_tokens,
             temperature=self.temperature,
             seed=self.seed,
+            constrain=self.constrained,
         )

@@ -18,8 +18,10 @@ from tests.fakes.ollama import FakeOllama
 
 # SHA-256 of the generator's system and user templates (joined by NUL). Moving the JSON search/replace
 # instructions into bot/edit_formats/ kept it unchanged; it changed since only with the prompt text
-# (reproduction first). Change it only with a deliberate change to the prompt text.
-GENERATOR_PROMPT_SHA256 = "e24c8ee56643ffa3a40e8730d9d27ece8d12494483b7bcf3c1f6db5144a44cbc"
+# (reproduction first), then with issue 11: placeholders instead of a copyable example path, and the
+# previous attempt in its own block after the repository context (stable part first, for prompt
+# caches). Change it only with a deliberate change to the prompt text.
+GENERATOR_PROMPT_SHA256 = "fba4a915f866c58521013c0207b2bf797b8ec972fa28dba3b45370bcbaf73581"
 
 # A reply as qwen2.5-coder writes it when it ignores "no Markdown fences".
 FENCED_REPLY = '''```json
@@ -65,11 +67,11 @@ def test_default_format_is_json_search_replace():
     edit_format = get_format(DEFAULT_EDIT_FORMAT)
     assert isinstance(edit_format, JsonSearchReplace)
     assert edit_format.name == "json-search-replace" and edit_format.output_schema is Proposal
-    assert list(FORMATS) == ["json-search-replace"]
+    assert list(FORMATS) == ["json-search-replace", "search-replace", "whole-file"]
 
 
 def test_unknown_format_names_the_known_ones():
-    known = "the known formats are json-search-replace"
+    known = "the known formats are json-search-replace, search-replace, whole-file"
     with pytest.raises(UnknownEditFormat, match=f"unknown edit format 'udiff': {known}"):
         get_format("udiff")
 
@@ -79,14 +81,16 @@ def test_setting_selects_a_format_and_refuses_an_unknown_one(monkeypatch):
     monkeypatch.setenv("AURA_EDIT_FORMAT", "json-search-replace")
     assert Settings().edit_format == "json-search-replace"
     monkeypatch.setenv("AURA_EDIT_FORMAT", "whole-file")
-    known = "the known formats are json-search-replace"
-    with pytest.raises(ValidationError, match=f"unknown edit format 'whole-file': {known}"):
+    assert Settings().edit_format == "whole-file"
+    monkeypatch.setenv("AURA_EDIT_FORMAT", "udiff")
+    known = "the known formats are json-search-replace, search-replace, whole-file"
+    with pytest.raises(ValidationError, match=f"unknown edit format 'udiff': {known}"):
         Settings()
 
 
 def test_generator_refuses_an_unknown_format(fake_ollama: FakeOllama):
-    with pytest.raises(UnknownEditFormat, match="whole-file"):
-        Generator(fake_ollama.llm(), model="m", num_ctx=8192, max_output_tokens=1024, edit_format="whole-file")
+    with pytest.raises(UnknownEditFormat, match="udiff"):
+        Generator(fake_ollama.llm(), model="m", num_ctx=8192, max_output_tokens=1024, edit_format="udiff")
 
 
 # --- the assembled generator prompt ----------------------------------------------------------------
@@ -165,8 +169,8 @@ class SummaryTaggedFormat(JsonSearchReplace):
     name = "test-tagged"
     prompt_parts = {"reply": "REPLY PART.", "instructions": "# INSTRUCTIONS PART", "closing": "CLOSING PART."}
 
-    def parse(self, reply: str) -> Proposal:
-        proposal = super().parse(reply)
+    def parse(self, reply: str, read_file=None) -> Proposal:
+        proposal = super().parse(reply, read_file)
         return proposal.model_copy(update={"summary": f"[tagged] {proposal.summary}"})
 
 

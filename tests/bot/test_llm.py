@@ -12,12 +12,12 @@ from bot.llm import (
     InvalidModelOutput,
     LLMRequestError,
     ModelNotPulled,
-    OllamaLLM,
     OllamaUnreachable,
     PromptTooLarge,
     canonical_model_name,
     is_transient,
 )
+from bot.providers.ollama import OllamaLLM
 from bot.records import AgitatorGuidance, Proposal, Rubric
 from tests.fakes.ollama import FakeOllama
 
@@ -307,3 +307,17 @@ async def test_a_server_that_is_not_ollama_is_named():
         llm = OllamaLLM("http://not-ollama.test", wait=wait_none())
         with pytest.raises(LLMRequestError, match=r"OLLAMA_HOST=http://not-ollama\.test did not answer like an Ollama"):
             await llm.ensure_models(["m"])
+
+
+async def test_a_server_refusing_a_prompt_over_its_window_is_not_retried_and_tightens_the_count(fake_ollama, monkeypatch):
+    from tests.fakes import ollama as fake_module
+
+    monkeypatch.setitem(fake_module.ERROR_TEXTS, 500, "input length exceeds the context length")
+    fake_ollama.fail_next(500)
+    llm = fake_ollama.llm()
+    before = llm.counter("qwen2.5:7b").bytes_per_token
+    with pytest.raises(PromptTooLarge, match="the server refused it") as caught:
+        await ask(llm, role="generator")
+    assert len(fake_ollama.requests) == 1 and caught.value.calls[0].attempts == 1  # a 500, but not retried
+    assert "AURA_GENERATOR_NUM_CTX" in str(caught.value)
+    assert llm.counter("qwen2.5:7b").bytes_per_token == pytest.approx(before * 0.8)

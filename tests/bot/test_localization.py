@@ -9,7 +9,6 @@ import pytest
 
 from bot.context import RepoIndex, build_generator_context
 from bot.context.localize import (
-    BODY,
     EXPLICIT,
     IDENTIFIER,
     TITLE,

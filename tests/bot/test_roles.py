@@ -63,7 +63,7 @@ def user_message(request: dict) -> str:
 @pytest.mark.parametrize(
     ("role", "values"),
     [
-        ("generator", {"task", "context", "guidance"}),
+        ("generator", {"task", "context", "previous", "guidance"}),
         ("discriminator", {"task", "diff", "check_summary"}),
         ("agitator", {"task", "diff", "check_summary", "rubric", "problems"}),
     ],

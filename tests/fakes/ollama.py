@@ -26,7 +26,7 @@ import respx
 from pydantic import BaseModel
 from tenacity import wait_none
 
-from bot.llm import OllamaLLM
+from bot.providers.ollama import OllamaLLM
 from bot.tokens import count_message_tokens, count_tokens
 
 DEFAULT_HOST = "http://ollama.test"
@@ -61,6 +61,7 @@ class FakeOllama:
         self.models: list[str] = list(models)
         self.enforce_pulled = enforce_pulled  # chat with a model not pulled -> 404, like Ollama
         self.unreachable = False  # every request fails with "connection refused" while set
+        self.context_length: int | None = None  # the trained window /api/show reports; None: no /api/show
         self.requests: list[dict[str, Any]] = []  # parsed bodies of every /api/chat request, in order
         self.tags_requests = 0
         self._replies: dict[str, deque[tuple[Reply, dict[str, Any]]]] = defaultdict(deque)
@@ -142,6 +143,8 @@ class FakeOllama:
             return self._tags(request)
         if endpoint == ("GET", "/api/version"):
             return self._version(request)
+        if endpoint == ("POST", "/api/show") and self.context_length is not None:
+            return self._show(request)
         if self.unreachable:
             raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
         return httpx.Response(404, text="404 page not found")
@@ -150,6 +153,13 @@ class FakeOllama:
         if self.unreachable:
             raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
         return httpx.Response(200, json={"version": "0.12.6"})
+
+    def _show(self, request: httpx.Request) -> httpx.Response:
+        model = json.loads(request.content).get("model", "")
+        info = {"general.architecture": "qwen2", "general.parameter_count": 7_615_616_512,
+                "qwen2.context_length": self.context_length, "qwen2.embedding_length": 3584}
+        return httpx.Response(200, json={"modelfile": f"FROM {model}", "template": "{{ .Prompt }}",
+                                         "details": {"family": "qwen2"}, "model_info": info})
 
     def _tags(self, request: httpx.Request) -> httpx.Response:
         self.tags_requests += 1

@@ -95,3 +95,27 @@ def test_human_feedback_counts_with_its_weight(store):
 
 def test_a_single_candidate_is_returned_without_sampling(store):
     assert ModelBandit(store).choose(REPO, "generator", ["only", "only"]) == "only"
+
+
+async def test_edit_formats_are_arms_per_model_and_the_choice_reaches_the_settings(store):
+    from bot.config import Settings
+    from bot.learning.prepare import prepare_episode
+
+    task = Task(title="t", repo=REPO)
+    save_episode(store, "r1", "e1", task, [
+        iteration("r1", "e1", 1, reward=None, model="gen-a", status=IterationStatus.FAILED, edit_format="json-search-replace"),
+        iteration("r1", "e1", 2, reward=0.9, model="gen-a", prop=proposal("a.py", "x", "y"), edit_format="whole-file"),
+        iteration("r1", "e1", 3, reward=0.1, model="gen-b", prop=proposal("a.py", "x", "z"), edit_format="whole-file"),
+    ], status=EpisodeStatus.APPROVED)
+
+    bandit = ModelBandit(store, rng=random.Random(0))
+    arms = {a.model: a for a in bandit.posteriors(REPO, "edit_format", ["gen-a|json-search-replace", "gen-a|whole-file"])}
+    assert (arms["gen-a|json-search-replace"].alpha, arms["gen-a|json-search-replace"].beta) == (1.0, 2.0)
+    assert (arms["gen-a|whole-file"].alpha, arms["gen-a|whole-file"].beta) == (1.9, 1.1)  # gen-b's 0.1 is not gen-a's
+
+    settings = Settings(_env_file=None, generator_model="gen-a", edit_format_choices=["json-search-replace", "whole-file"])
+    picks = [(await prepare_episode(settings, store, REPO, task, bandit=ModelBandit(store, rng=random.Random(seed)))).edit_format
+             for seed in range(20)]
+    assert set(picks) <= {"json-search-replace", "whole-file"} and picks.count("whole-file") > picks.count("json-search-replace")
+    single = Settings(_env_file=None, generator_model="gen-a")
+    assert (await prepare_episode(single, store, REPO, task)).edit_format is None  # no choices: the settings decide

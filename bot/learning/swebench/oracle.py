@@ -20,7 +20,7 @@ from pydantic import BaseModel
 
 from bot.llm import PromptTooLarge
 from bot.records import AgitatorGuidance, Change, ChangeType, Edit, LLMCall, Proposal, Rubric
-from bot.tokens import count_message_tokens, count_tokens
+from bot.tokens import TokenCounter, count_message_tokens, count_tokens
 from bot.workspace import GitError, run_git
 
 T = TypeVar("T", bound=BaseModel)
@@ -173,9 +173,26 @@ class OracleLLM:
     def __init__(self, proposal: Proposal) -> None:
         self.proposal = proposal
         self.prompts: list[list[dict[str, str]]] = []  # the generator's prompts, first attempt first
+        self._counter = TokenCounter()
 
     async def ensure_models(self, models: object) -> None:
         """Nothing to pull."""
+
+    # what the roles ask of a model client (bot/llm.py's ModelClient and ChatLLM), answered locally
+    def for_role(self, role: str) -> OracleLLM:
+        return self
+
+    async def context_window(self, model: str, configured: int) -> int:
+        return configured
+
+    def counter(self, model: str) -> TokenCounter:
+        return self._counter
+
+    async def count_prompt(self, model: str, messages: list[dict[str, str]]) -> tuple[int, bool]:
+        return self._counter.count_messages(messages), False
+
+    async def aclose(self) -> None:
+        """Nothing to close."""
 
     async def structured(
         self,
@@ -189,6 +206,7 @@ class OracleLLM:
         temperature: float = 0.2,
         seed: int | None = None,
         parse: Callable[[str], T] | None = None,
+        constrain: bool = True,
     ) -> tuple[T, list[LLMCall]]:
         prompt_tokens = count_message_tokens(messages)
         if prompt_tokens + max_output_tokens > num_ctx:  # the same refusal the real layer gives

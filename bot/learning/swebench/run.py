@@ -52,7 +52,7 @@ class SwebenchRun:
     settings: Settings
     repos: Repos
     out: Path
-    llm: Any = None  # the LLM layer for real models (OllamaLLM); the oracle needs none
+    llm: Any = None  # the LLM layer for real models (bot.providers.build_llm); the oracle needs none
     max_iterations: int | None = None
     jobs: int = 1
     progress: Callable[[str], None] = _stderr
