@@ -21,6 +21,7 @@ from bot.context import PromptContext, RepoIndex, build_generator_context
 from bot.context.localize import is_test_path
 from bot.records import Task
 from bot.roles.generator import Generator
+from bot.tokens import TokenCounter
 from bot.workspace import GitError, run_git
 
 _TRAILER = re.compile(r"^[A-Z][\w-]*-by:\s.*$", re.MULTILINE)
@@ -167,10 +168,20 @@ def missing_lines(task: RealTask, prompt: str) -> list[ChangedLine]:
     return [c for c in task.changed_lines if c.text not in shown.get(c.path, set())]
 
 
+class _SizeOnly:
+    """Stands in for a model client where only the prompt's size is wanted: the estimate's token counter."""
+
+    def for_role(self, role: str) -> _SizeOnly:
+        return self
+
+    def counter(self, model: str) -> TokenCounter:
+        return TokenCounter()
+
+
 def first_attempt_budget(task: RealTask) -> int:
     """The context budget of the cycle's first attempt under the default settings (as bot/cycle.py computes it)."""
     settings = Settings.model_construct()  # the defaults, not this machine's environment
-    generator = Generator(None, model="any", num_ctx=settings.generator_num_ctx,  # type: ignore[arg-type]
+    generator = Generator(_SizeOnly(), model="any", num_ctx=settings.generator_num_ctx,  # type: ignore[arg-type]
                           max_output_tokens=settings.max_output_tokens, edit_format=settings.edit_format)
     return max(256, generator.context_budget(task.task(), []))
 
