@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 
 from sandbox.reports import FailingTest, TestCounts
 
@@ -82,6 +83,19 @@ def parse_pytest_summary(output: str) -> TestCounts | None:
 _GO_BUILD_FAILED = re.compile(r"^FAIL\s+(\S+)\s+\[(?:build|setup) failed\]", re.M)
 
 
+def go_events(output: str) -> Iterator[dict]:
+    """The JSON events of `go test -json` output, passing over the lines that are not one."""
+    for line in output.splitlines():
+        if not line.startswith("{"):
+            continue
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(event, dict):
+            yield event
+
+
 def parse_go_test_json(output: str) -> tuple[TestCounts | None, list[FailingTest]]:
     """`go test -json` events: per-test pass/fail/skip, and packages that failed without a test (build
     errors) as errors."""
@@ -91,13 +105,7 @@ def parse_go_test_json(output: str) -> tuple[TestCounts | None, list[FailingTest
     package_output: dict[str, list[str]] = {}
     packages_with_tests: set[str] = set()
     seen_event = False
-    for line in output.splitlines():
-        if not line.startswith("{"):
-            continue
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue
+    for event in go_events(output):
         seen_event = True
         package, test, action = event.get("Package", ""), event.get("Test"), event.get("Action")
         if action == "output":
@@ -136,13 +144,7 @@ def parse_go_test_json(output: str) -> tuple[TestCounts | None, list[FailingTest
 def go_unfinished_tests(output: str) -> list[str]:
     """Tests that `go test -json` started and never ended (the run was killed while they ran)."""
     running: dict[str, None] = {}
-    for line in output.splitlines():
-        if not line.startswith("{"):
-            continue
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue
+    for event in go_events(output):
         test = event.get("Test")
         if not test or "/" in test:
             continue

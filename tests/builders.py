@@ -24,6 +24,7 @@ from bot.records import (
     Task,
     Verdict,
 )
+from bot.roles.generator import NO_PREVIOUS
 from bot.roles.prompting import load_prompt, render_guidance, render_task
 from bot.store import Store
 from sandbox.reports import CheckReport
@@ -40,7 +41,8 @@ def proposal(path: str, search: str, replace: str, summary: str | None = None) -
 
 def generator_messages(task: Task, context: str, guidance: list[GuidanceEntry]) -> list[dict[str, str]]:
     """The generator's chat messages, rendered from its packaged prompt exactly as bot/roles/generator.py does."""
-    return load_prompt("generator").render(task=render_task(task), context=context, guidance=render_guidance(guidance))
+    return load_prompt("generator").render(task=render_task(task), context=context, guidance=render_guidance(guidance),
+                                           previous=NO_PREVIOUS)
 
 
 def iteration(

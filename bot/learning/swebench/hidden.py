@@ -13,7 +13,6 @@ Python tests run under pytest (ids are pytest node ids, read from its `-r` summa
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import time
 from pathlib import Path
@@ -24,6 +23,7 @@ from bot.learning.swebench.instances import Instance, patch_files
 from bot.learning.swebench.repos import reset_to
 from bot.workspace import GitError, run_git
 from sandbox import SandboxSettings, open_sandbox
+from sandbox.parsers import go_events
 
 PASSED, FAILED, ERROR, SKIPPED, XFAIL, XPASS, MISSING = "PASSED", "FAILED", "ERROR", "SKIPPED", "XFAIL", "XPASS", "MISSING"
 PASSING = (PASSED, XFAIL)
@@ -72,13 +72,7 @@ def parse_go_report(output: str) -> dict[str, str]:
     """Test name -> status from `go test -json` events (subtests keep their TestX/sub names)."""
     statuses: dict[str, str] = {}
     actions = {"pass": PASSED, "fail": FAILED, "skip": SKIPPED}
-    for line in output.splitlines():
-        if not line.startswith("{"):
-            continue
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue
+    for event in go_events(output):
         if event.get("Test") and event.get("Action") in actions:
             statuses[event["Test"]] = actions[event["Action"]]
     return statuses
