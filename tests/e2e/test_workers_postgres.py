@@ -91,6 +91,7 @@ class Cluster:
             "AURA_GITHUB_PRIVATE_KEY": private_key_pem(),
             "AURA_GITHUB_WEBHOOK_SECRET": WEBHOOK_SECRET,
             "AURA_GITHUB_API_URL": self.fakes.github.api,
+            "AURA_GITHUB_GIT_URL": str(self.tmp_path / "git"),  # git goes to <this>/octo/calc.git (see test_serve_process)
             "OLLAMA_HOST": self.fakes.ollama.host,
             "AURA_SANDBOX_BACKEND": "bwrap",
             "AURA_MAX_ITERATIONS": "1",
@@ -171,6 +172,8 @@ def test_two_workers_share_the_queue_and_take_over_a_killed_workers_job(tmp_path
                                                                        shared_databases):
     store_url, dbos_url = shared_databases
     remote = make_remote(tmp_path / "origin")
+    (tmp_path / "git" / "octo").mkdir(parents=True)
+    (tmp_path / "git" / "octo" / "calc.git").symlink_to(remote)
     cluster = Cluster(tmp_path, fakes, store_url, dbos_url)
     try:
         port = free_port()
