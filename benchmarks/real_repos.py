@@ -64,7 +64,7 @@ def clone(bundle: Path, dest: Path) -> str:
 
 
 def test_command(box) -> list[str] | None:  # noqa: ANN001
-    spec = next((c for c in box.plan.checks if c.parser in ("pytest", "go", "node")), None)
+    spec = next((c for c in box.plan.checks if c.parser not in ("none", None)), None)  # the test check
     return list(spec.command) if spec else None
 
 
