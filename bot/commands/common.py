@@ -1,15 +1,21 @@
-"""What the command groups share: settings and the store, with configuration problems as ConfigError (exit 2)."""
+"""What the command groups share: settings, the store and a checked model client, with configuration
+problems as ConfigError (exit 2)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
 from bot.cli import ConfigError
 from bot.config import Settings
 from bot.store import Store, StoreError
+
+if TYPE_CHECKING:
+    from bot.llm import ModelClient
 
 
 def load_settings() -> Settings:
@@ -33,3 +39,24 @@ def open_store(settings: Settings) -> Iterator[Store]:
         raise ConfigError(str(exc)) from exc
     finally:
         store.close()
+
+
+async def checked_client(settings: Settings, repo: Path) -> ModelClient:
+    """The model client for a run on `repo`, after the cheap checks first: `repo` is a git repository, and
+    the server has every model the settings need. The caller closes the client."""
+    from bot.episode import check_models  # the cycle and the providers: imported when a command runs
+    from bot.llm import LLMError
+    from bot.providers import build_llm
+    from bot.workspace import WorkspaceError, ensure_repository
+
+    try:
+        ensure_repository(repo)
+    except WorkspaceError as exc:
+        raise ConfigError(str(exc)) from exc
+    llm = build_llm(settings)
+    try:
+        await check_models(llm, settings)
+    except LLMError as exc:
+        await llm.aclose()
+        raise ConfigError(str(exc)) from exc
+    return llm

@@ -10,7 +10,7 @@ from pathlib import Path
 from rich.console import Console
 
 from bot.cli import ConfigError
-from bot.commands.common import load_settings
+from bot.commands.common import checked_client, load_settings
 from bot.config import Settings
 from bot.records import Episode, EpisodeStatus, GuidanceEntry, IterationStatus, Task
 
@@ -59,25 +59,16 @@ def run(args: argparse.Namespace) -> int:
 
 async def improve(settings: Settings, args: argparse.Namespace, task: Task) -> int:
     from bot.cycle import CycleRequest
-    from bot.episode import EpisodeRunner, check_models
+    from bot.episode import EpisodeRunner
     from bot.events import ChecksFinished, EpisodePrepared, EventBus, IterationCompleted, IterationStarted
     from bot.llm import LLMError
-    from bot.providers import build_llm
     from bot.store import Store, StoreError
-    from bot.workspace import WorkspaceError, ensure_repository
+    from bot.workspace import WorkspaceError
     from sandbox import SandboxError
 
     console = Console(stderr=True, highlight=False)
+    llm = await checked_client(settings, args.path)
     try:
-        ensure_repository(args.path)  # cheap checks before the model server is asked
-    except WorkspaceError as exc:
-        raise ConfigError(str(exc)) from exc
-    llm = build_llm(settings)
-    try:
-        try:
-            await check_models(llm, settings)
-        except LLMError as exc:
-            raise ConfigError(str(exc)) from exc
         try:
             store = Store.open(settings.database_url)
         except StoreError as exc:

@@ -10,7 +10,7 @@ from pathlib import Path
 from rich.console import Console
 
 from bot.cli import ConfigError
-from bot.commands.common import load_settings, open_store
+from bot.commands.common import checked_client, load_settings, open_store
 from bot.config import Settings
 
 
@@ -42,26 +42,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def scan(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.episode import check_models
     from bot.events import EventBus, IterationCompleted
-    from bot.llm import LLMError
-    from bot.providers import build_llm
     from bot.scan import Scan, write_report
     from bot.scan_report import Finding
-    from bot.workspace import WorkspaceError, ensure_repository
+    from bot.workspace import WorkspaceError
     from sandbox import SandboxError
 
     console = Console(stderr=True, highlight=False)
+    llm = await checked_client(settings, args.path)
     try:
-        ensure_repository(args.path)
-    except WorkspaceError as exc:
-        raise ConfigError(str(exc)) from exc
-    llm = build_llm(settings)
-    try:
-        try:
-            await check_models(llm, settings)
-        except LLMError as exc:
-            raise ConfigError(str(exc)) from exc
         bus = EventBus()
 
         def on_completed(e: IterationCompleted) -> None:
