@@ -25,7 +25,7 @@ from pathlib import Path
 
 from bot.context import RepoIndex, build_generator_context
 from bot.edits import apply_changes
-from bot.policy import Policy
+from bot.cycle.policy import Policy
 from bot.records import Change, ChangeType, Edit, IterationRecord, IterationStatus, Proposal, Task
 from sandbox.reports import CheckReport, CheckResult, CheckStatus, FailingTest, TestCounts
 

@@ -24,10 +24,10 @@ import respx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.config import Settings  # noqa: E402
-from bot.cycle import Cycle, CycleRequest  # noqa: E402
+from bot.cycle.loop import Cycle, CycleRequest  # noqa: E402
 from bot.records import Task  # noqa: E402
 from bot.store import Store  # noqa: E402
-from bot.tokens import count_message_tokens  # noqa: E402
+from bot.llm.tokens import count_message_tokens  # noqa: E402
 from sandbox.reports import CheckReport, CheckResult, CheckStatus, FailingTest, TestCounts  # noqa: E402
 from tests.fakes.ollama import FakeOllama  # noqa: E402
 

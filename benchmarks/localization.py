@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bot.learning.realtasks import (
+from bot.runs.realtasks import (
     RealTask,
     checkout,
     clone_bundle,
@@ -35,7 +35,7 @@ from bot.learning.realtasks import (
     make_real_task,
     missing_lines,
 )
-from bot.tokens import count_tokens
+from bot.llm.tokens import count_tokens
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"

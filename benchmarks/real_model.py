@@ -35,10 +35,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.config import Settings
-from bot.cycle import CycleRequest
-from bot.episode import EpisodeRunner
+from bot.cycle.loop import CycleRequest
+from bot.cycle.episode import EpisodeRunner
 from bot.events import EventBus, IterationStarted
-from bot.providers import build_llm
+from bot.llm.providers import build_llm
 from bot.records import Task
 from bot.store import Store
 from sandbox import open_sandbox

@@ -7,7 +7,7 @@ For every bundle in tests/data/realrepos/ (or --bundles DIR): clone its default 
 - cold setup: open the sandbox with an empty cache (the environment is installed from the registries);
 - warm: open it again (the environment cached) and run the checks (`Box.check`), against the raw test
   command alone in the same sandbox (`Box.run`, no report, no parsing): the harness's own cost;
-- the baseline (bot/baseline.py): tests run and failing, red checks and why;
+- the baseline (bot/cycle/baseline.py): tests run and failing, red checks and why;
 - approvable: whether an unchanged repository compared with its baseline is blocked by nothing (tests
   ran, no check is worse than on main) — so a correct fix can be approved. Projects whose own suite
   passes on main must all be approvable.
@@ -29,7 +29,7 @@ from pydantic import BaseModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.baseline import Baseline, compare  # noqa: E402
+from bot.cycle.baseline import Baseline, compare  # noqa: E402
 from sandbox import SandboxSettings, open_sandbox  # noqa: E402
 
 BUNDLES = Path(__file__).resolve().parents[1] / "tests" / "data" / "realrepos"

@@ -7,7 +7,7 @@ and after each fix in the sandbox to find FAIL_TO_PASS and PASS_TO_PASS.
 
 The commit list names, per commit, the repository (owner/name), its bundle in tests/data/realrepos/ and
 the branch. A commit that does not make an instance is reported with the reason and left out; the
-instances that do are written to OUT (default: the shipped bot/learning/swebench/data/real.jsonl, or
+instances that do are written to OUT (default: the shipped bot/runs/swebench/data/real.jsonl, or
 toys.jsonl with --toys).
 """
 
@@ -24,10 +24,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.learning.eval import builtin_suite_dir, load_suite
-from bot.learning.realtasks import clone_bundle
-from bot.learning.swebench.build import BuildError, from_commit, from_toy
-from bot.learning.swebench.instances import Instance, write_instances
+from bot.runs.eval import builtin_suite_dir, load_suite
+from bot.runs.realtasks import clone_bundle
+from bot.runs.swebench.build import BuildError, from_commit, from_toy
+from bot.runs.swebench.instances import Instance, write_instances
 from sandbox import SandboxError, SandboxSettings
 
 DATA = ROOT / "bot" / "learning" / "swebench" / "data"

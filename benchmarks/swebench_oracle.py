@@ -1,5 +1,5 @@
 """Every shipped SWE-bench instance in oracle mode: the known fix as the model's answer, through the full
-cycle (bot/episode.py) and then the hidden tests. Prints, per instance: the project, whether the cycle
+cycle (bot/cycle/episode.py) and then the hidden tests. Prints, per instance: the project, whether the cycle
 approved the fix, whether the hidden tests resolve it, whether the first generator prompt showed every
 base line the fix changes, and the wall time; then the counts (issue 9's real-task proof, issue 12's
 validation of the shipped suite).
@@ -20,11 +20,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.config import Settings
-from bot.learning.swebench.instances import load_instances, shipped, shipped_repos
-from bot.learning.swebench.oracle import ORACLE
-from bot.learning.swebench.report import InstanceResult
-from bot.learning.swebench.repos import Repos
-from bot.learning.swebench.run import SwebenchRun
+from bot.runs.swebench.instances import load_instances, shipped, shipped_repos
+from bot.runs.swebench.oracle import ORACLE
+from bot.runs.swebench.report import InstanceResult
+from bot.runs.swebench.repos import Repos
+from bot.runs.swebench.run import SwebenchRun
 from sandbox import SandboxSettings
 
 REALREPOS = ROOT / "tests" / "data" / "realrepos"

@@ -27,7 +27,7 @@ Provider = Literal["ollama", "openai"]
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AURA_", env_file=".env", extra="ignore")
 
-    # --- models: Ollama's API, or an OpenAI-compatible server (bot/providers/) ---
+    # --- models: Ollama's API, or an OpenAI-compatible server (bot/llm/providers/) ---
     llm_provider: Provider = "ollama"
     generator_provider: Provider | None = None  # per-role overrides of llm_provider
     discriminator_provider: Provider | None = None
@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     max_iterations: int = Field(5, ge=1, le=50)
     approval_threshold: float = Field(0.6, ge=0.0, le=1.0)  # rubric score needed for approval
     require_all_checks: bool = True
-    baseline: bool = True  # judge attempts against the checks on the unmodified base (bot/baseline.py)
+    baseline: bool = True  # judge attempts against the checks on the unmodified base (bot/cycle/baseline.py)
 
     # --- learning across runs (docs/learning.md) ---
     generator_models: list[str] = Field(default_factory=list)  # several: a bandit per repository picks one
@@ -124,7 +124,7 @@ class Settings(BaseSettings):
     @field_validator("edit_format")
     @classmethod
     def _known_edit_format(cls, v: str) -> str:
-        # Imported here: bot.edit_formats imports bot.llm, which imports this module.
+        # Imported here: bot.edit_formats imports bot.llm.client, which imports this module.
         from bot.edit_formats import get_format
 
         return get_format(v).name

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.baseline import Comparison
+from bot.cycle.baseline import Comparison
 from bot.records import Episode, IterationRecord, IterationStatus
 from sandbox.reports import CheckStatus
 

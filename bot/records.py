@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from bot.baseline import Comparison
+from bot.cycle.baseline import Comparison
 from sandbox.reports import CheckReport
 
 
@@ -182,7 +182,7 @@ class IterationRecord(BaseModel):
     apply_error: str | None = None
     diff: str = ""
     check_report: CheckReport | None = None
-    comparison: Comparison | None = None  # the check report against the base's (bot/baseline.py)
+    comparison: Comparison | None = None  # the check report against the base's (bot/cycle/baseline.py)
     rubric: Rubric | None = None
     reward: Reward | None = None
     guidance_out: AgitatorGuidance | None = None

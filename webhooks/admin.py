@@ -16,7 +16,7 @@ A refusal is a 403 whose `detail` names the flag. Every decision, allowed or ref
 audit trail with a risk score (`Policy.evaluate` for proposed changes, `TRAINING_RISK` for runs).
 Requests with a wrong token are only logged: anyone can send them, and they must not fill the trail.
 The schema is served at `/admin/openapi.json` (webhooks/openapi.py), built from the same pydantic models
-that validate (webhooks/admin_models.py). Training runs run in bot/learning/training_runs.py; a proposed pull request is published
+that validate (webhooks/admin_models.py). Training runs run in bot/runs/training_runs.py; a proposed pull request is published
 by webhooks/proposals.py, the way a job publishes its work.
 """
 
@@ -40,8 +40,8 @@ from starlette.routing import Route
 from bot.config import Settings
 from bot.github.mirror import RepoMirror
 from bot.learning.memory import SCAN_LIMIT, forget, list_memory
-from bot.learning.training_runs import TrainingPlan, TrainingRuns
-from bot.policy import Policy
+from bot.runs.training_runs import TrainingPlan, TrainingRuns
+from bot.cycle.policy import Policy
 from bot.records import Episode, PolicyDecision, Proposal
 from bot.store import EpisodeSummary, RunInfo, StoreError
 from bot.workspace import GitError, WorkspaceError, ensure_repository

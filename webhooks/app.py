@@ -19,7 +19,7 @@ from bot.config import Settings
 from bot.github.client import AppCredentials, GitHubApp, load_credentials
 from bot.jobs.memory_queue import InMemoryJobQueue
 from bot.jobs.queue import JobQueue
-from bot.learning.training_runs import TrainingRuns
+from bot.runs.training_runs import TrainingRuns
 from bot.store import Store
 from bot.store.github import GitHubStore
 from webhooks import admin, dashboard, health, setup

@@ -20,7 +20,7 @@ from bot.github.client import GitHubApp
 from bot.github.mirror import RepoMirror
 from bot.github.publish import Publisher, PullRef
 from bot.jobs.git import PushRejected, push_commit
-from bot.policy import Policy
+from bot.cycle.policy import Policy
 from bot.records import Change, ChangeType, Edit, PolicyDecision, Proposal
 from bot.store.github import BotPullRequest, GitHubStore
 from bot.workspace import run_git

@@ -15,7 +15,7 @@ from bot.config import Settings
 from bot.store import Store, StoreError
 
 if TYPE_CHECKING:
-    from bot.llm import ModelClient
+    from bot.llm.client import ModelClient
 
 
 def load_settings() -> Settings:
@@ -44,9 +44,9 @@ def open_store(settings: Settings) -> Iterator[Store]:
 async def checked_client(settings: Settings, repo: Path) -> ModelClient:
     """The model client for a run on `repo`, after the cheap checks first: `repo` is a git repository, and
     the server has every model the settings need. The caller closes the client."""
-    from bot.episode import check_models  # the cycle and the providers: imported when a command runs
-    from bot.llm import LLMError
-    from bot.providers import build_llm
+    from bot.cycle.episode import check_models  # the cycle and the providers: imported when a command runs
+    from bot.llm.client import LLMError
+    from bot.llm.providers import build_llm
     from bot.workspace import WorkspaceError, ensure_repository
 
     try:

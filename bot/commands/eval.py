@@ -38,7 +38,7 @@ def _suite_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from bot.commands import swebench
-    from bot.learning.eval import EvalError, builtin_suite_dir, load_suite
+    from bot.runs.eval import EvalError, builtin_suite_dir, load_suite
 
     if args.suite is not None and str(args.suite) in swebench.SUBCOMMANDS:
         return swebench.main(str(args.suite), args.rest)
@@ -61,8 +61,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def evaluate(settings, args: argparse.Namespace, suite, suite_name: str) -> int:  # noqa: ANN001
-    from bot.learning.eval import EvalError, render_report, run_eval
-    from bot.providers import build_llm
+    from bot.runs.eval import EvalError, render_report, run_eval
+    from bot.llm.providers import build_llm
     from bot.store import Store, StoreError
     from sandbox import SandboxError
 

@@ -58,10 +58,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def improve(settings: Settings, args: argparse.Namespace, task: Task) -> int:
-    from bot.cycle import CycleRequest
-    from bot.episode import EpisodeRunner
+    from bot.cycle.loop import CycleRequest
+    from bot.cycle.episode import EpisodeRunner
     from bot.events import ChecksFinished, EpisodePrepared, EventBus, IterationCompleted, IterationStarted
-    from bot.llm import LLMError
+    from bot.llm.client import LLMError
     from bot.store import Store, StoreError
     from bot.workspace import WorkspaceError
     from sandbox import SandboxError

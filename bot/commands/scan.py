@@ -43,8 +43,8 @@ def run(args: argparse.Namespace) -> int:
 
 async def scan(settings: Settings, args: argparse.Namespace) -> int:
     from bot.events import EventBus, IterationCompleted
-    from bot.scan import Scan, write_report
-    from bot.scan_report import Finding
+    from bot.runs.scan import Scan, write_report
+    from bot.runs.scan_report import Finding
     from bot.workspace import WorkspaceError
     from sandbox import SandboxError
 

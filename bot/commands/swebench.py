@@ -1,5 +1,5 @@
 """`aura-sicd eval swebench` and `aura-sicd eval compare`: solve rates on SWE-bench-format instances
-(bot/learning/swebench/), and two reports side by side. `aura-sicd eval` dispatches here."""
+(bot/runs/swebench/), and two reports side by side. `aura-sicd eval` dispatches here."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def main(command: str, argv: list[str]) -> int:
 
 
 def compare(args: argparse.Namespace) -> int:
-    from bot.learning.swebench.report import ReportError, compare, load_report, render_comparison
+    from bot.runs.swebench.report import ReportError, compare, load_report, render_comparison
 
     try:
         result = compare(load_report(args.a), load_report(args.b), model_a=args.model_a, model_b=args.model_b)
@@ -63,8 +63,8 @@ def compare(args: argparse.Namespace) -> int:
 
 
 def swebench(args: argparse.Namespace) -> int:
-    from bot.learning.swebench.instances import InstanceError, load_instances, shipped, shipped_repos
-    from bot.learning.swebench.oracle import ORACLE
+    from bot.runs.swebench.instances import InstanceError, load_instances, shipped, shipped_repos
+    from bot.runs.swebench.oracle import ORACLE
 
     if (args.limit is not None and args.limit < 1) or args.jobs < 1 or (args.max_iterations or 1) < 1:
         print("aura-sicd: --limit, --jobs and --max-iterations must be at least 1", file=sys.stderr)
@@ -86,12 +86,12 @@ def swebench(args: argparse.Namespace) -> int:
 
 
 async def _run(settings, args, instances, models, repos_dir: Path, instances_file: str) -> int:
-    from bot.episode import ServerUnavailable
-    from bot.learning.swebench.oracle import ORACLE
-    from bot.learning.swebench.report import render_report
-    from bot.learning.swebench.repos import RepoError, Repos
-    from bot.learning.swebench.run import SwebenchRun
-    from bot.providers import build_llm
+    from bot.cycle.episode import ServerUnavailable
+    from bot.runs.swebench.oracle import ORACLE
+    from bot.runs.swebench.report import render_report
+    from bot.runs.swebench.repos import RepoError, Repos
+    from bot.runs.swebench.run import SwebenchRun
+    from bot.llm.providers import build_llm
     from sandbox import SandboxError
 
     out: Path = args.out

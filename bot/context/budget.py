@@ -19,7 +19,7 @@ from bot.context.terms import code_tokens
 from bot.context.tracebacks import failure_locations, report_text
 from bot.edits import UnsafePathError, normalize_rel_path, safe_path
 from bot.records import IterationRecord, Task
-from bot.tokens import count_tokens, truncate_to_tokens
+from bot.llm.tokens import count_tokens, truncate_to_tokens
 
 
 class ContextSection(BaseModel):

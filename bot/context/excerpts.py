@@ -6,7 +6,7 @@ from pathlib import PurePosixPath
 
 from bot.context.index import FENCE_LANGUAGES
 from bot.context.terms import code_tokens
-from bot.tokens import count_tokens, truncate_to_tokens
+from bot.llm.tokens import count_tokens, truncate_to_tokens
 
 EXCERPT_RADII = (60, 40, 25, 15, 10, 6, 3, 1, 0)
 MAX_FOCUS_LINES = 8

@@ -18,7 +18,7 @@ from rank_bm25 import BM25Okapi
 from bot.context.symbols import Symbol, parse_python, symbols_of
 from bot.context.terms import code_tokens
 from bot.edits import UnsafePathError, normalize_rel_path
-from bot.tokens import count_tokens, truncate_to_tokens
+from bot.llm.tokens import count_tokens, truncate_to_tokens
 from bot.workspace import GitError, run_git
 
 

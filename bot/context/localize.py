@@ -19,7 +19,7 @@ from bot.context.symbols import Symbol, innermost
 from bot.context.terms import STOPWORDS, code_tokens
 from bot.context.tracebacks import PATH_LINE, PY_FRAME
 from bot.records import Task
-from bot.tokens import count_tokens
+from bot.llm.tokens import count_tokens
 from sandbox.reports import CheckReport
 
 TITLE, BODY, FAILURE, SEARCH = 0, 1, 2, 3  # where a name was found (SEARCH: the task's words, by term weight)

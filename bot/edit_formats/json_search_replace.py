@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from bot.edit_formats.base import EditFormat
-from bot.llm import parse_reply
+from bot.llm.client import parse_reply
 from bot.records import Proposal
 
 

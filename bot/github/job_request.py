@@ -53,7 +53,7 @@ class JobRequest(BaseModel):
     reply_to: list[ReplyTarget] = Field(default_factory=list)
     merged: bool | None = None  # FEEDBACK only
     memory_id: int | None = None  # FORGET only: the entry to delete (None: the comment gave no number)
-    finding: dict[str, Any] | None = None  # FINDING only: the finding (bot.scan_report.Finding) to fix
+    finding: dict[str, Any] | None = None  # FINDING only: the finding (bot.runs.scan_report.Finding) to fix
     coalesce_key: str | None = None  # jobs with the same key within the window become one
     coalesced_deliveries: list[str] = Field(default_factory=list)  # delivery ids merged into this one
     received_at: datetime = Field(default_factory=utcnow)

@@ -4,7 +4,7 @@
              → leave out findings that have an open PR or one a maintainer closed, keep as many as
              `max_open_prs` leaves room for → one FINDING job each, enqueued from the workflow, once
              per finding and commit (a finding that was not fixed is tried again when the branch moves)
-    FINDING: sync → repo config → the episode on the finding (bot/episode.py) → when a fix is approved:
+    FINDING: sync → repo config → the episode on the finding (bot/cycle/episode.py) → when a fix is approved:
              push, a PR labelled `autonomy.label` whose body names the finding, recorded as a bot PR
 
 Both stop at once when autonomy is not allowed (any more): `ENABLE_AUTONOMY` off or `SAFE_MODE` on, or
@@ -26,11 +26,11 @@ from bot.github.repo_config import AutonomyConfig, RepoConfig
 from bot.jobs.job_steps import Checkout, JobOutcome
 from bot.jobs.scheduler import autonomy_allowed
 from bot.jobs.workflow import JOB_QUEUE, JobRun, job_workflow
-from bot.llm import LLMError
+from bot.llm.client import LLMError
 from bot.pr_body import render_pr
 from bot.records import Episode, EpisodeStatus
-from bot.scan import checks_on_base, findings_of
-from bot.scan_report import MAX_DETAIL_CHARS, Finding
+from bot.runs.scan import checks_on_base, findings_of
+from bot.runs.scan_report import MAX_DETAIL_CHARS, Finding
 from bot.store.github import BotPullRequest
 from bot.workspace import GitError, WorkspaceError
 from sandbox import SandboxError

@@ -22,8 +22,8 @@ from dbos import DBOS
 from pydantic import BaseModel
 
 from bot.config import Settings
-from bot.cycle import SandboxOpener
-from bot.episode import check_models
+from bot.cycle.loop import SandboxOpener
+from bot.cycle.episode import check_models
 from bot.github.client import GitHubApp, RetryPolicy, is_transient
 from bot.github.job_request import JobKind, JobRequest
 from bot.github.messages import progress_comment, progress_marker
@@ -34,8 +34,8 @@ from bot.github.repo_config import RepoConfigInvalid, parse_repo_config
 from bot.github.text import sanitize
 from bot.jobs import git as jobgit
 from bot.jobs.report import ProgressReporter, check_run_output, dashboard_url
-from bot.llm import ModelClient
-from bot.providers import build_llm
+from bot.llm.client import ModelClient
+from bot.llm.providers import build_llm
 from bot.pr_body import render_pr
 from bot.records import Episode, Task
 from bot.store import Store

@@ -1,7 +1,7 @@
 """The durable job: one DBOS workflow per admitted delivery, every side effect in a durable step.
 
     sync mirror → repo config at the base commit → task (+ issue comments) → models pulled?
-    → the episode (bot/episode.py: prepare from learning, Cycle.run with every model call, sandbox run
+    → the episode (bot/cycle/episode.py: prepare from learning, Cycle.run with every model call, sandbox run
       and commit a step, finish the run, learn)
     → push (remote sha checked first) → PR (found before created) → review request, check run,
       comments / review replies, label removed
@@ -34,8 +34,8 @@ from typing import Any
 from dbos import DBOS, SetEnqueueOptions, SetWorkflowID
 
 from bot.config import Settings
-from bot.cycle import CycleRequest
-from bot.episode import EpisodeResult, EpisodeRunner
+from bot.cycle.loop import CycleRequest
+from bot.cycle.episode import EpisodeResult, EpisodeRunner
 from bot.events import EventBus
 from bot.github.job_request import JobKind, JobRequest
 from bot.github.messages import invalid_repo_config
@@ -54,7 +54,7 @@ from bot.jobs.report import (
     root_cause,
     step_words,
 )
-from bot.llm import LLMError
+from bot.llm.client import LLMError
 from bot.records import Episode, EpisodeStatus, Task
 from bot.workspace import GitError, WorkspaceError
 from sandbox import SandboxError

@@ -24,12 +24,12 @@ from mcp.server.fastmcp.exceptions import ToolError
 from pydantic import BaseModel, Field
 
 from bot.config import Settings
-from bot.cycle import CycleRequest
-from bot.episode import EpisodeResult, EpisodeRunner, check_models
+from bot.cycle.loop import CycleRequest
+from bot.cycle.episode import EpisodeResult, EpisodeRunner, check_models
 from bot.events import ChecksFinished, EventBus, IterationCompleted, IterationStarted
 from bot.learning.bench import BenchReport
-from bot.llm import LLMError, ModelClient
-from bot.providers import build_llm
+from bot.llm.client import LLMError, ModelClient
+from bot.llm.providers import build_llm
 from bot.mcp import feedback
 from bot.mcp.results import ImproveResult, PathOutsideRoots, Roots, improve_result
 from bot.records import GuidanceEntry, Task

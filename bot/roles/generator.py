@@ -7,7 +7,7 @@ from typing import Any
 
 from bot.context import PromptContext, RepoIndex, build_generator_context
 from bot.edit_formats import DEFAULT_EDIT_FORMAT, get_format
-from bot.llm import ModelClient
+from bot.llm.client import ModelClient
 from bot.records import GuidanceEntry, IterationRecord, LLMCall, Proposal, Task
 from bot.roles.prompting import (
     PromptTemplate,
@@ -17,7 +17,7 @@ from bot.roles.prompting import (
     render_guidance,
     render_task,
 )
-from bot.tokens import count_tokens, truncate_to_tokens
+from bot.llm.tokens import count_tokens, truncate_to_tokens
 
 # Context sections that change from one attempt to the next (bot/context/budget.py titles). They go
 # after the stable part of the prompt, so a server's prompt cache reuses everything before them.
@@ -104,7 +104,7 @@ class Generator(Role[Proposal]):
     def context_budget(self, task: Task, guidance: list[GuidanceEntry]) -> int:
         """Tokens left for the repository context (the previous attempt included) once the task, the
         guidance and the instructions are in the prompt and the reply is reserved: what bot/context/
-        may fill, in its own token estimate (bot.tokens.count_tokens)."""
+        may fill, in its own token estimate (bot.llm.tokens.count_tokens)."""
         values = {"task": render_task(task), "guidance": render_guidance(guidance), "previous": NO_PREVIOUS}
         room = self.room_for(values, {"context": ""})
         return max(0, self.counter.to_estimate(room))

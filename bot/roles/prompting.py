@@ -18,7 +18,7 @@ from typing import Generic, TypeVar
 from pydantic import BaseModel
 
 from bot.edit_formats import DEFAULT_EDIT_FORMAT, get_format
-from bot.llm import ModelClient, parse_reply
+from bot.llm.client import ModelClient, parse_reply
 from bot.records import GuidanceEntry, LLMCall, Task
 
 T = TypeVar("T", bound=BaseModel)
@@ -111,7 +111,7 @@ def render_guidance(entries: list[GuidanceEntry]) -> str:
 class Role(Generic[T]):
     """One model role: a prompt file, an output schema, a model and its token budget.
 
-    Prompts are measured with the model's own token counter (bot/tokens.py), which the LLM layer
+    Prompts are measured with the model's own token counter (bot/llm/tokens.py), which the LLM layer
     calibrates from the server's counts; `prompt_for` asks the server to count first where it can.
     """
 

@@ -300,7 +300,7 @@ class GitHubStore:
             return session.scalar(query) or 0
 
     def finding_pull_states(self, repo: str) -> dict[str, PullState]:
-        """Scan findings (bot/scan.py) that had a bot PR: finding key → the state of its newest PR.
+        """Scan findings (bot/runs/scan.py) that had a bot PR: finding key → the state of its newest PR.
 
         A PR's finding is its episode's task source, `scan:<key>`, found through the PR's run."""
         query = (

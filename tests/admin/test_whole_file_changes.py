@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.edits import apply_changes
-from bot.policy import Policy
+from bot.cycle.policy import Policy
 from bot.records import ChangeType, Proposal
 from webhooks.admin_models import ProposedChange
 from webhooks.proposals import ProposalRefused, whole_file_changes

@@ -1,10 +1,10 @@
-"""Judging an attempt against the checks on the unmodified base (bot/baseline.py, bot/reward.py)."""
+"""Judging an attempt against the checks on the unmodified base (bot/cycle/baseline.py, bot/cycle/reward.py)."""
 
 from __future__ import annotations
 
-from bot.baseline import Baseline, compare, finding_count, findings, relates_to_task
+from bot.cycle.baseline import Baseline, compare, finding_count, findings, relates_to_task
 from bot.records import Rubric, Verdict
-from bot.reward import compute_reward
+from bot.cycle.reward import compute_reward
 from sandbox.reports import CheckReport, CheckResult, CheckStatus, FailingTest, TestCounts
 
 # mypy's and ruff's own output formats, as python-slugify's and itsdangerous's mains print them

@@ -16,7 +16,7 @@ from bot.context import (
     failure_locations,
 )
 from bot.records import IterationRecord, IterationStatus, PolicyDecision, Task
-from bot.tokens import count_tokens
+from bot.llm.tokens import count_tokens
 from sandbox.reports import CheckReport, CheckResult, CheckStatus, FailingTest, TestCounts
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import Settings
-from bot.cycle import Cycle, CycleRequest
+from bot.cycle.loop import Cycle, CycleRequest
 from bot.events import ChecksFinished, EpisodeCompleted, EventBus, IterationCompleted, IterationStarted
 from bot.records import EpisodeStatus, GuidanceEntry, IterationStatus
 from bot.store import Store

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import Settings
-from bot.cycle import Cycle, CycleRequest
+from bot.cycle.loop import Cycle, CycleRequest
 from bot.records import IterationStatus, Task
 from bot.store import Store
 from sandbox.config import SandboxSettings

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from bot.config import Settings
 from bot.edit_formats import DEFAULT_EDIT_FORMAT, FORMATS, EditFormat, UnknownEditFormat, get_format
 from bot.edit_formats.json_search_replace import JsonSearchReplace
-from bot.llm import describe_validation_error, parse_reply
+from bot.llm.client import describe_validation_error, parse_reply
 from bot.records import ChangeType, Proposal, Task
 from bot.roles import Generator
 from bot.roles.prompting import load_prompt

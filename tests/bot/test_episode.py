@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from bot.config import Settings
-from bot.cycle import CycleRequest
-from bot.episode import EpisodeRunner, ServerUnavailable, required_models
+from bot.cycle.loop import CycleRequest
+from bot.cycle.episode import EpisodeRunner, ServerUnavailable, required_models
 from bot.events import EpisodePrepared, EventBus
 from bot.pr_body import render_pr
 from bot.records import EpisodeStatus

@@ -8,7 +8,7 @@ import respx
 from tenacity import wait_none
 
 from bot.config import Settings
-from bot.llm import (
+from bot.llm.client import (
     InvalidModelOutput,
     LLMRequestError,
     ModelNotPulled,
@@ -17,7 +17,7 @@ from bot.llm import (
     canonical_model_name,
     is_transient,
 )
-from bot.providers.ollama import OllamaLLM
+from bot.llm.providers.ollama import OllamaLLM
 from bot.records import AgitatorGuidance, Proposal, Rubric
 from tests.fakes.ollama import FakeOllama
 
@@ -261,7 +261,7 @@ async def test_repair_quotes_a_long_reply_only_as_far_as_it_fits(fake_ollama: Fa
     await ask(fake_ollama.llm(), num_ctx=2048, max_output_tokens=512)
     repair = fake_ollama.requests[1]["messages"]
     assert repair[-2]["role"] == "assistant" and "lines cut to fit" in repair[-2]["content"]
-    from bot.tokens import count_message_tokens
+    from bot.llm.tokens import count_message_tokens
 
     assert count_message_tokens(repair) + 512 <= 2048
 

@@ -19,7 +19,7 @@ from bot.context.localize import (
     symbol_mentions,
 )
 from bot.context.symbols import symbols_of
-from bot.learning.realtasks import (
+from bot.runs.realtasks import (
     checkout,
     clone_bundle,
     first_context,
@@ -30,7 +30,7 @@ from bot.learning.realtasks import (
     split_message,
 )
 from bot.records import IterationRecord, IterationStatus, Task
-from bot.tokens import count_tokens
+from bot.llm.tokens import count_tokens
 from sandbox.reports import CheckReport, CheckResult, CheckStatus, FailingTest
 from tests.bot.test_context import write
 

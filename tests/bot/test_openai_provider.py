@@ -8,16 +8,16 @@ import pytest
 import respx
 
 from bot.config import Settings
-from bot.llm import (
+from bot.llm.client import (
     InvalidModelOutput,
     LLMRequestError,
     ModelNotPulled,
     PromptTooLarge,
     ServerUnreachable,
 )
-from bot.providers import RoleRouter, build_llm
-from bot.providers.ollama import OllamaLLM
-from bot.providers.openai import OpenAILLM
+from bot.llm.providers import RoleRouter, build_llm
+from bot.llm.providers.ollama import OllamaLLM
+from bot.llm.providers.openai import OpenAILLM
 from bot.records import Rubric
 from tests.fakes.openai import FakeOpenAI, server_tokens
 

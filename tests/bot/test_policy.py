@@ -1,4 +1,4 @@
-"""bot.policy: the glob matcher, path rules, size limits and the risk score."""
+"""bot.cycle.policy: the glob matcher, path rules, size limits and the risk score."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import DEFAULT_DENY, Settings
-from bot.policy import Policy, combine_risk, glob_matches, is_test_path
+from bot.cycle.policy import Policy, combine_risk, glob_matches, is_test_path
 from bot.records import Change, ChangeType, Edit, Proposal
 
 

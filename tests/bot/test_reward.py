@@ -1,11 +1,11 @@
-"""bot.reward: the formula and the verdict rules, as a table of cases."""
+"""bot.cycle.reward: the formula and the verdict rules, as a table of cases."""
 
 from __future__ import annotations
 
 import pytest
 
 from bot.records import Rubric, Verdict
-from bot.reward import compute_reward, rubric_score
+from bot.cycle.reward import compute_reward, rubric_score
 from sandbox.reports import CheckReport, CheckResult, CheckStatus, FailingTest, TestCounts
 
 GOOD = Rubric(coverage=0.8, accuracy=0.9, coherence=0.7, formatting=1.0)  # score 0.84

@@ -1,11 +1,11 @@
 import pytest
 
-from bot.llm import InvalidModelOutput, PromptTooLarge
+from bot.llm.client import InvalidModelOutput, PromptTooLarge
 from bot.records import AgitatorGuidance, GuidanceEntry, Proposal, Rubric, Task
 from bot.roles import Agitator, Discriminator, Generator
 from bot.roles.agitator import render_rubric
 from bot.roles.prompting import PromptTemplate, load_prompt, render_guidance
-from bot.tokens import count_message_tokens
+from bot.llm.tokens import count_message_tokens
 from tests.fakes.ollama import FakeOllama
 
 TASK = Task(

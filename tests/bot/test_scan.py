@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from bot.learning.realtasks import checkout, clone_bundle, make_real_task
-from bot.scan import findings_of
+from bot.runs.realtasks import checkout, clone_bundle, make_real_task
+from bot.runs.scan import findings_of
 from bot.store import Store
 from sandbox.reports import CheckReport, CheckResult, CheckStatus, FailingTest, TestCounts
 from tests.fakes.ollama import FakeOllama

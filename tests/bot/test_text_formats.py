@@ -9,11 +9,11 @@ from bot.config import Settings
 from bot.edit_formats import format_for_model, get_format
 from bot.edit_formats.text_blocks import WHOLE_FILE_MAX_LINES
 from bot.edits import apply_changes
-from bot.llm import describe_validation_error
+from bot.llm.client import describe_validation_error
 from bot.records import ChangeType, Task
 from bot.roles import Generator
 from bot.roles.prompting import load_prompt
-from bot.tokens import TokenCounter, count_message_tokens
+from bot.llm.tokens import TokenCounter, count_message_tokens
 from tests.fakes.ollama import FakeOllama
 
 CALC = 'def add(a, b):\n    """Return the sum of a and b."""\n    return a - b\n'

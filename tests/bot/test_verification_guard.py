@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from bot.config import DEFAULT_DENY, Settings
-from bot.cycle import Cycle, CycleRequest
-from bot.policy import Policy
+from bot.cycle.loop import Cycle, CycleRequest
+from bot.cycle.policy import Policy
 from bot.records import EpisodeStatus, IterationStatus, Proposal, Task
 from bot.store import Store
 from sandbox.config import SandboxSettings

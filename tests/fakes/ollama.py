@@ -26,8 +26,8 @@ import respx
 from pydantic import BaseModel
 from tenacity import wait_none
 
-from bot.providers.ollama import OllamaLLM
-from bot.tokens import count_message_tokens, count_tokens
+from bot.llm.providers.ollama import OllamaLLM
+from bot.llm.tokens import count_message_tokens, count_tokens
 
 DEFAULT_HOST = "http://ollama.test"
 ROLE_TITLES = {"generator": "Proposal", "discriminator": "Rubric", "agitator": "AgitatorGuidance"}

@@ -23,7 +23,7 @@ import respx
 from pydantic import BaseModel
 from tenacity import wait_none
 
-from bot.providers.openai import OpenAILLM
+from bot.llm.providers.openai import OpenAILLM
 
 Flavour = Literal["llama-server", "vllm", "llama-cpp-python", "lmstudio"]
 HOST = "http://openai.test"

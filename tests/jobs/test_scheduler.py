@@ -19,7 +19,7 @@ from bot.jobs.autonomy import choose_findings
 from bot.jobs.memory_queue import InMemoryJobQueue
 from bot.jobs.scheduler import AutonomyScheduler, GitHubRepoSource, ScheduledRepo, due_time
 from bot.records import Episode, EpisodeStatus, Task
-from bot.scan_report import Finding
+from bot.runs.scan_report import Finding
 from bot.store import Store
 from bot.store.github import BotPullRequest, GitHubStore
 from tests.fakes.github import APP_ID, WEBHOOK_SECRET, FakeGitHub, private_key_pem

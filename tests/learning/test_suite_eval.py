@@ -11,7 +11,7 @@ import pytest
 
 from bot.config import Settings
 from bot.edits import apply_changes
-from bot.learning.eval import EvalError, builtin_suite_dir, load_suite, materialize, render_report, run_eval
+from bot.runs.eval import EvalError, builtin_suite_dir, load_suite, materialize, render_report, run_eval
 from bot.store import Store
 from sandbox.config import SandboxSettings
 

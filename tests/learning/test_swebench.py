@@ -1,4 +1,4 @@
-"""SWE-bench-format evaluation (bot/learning/swebench/): loading, the oracle's edits, SWE-bench's rule, the
+"""SWE-bench-format evaluation (bot/runs/swebench/): loading, the oracle's edits, SWE-bench's rule, the
 report files, compare and resume; the full cycle with a scripted fake model (wrong fix, empty answer) on a
 small repository, and the oracle on three shipped real instances (the CI's real-task runs)."""
 
@@ -12,10 +12,10 @@ import pytest
 from bot.cli import main
 from bot.config import Settings
 from bot.edits import apply_changes
-from bot.learning.swebench.hidden import HiddenRun, judge, parse_go_report, parse_pytest_report
-from bot.learning.swebench.instances import Instance, InstanceError, load_instances, shipped, write_instances
-from bot.learning.swebench.oracle import ORACLE, OracleError, OracleLLM, gold_proposal
-from bot.learning.swebench.report import (
+from bot.runs.swebench.hidden import HiddenRun, judge, parse_go_report, parse_pytest_report
+from bot.runs.swebench.instances import Instance, InstanceError, load_instances, shipped, write_instances
+from bot.runs.swebench.oracle import ORACLE, OracleError, OracleLLM, gold_proposal
+from bot.runs.swebench.report import (
     InstanceResult,
     Report,
     bootstrap_ci,
@@ -24,8 +24,8 @@ from bot.learning.swebench.report import (
     summarize,
     write_outputs,
 )
-from bot.learning.swebench.repos import RepoError, Repos
-from bot.learning.swebench.run import SwebenchRun
+from bot.runs.swebench.repos import RepoError, Repos
+from bot.runs.swebench.run import SwebenchRun
 from bot.records import Proposal
 from sandbox.config import SandboxSettings
 from tests.repos import CALC_FILES, DISC, GEN, GOOD_RUBRIC, NO_CHANGE, WRONG_FIX, calc_update, git, make_repo

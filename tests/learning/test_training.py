@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import Settings
-from bot.learning.training import TrainingError, train
+from bot.runs.training import TrainingError, train
 from bot.records import GuidanceEntry, Task
 from bot.store import Store
 from sandbox.config import SandboxSettings

@@ -8,8 +8,8 @@ import pytest
 from tenacity import wait_none
 
 from bot.cli import main
-from bot.llm import InvalidModelOutput, PromptTooLarge
-from bot.providers.openai import OpenAILLM
+from bot.llm.client import InvalidModelOutput, PromptTooLarge
+from bot.llm.providers.openai import OpenAILLM
 from bot.records import AgitatorGuidance, EpisodeStatus, LLMCall, Proposal, Rubric, Task
 from bot.roles import Agitator, Discriminator
 from bot.store import Store

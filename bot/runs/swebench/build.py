@@ -1,9 +1,9 @@
 """Making instances, the way SWE-bench makes them: a bug-fix commit of a repository becomes an instance
 with base = the commit's parent, gold patch = its source changes, test patch = its test changes
-(bot/learning/realtasks.py splits them), and FAIL_TO_PASS / PASS_TO_PASS computed by running the
+(bot/runs/realtasks.py splits them), and FAIL_TO_PASS / PASS_TO_PASS computed by running the
 tests in the sandbox before the fix (base + test patch) and after it (base + fix + test patch).
 
-The toy programs of bot/learning/suite/ become instances too: each is a one-commit repository (made
+The toy programs of bot/runs/suite/ become instances too: each is a one-commit repository (made
 with fixed dates, so its commit id is the same on every machine) shipped as a bundle; the gold patch is
 its reference fix. Their tests are part of the repository, as in the toy eval, so the test patch is empty.
 """
@@ -15,11 +15,11 @@ import tempfile
 from pathlib import Path
 
 from bot.edits import apply_changes
-from bot.learning.eval import SuiteTask, materialize
-from bot.learning.realtasks import make_real_task
-from bot.learning.swebench.hidden import PASSING, apply_patch, run_tests, test_modules
-from bot.learning.swebench.instances import Instance
-from bot.learning.swebench.repos import reset_to
+from bot.runs.eval import SuiteTask, materialize
+from bot.runs.realtasks import make_real_task
+from bot.runs.swebench.hidden import PASSING, apply_patch, run_tests, test_modules
+from bot.runs.swebench.instances import Instance
+from bot.runs.swebench.repos import reset_to
 from bot.workspace import run_git
 from sandbox import SandboxSettings
 

@@ -5,7 +5,7 @@
     → one episode per finding through `EpisodeRunner` (a run of kind "scan" holding them all)
     → one branch per approved fix; the session report
 
-What a finding is and how it becomes a task lives in bot/scan_report.py with the report.
+What a finding is and how it becomes a task lives in bot/runs/scan_report.py with the report.
 """
 
 from __future__ import annotations
@@ -18,15 +18,15 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from bot.baseline import GREEN, Baseline
+from bot.cycle.baseline import GREEN, Baseline
 from bot.config import Settings
-from bot.cycle import CycleRequest, SandboxOpener
-from bot.cycle_steps import baseline_cache_file
-from bot.episode import EpisodeRunner, ServerUnavailable
+from bot.cycle.loop import CycleRequest, SandboxOpener
+from bot.cycle.steps import baseline_cache_file
+from bot.cycle.episode import EpisodeRunner, ServerUnavailable
 from bot.events import EventBus
-from bot.llm import LLMError, ModelClient
+from bot.llm.client import LLMError, ModelClient
 from bot.records import utcnow
-from bot.scan_report import CheckLine, Finding, ScanReport, TaskOutcome
+from bot.runs.scan_report import CheckLine, Finding, ScanReport, TaskOutcome
 from bot.workspace import GitError, WorkspaceError, ensure_repository, remove_worktree, resolve_commit, run_git
 from sandbox import CheckReport, CheckResult, SandboxError, open_sandbox
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from bot.learning.swebench.instances import Instance, patch_files
-from bot.learning.swebench.repos import reset_to
+from bot.runs.swebench.instances import Instance, patch_files
+from bot.runs.swebench.repos import reset_to
 from bot.workspace import GitError, run_git
 from sandbox import SandboxSettings, open_sandbox
 from sandbox.parsers import go_events

@@ -23,12 +23,12 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from bot.config import Settings
-from bot.cycle import Cycle, CycleRequest, SandboxOpener, StepRunner, run_inline
+from bot.cycle.loop import Cycle, CycleRequest, SandboxOpener, StepRunner, run_inline
 from bot.events import EpisodePrepared, EventBus
 from bot.learning.bandit import ModelBandit
 from bot.learning.patterns import OllamaEmbedder
 from bot.learning.prepare import Preparation, after_episode, generator_models, prepare_episode
-from bot.llm import LLMError, ModelClient, ModelNotPulled, ServerUnreachable
+from bot.llm.client import LLMError, ModelClient, ModelNotPulled, ServerUnreachable
 from bot.records import Episode, LLMCall
 
 ServerUnavailable = (ServerUnreachable, ModelNotPulled)

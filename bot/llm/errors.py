@@ -1,4 +1,4 @@
-"""The LLM layer's errors, each with a message that says what to do (imported through bot.llm)."""
+"""The LLM layer's errors, each with a message that says what to do (imported through bot.llm.client)."""
 
 from __future__ import annotations
 

@@ -167,9 +167,9 @@ def write_instances(path: Path, instances: list[Instance]) -> None:
 
 def shipped(name: str) -> Path:
     """A suite shipped with aura-sicd: "real" (bug fixes of real projects) or "toys" (the twelve toy programs)."""
-    return Path(str(files("bot.learning.swebench") / "data" / f"{name}.jsonl"))
+    return Path(str(files("bot.runs.swebench") / "data" / f"{name}.jsonl"))
 
 
 def shipped_repos() -> Path:
     """The toy programs' repositories, as bundles (the real projects' are in tests/data/realrepos/)."""
-    return Path(str(files("bot.learning.swebench") / "data" / "repos"))
+    return Path(str(files("bot.runs.swebench") / "data" / "repos"))

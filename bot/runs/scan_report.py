@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from bot.episode import EpisodeResult
+from bot.cycle.episode import EpisodeResult
 from bot.records import Task
 
 FindingKind = Literal["test", "finding", "check"]

@@ -4,13 +4,13 @@
     verdict = APPROVED only if tests ran and all passed, required checks are green (when required),
               and the rubric is present and at least the threshold.
 
-With a baseline (the checks on the unmodified base, bot/baseline.py) "all passed" and "green" become
+With a baseline (the checks on the unmodified base, bot/cycle/baseline.py) "all passed" and "green" become
 "no worse than main": see docs/reward.md.
 """
 
 from __future__ import annotations
 
-from bot.baseline import Comparison
+from bot.cycle.baseline import Comparison
 from bot.records import Reward, Rubric, Verdict
 from sandbox.reports import CheckReport
 

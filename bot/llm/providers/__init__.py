@@ -7,9 +7,9 @@ client per provider in use, and a `RoleRouter` in front of them when the roles d
 from __future__ import annotations
 
 from bot.config import ROLES, Settings
-from bot.llm import ChatLLM, ModelClient
-from bot.providers.ollama import OllamaLLM
-from bot.providers.openai import OpenAILLM
+from bot.llm.client import ChatLLM, ModelClient
+from bot.llm.providers.ollama import OllamaLLM
+from bot.llm.providers.openai import OpenAILLM
 
 PROVIDERS: dict[str, type[ChatLLM]] = {"ollama": OllamaLLM, "openai": OpenAILLM}
 

@@ -21,7 +21,7 @@ from bot.context import PromptContext, RepoIndex, build_generator_context
 from bot.context.localize import is_test_path
 from bot.records import Task
 from bot.roles.generator import Generator
-from bot.tokens import TokenCounter
+from bot.llm.tokens import TokenCounter
 from bot.workspace import GitError, run_git
 
 _TRAILER = re.compile(r"^[A-Z][\w-]*-by:\s.*$", re.MULTILINE)
@@ -179,7 +179,7 @@ class _SizeOnly:
 
 
 def first_attempt_budget(task: RealTask) -> int:
-    """The context budget of the cycle's first attempt under the default settings (as bot/cycle.py computes it)."""
+    """The context budget of the cycle's first attempt under the default settings (as bot/cycle/loop.py computes it)."""
     settings = Settings.model_construct()  # the defaults, not this machine's environment
     generator = Generator(_SizeOnly(), model="any", num_ctx=settings.generator_num_ctx,  # type: ignore[arg-type]
                           max_output_tokens=settings.max_output_tokens, edit_format=settings.edit_format)

@@ -14,7 +14,7 @@ import shutil
 from collections import defaultdict
 from pathlib import Path
 
-from bot.learning.swebench.instances import Instance
+from bot.runs.swebench.instances import Instance
 from bot.workspace import GitError, run_git
 
 

@@ -1,8 +1,8 @@
 """The generate → test → score → guide cycle.
 
 One episode works one task to approval or exhaustion. Before attempt 1 the checks run on the unmodified
-base (the baseline, bot/baseline.py); each attempt then generates, applies, checks and scores, and what
-fell short becomes guidance for the next. Every step is a method of `CycleSteps` (bot/cycle_steps.py)
+base (the baseline, bot/cycle/baseline.py); each attempt then generates, applies, checks and scores, and what
+fell short becomes guidance for the next. Every step is a method of `CycleSteps` (bot/cycle/steps.py)
 called through a `StepRunner`, so a job killed mid-way resumes at the last finished step; the loop
 here decides only from step outputs, which keeps it deterministic on replay.
 """
@@ -15,9 +15,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bot.baseline import Baseline, changed_test_files, compare, related_failures
+from bot.cycle.baseline import Baseline, changed_test_files, compare, related_failures
 from bot.context import RepoIndex
-from bot.cycle_steps import (
+from bot.cycle.steps import (
     Candidate,
     CycleRequest,
     CycleSteps,
@@ -28,7 +28,7 @@ from bot.cycle_steps import (
     run_inline,
 )
 from bot.events import ChecksFinished, EpisodeCompleted, IterationCompleted, IterationStarted
-from bot.llm import LLMError
+from bot.llm.client import LLMError
 from bot.records import Episode, EpisodeStatus, GuidanceEntry, IterationRecord, IterationStatus, Verdict, utcnow
 from bot.workspace import Workspace, delete_branch, ensure_worktree, remove_worktree, reset_worktree
 

@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field
 from tenacity.wait import wait_base
 
 from bot.config import Settings
-from bot.llm import (
+from bot.llm.client import (
     ChatLLM,
     ChatReply,
     ChatRequest,
@@ -35,7 +35,7 @@ from bot.llm import (
     ServerHTTPError,
     ServerUnreachable,
 )
-from bot.tokens import MESSAGE_OVERHEAD_TOKENS
+from bot.llm.tokens import MESSAGE_OVERHEAD_TOKENS
 
 Dialect = Literal["auto", "json_schema", "json_object"]
 MAX_CONTEXT = re.compile(r"maximum context length is (\d+) tokens.*?requested (\d+) tokens", re.DOTALL)

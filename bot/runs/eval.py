@@ -7,7 +7,7 @@ the repository the model sees (nor does task.md). Each task is copied into a fre
 the cycle runs on it in the sandbox as a dry run (no branch is left behind), K times per model. The
 report gives solve rate, mean iterations, tokens and wall time per task and per model.
 
-The project ships a suite of its own (`bot/learning/suite/`, twelve buggy Python programs).
+The project ships a suite of its own (`bot/runs/suite/`, twelve buggy Python programs).
 """
 
 from __future__ import annotations
@@ -25,13 +25,13 @@ from pydantic import BaseModel, Field, ValidationError
 
 from bot.config import Settings
 from bot.events import EventBus
-from bot.llm import ModelClient
+from bot.llm.client import ModelClient
 from bot.records import EpisodeStatus, Proposal, Task
 from bot.store import Store
 from bot.workspace import run_git
 
 if TYPE_CHECKING:
-    from bot.episode import EpisodeResult
+    from bot.cycle.episode import EpisodeResult
 
 TASK_FILE = "task.md"
 FIX_FILE = "fix.json"
@@ -96,7 +96,7 @@ class EvalReport(BaseModel):
 
 
 def builtin_suite_dir() -> Path:
-    return Path(str(files("bot.learning") / "suite"))
+    return Path(str(files("bot.runs") / "suite"))
 
 
 def parse_task_file(text: str, *, name: str) -> Task:
@@ -181,8 +181,8 @@ async def run_eval(
 ) -> EvalReport:
     """Run every task `runs` times per model (the generator model; the reviewers stay as configured).
     Learning is left out: each attempt measures the model alone."""
-    from bot.cycle import CycleRequest  # the cycle pulls in the sandbox; import it when needed
-    from bot.episode import EpisodeRunner, ServerUnavailable, check_models
+    from bot.cycle.loop import CycleRequest  # the cycle pulls in the sandbox; import it when needed
+    from bot.cycle.episode import EpisodeRunner, ServerUnavailable, check_models
 
     if runs < 1:
         raise EvalError("--runs must be at least 1")

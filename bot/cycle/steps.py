@@ -3,7 +3,7 @@
 Inline on the command line; as durable DBOS steps in the GitHub App (bot/jobs/workflow.py), where a
 step's recorded output is returned on replay instead of running it again. `CycleSteps` holds the steps
 (checkout, generate, apply, baseline, check, reproduce, score, reward, guide, remember, commit);
-`bot/cycle.py` holds the loop that calls them.
+`bot/cycle/loop.py` holds the loop that calls them.
 """
 
 from __future__ import annotations
@@ -20,13 +20,13 @@ from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, Field
 
-from bot.baseline import Baseline, Comparison, reproduced_tests
+from bot.cycle.baseline import Baseline, Comparison, reproduced_tests
 from bot.config import Settings
 from bot.context import RepoIndex
 from bot.edits import AppliedChange, EditError, apply_changes
 from bot.events import EventBus
-from bot.llm import InvalidModelOutput, ModelClient, PromptTooLarge
-from bot.policy import Policy
+from bot.llm.client import InvalidModelOutput, ModelClient, PromptTooLarge
+from bot.cycle.policy import Policy
 from bot.records import (
     AgitatorGuidance,
     Episode,
@@ -40,11 +40,11 @@ from bot.records import (
     Task,
     proposal_id_for,
 )
-from bot.reward import compute_reward
+from bot.cycle.reward import compute_reward
 from bot.roles.agitator import Agitator
 from bot.roles.discriminator import Discriminator
 from bot.roles.generator import Generator, cacheable_context
-from bot.tokens import count_tokens
+from bot.llm.tokens import count_tokens
 from bot.workspace import Workspace, apply_diff, commit_diff, create_worktree, reset_worktree, worktree_diff
 from sandbox import open_sandbox
 from sandbox.config import SandboxSettings

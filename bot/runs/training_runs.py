@@ -1,7 +1,7 @@
 """Training runs started by the admin API, each running in the background of the serving process.
 
 `TrainingRuns.start` checks out the repository when the run is on an installed one (a worktree of its
-default branch, from its mirror; the token stays in memory), runs `bot.learning.training.train` and
+default branch, from its mirror; the token stays in memory), runs `bot.runs.training.train` and
 writes the run's end to the audit trail. A run that fails for any reason is marked failed with why.
 Runs in flight are cancelled when the server stops (`aclose`): their status is then failed too.
 """
@@ -20,9 +20,9 @@ from bot.config import Settings
 from bot.events import EventBus
 from bot.github.client import GitHubApp
 from bot.github.mirror import RepoMirror
-from bot.learning.training import TrainingError, train
-from bot.llm import ModelClient
-from bot.providers import build_llm
+from bot.runs.training import TrainingError, train
+from bot.llm.client import ModelClient
+from bot.llm.providers import build_llm
 from bot.records import Task
 from bot.store import Store, StoreError
 from bot.workspace import GitError, WorkspaceError

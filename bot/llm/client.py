@@ -6,11 +6,11 @@ invalid reply gets exactly one repair request that quotes the validation error; 
 the token limit is named as such. Transport failures (connection errors, timeouts, HTTP 5xx) are
 retried with exponential backoff and jitter; HTTP 4xx never is. The context window is the smaller of
 the configured one and the model's own, prompts are counted in the model's tokens as far as the
-server lets us (bot/tokens.py), and a prompt that would not fit is refused before anything is sent.
+server lets us (bot/llm/tokens.py), and a prompt that would not fit is refused before anything is sent.
 Every chat request made is recorded as an `LLMCall`, failures included, and travels with the result
 or with the exception (`exc.calls`).
 
-The providers (bot/providers/: Ollama's native API, OpenAI-compatible servers) implement the few
+The providers (bot/llm/providers/: Ollama's native API, OpenAI-compatible servers) implement the few
 transport methods at the bottom of `ChatLLM`; everything above them is shared.
 """
 
@@ -34,7 +34,7 @@ from tenacity import (
 )
 from tenacity.wait import wait_base
 
-from bot.llm_errors import (
+from bot.llm.errors import (
     CONTEXT_OVERFLOW,
     NUM_CTX_SETTING,
     InvalidModelOutput,
@@ -48,9 +48,9 @@ from bot.llm_errors import (
     is_transient,
 )
 from bot.records import LLMCall
-from bot.tokens import MESSAGE_OVERHEAD_TOKENS, TokenCounter
+from bot.llm.tokens import MESSAGE_OVERHEAD_TOKENS, TokenCounter
 
-__all__ = [  # the errors live in bot/llm_errors.py and are imported from here
+__all__ = [  # the errors live in bot/llm/errors.py and are imported from here
     "NUM_CTX_SETTING", "ChatLLM", "ChatReply", "ChatRequest", "InvalidModelOutput", "LLMError", "LLMRequestError",
     "ModelClient", "ModelNotPulled", "OllamaUnreachable", "PromptTooLarge", "ServerHTTPError", "ServerUnreachable",
     "canonical_model_name", "describe_validation_error", "is_transient", "parse_reply",
@@ -119,7 +119,7 @@ class ChatReply(BaseModel):
 
 
 class ModelClient(Protocol):
-    """What the cycle holds: one ChatLLM, or a router giving each role its provider's (bot/providers/)."""
+    """What the cycle holds: one ChatLLM, or a router giving each role its provider's (bot/llm/providers/)."""
 
     def for_role(self, role: str) -> ChatLLM: ...
 
@@ -127,7 +127,7 @@ class ModelClient(Protocol):
 
 
 class ChatLLM(ABC):
-    """Structured chat requests to one model server. Subclasses speak one API (bot/providers/).
+    """Structured chat requests to one model server. Subclasses speak one API (bot/llm/providers/).
 
     `retries` is the number of HTTP attempts per request, the first one included. `wait` replaces the
     backoff between attempts (tests pass `tenacity.wait_none()`).

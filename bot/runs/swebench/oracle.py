@@ -18,9 +18,9 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from bot.llm import PromptTooLarge
+from bot.llm.client import PromptTooLarge
 from bot.records import AgitatorGuidance, Change, ChangeType, Edit, LLMCall, Proposal, Rubric
-from bot.tokens import TokenCounter, count_message_tokens, count_tokens
+from bot.llm.tokens import TokenCounter, count_message_tokens, count_tokens
 from bot.workspace import GitError, run_git
 
 T = TypeVar("T", bound=BaseModel)
@@ -178,7 +178,7 @@ class OracleLLM:
     async def ensure_models(self, models: object) -> None:
         """Nothing to pull."""
 
-    # what the roles ask of a model client (bot/llm.py's ModelClient and ChatLLM), answered locally
+    # what the roles ask of a model client (bot/llm/client.py's ModelClient and ChatLLM), answered locally
     def for_role(self, role: str) -> OracleLLM:
         return self
 

@@ -1,5 +1,5 @@
 """Running instances: per instance and model, the full cycle on the base commit with the problem statement
-as the task (bot/episode.py, as a dry run, without learning), then the hidden tests on the result.
+as the task (bot/cycle/episode.py, as a dry run, without learning), then the hidden tests on the result.
 
 The result is the approved diff, or the best attempt's when none was approved (what the bot would
 submit); no diff at all is an empty patch, or malformed edits when the model's edits never applied.
@@ -24,11 +24,11 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from bot.config import Settings
-from bot.learning.realtasks import RELEASE_FILES, ChangedLine, changed_base_lines, is_doc_path, shown_lines
-from bot.learning.swebench import hidden
-from bot.learning.swebench.instances import Instance, patch_files
-from bot.learning.swebench.oracle import ORACLE, OracleError, OracleLLM, gold_proposal
-from bot.learning.swebench.report import (
+from bot.runs.realtasks import RELEASE_FILES, ChangedLine, changed_base_lines, is_doc_path, shown_lines
+from bot.runs.swebench import hidden
+from bot.runs.swebench.instances import Instance, patch_files
+from bot.runs.swebench.oracle import ORACLE, OracleError, OracleLLM, gold_proposal
+from bot.runs.swebench.report import (
     InstanceResult,
     Report,
     load_result,
@@ -37,7 +37,7 @@ from bot.learning.swebench.report import (
     summarize,
     write_outputs,
 )
-from bot.learning.swebench.repos import Repos
+from bot.runs.swebench.repos import Repos
 from bot.records import Episode, EpisodeStatus
 from bot.workspace import run_git
 from sandbox import SandboxError
@@ -52,7 +52,7 @@ class SwebenchRun:
     settings: Settings
     repos: Repos
     out: Path
-    llm: Any = None  # the LLM layer for real models (bot.providers.build_llm); the oracle needs none
+    llm: Any = None  # the LLM layer for real models (bot.llm.providers.build_llm); the oracle needs none
     max_iterations: int | None = None
     jobs: int = 1
     progress: Callable[[str], None] = _stderr
@@ -61,7 +61,7 @@ class SwebenchRun:
 
     async def run(self, instances: list[Instance], models: list[str]) -> Report:
         """Every instance for every model (ORACLE for the oracle), then the report in OUT."""
-        from bot.episode import check_models
+        from bot.cycle.episode import check_models
 
         if self.jobs < 1:
             raise ValueError("--jobs must be at least 1")
@@ -106,8 +106,8 @@ class SwebenchRun:
         return self.settings.model_copy(update=update)
 
     async def run_instance(self, instance: Instance, model: str) -> InstanceResult:
-        from bot.cycle import CycleRequest
-        from bot.episode import EpisodeRunner, ServerUnavailable
+        from bot.cycle.loop import CycleRequest
+        from bot.cycle.episode import EpisodeRunner, ServerUnavailable
 
         started = time.perf_counter()
         result = InstanceResult(instance_id=instance.instance_id, repo=instance.repo, model=model, status="error",

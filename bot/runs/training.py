@@ -26,7 +26,7 @@ from bot.config import Settings
 from bot.events import EventBus
 from bot.learning.bandit import ModelBandit
 from bot.learning.patterns import OllamaEmbedder
-from bot.llm import ModelClient
+from bot.llm.client import ModelClient
 from bot.records import Episode, EpisodeStatus, GuidanceEntry, Task
 from bot.store import Store
 
@@ -119,8 +119,8 @@ async def train(
     on_episode: Callable[[TrainingEpisode], Awaitable[None] | None] | None = None,
 ) -> TrainingResult:
     """Run the cycle on every task of `dataset`, `epochs` times, in `repo_dir` (a git repository)."""
-    from bot.cycle import CycleRequest  # the cycle pulls in the sandbox; import it when needed
-    from bot.episode import EpisodeRunner, ServerUnavailable, check_models, generator_models
+    from bot.cycle.loop import CycleRequest  # the cycle pulls in the sandbox; import it when needed
+    from bot.cycle.episode import EpisodeRunner, ServerUnavailable, check_models, generator_models
 
     if epochs < 1:
         raise TrainingError("a training run needs at least one epoch")

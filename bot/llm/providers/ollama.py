@@ -14,7 +14,7 @@ import ollama
 from tenacity.wait import wait_base
 
 from bot.config import Settings
-from bot.llm import (
+from bot.llm.client import (
     ChatLLM,
     ChatReply,
     ChatRequest,
