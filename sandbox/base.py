@@ -166,6 +166,11 @@ class Backend(ABC):
     ) -> CommandResult: ...
 
     @abstractmethod
+    async def fresh_check_run(self) -> None:
+        """Before each check run: an empty /tmp, and no process left that an earlier run started, so
+        nothing one run plants (a plugin, a sitecustomize.py, a daemon) reaches the next."""
+
+    @abstractmethod
     async def read_file(self, path: str) -> bytes | None:
         """A file the last command wrote under /tmp or /workspace, or None."""
 

@@ -78,6 +78,7 @@ class Box:
         workdir = Path(workdir)
         if not workdir.is_dir():
             raise SandboxError(f"{workdir} is not a directory")
+        await self._backend.fresh_check_run()
         await self._backend.replace_workspace(workdir)
         default_timeout = self.plan.check_timeout_s or self.settings.timeout_s
         return await run_plan(self._backend, self.plan, default_timeout=default_timeout)

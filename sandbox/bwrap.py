@@ -299,6 +299,12 @@ class BwrapBackend(Backend):
 
         await asyncio.to_thread(replace)
 
+    async def fresh_check_run(self) -> None:
+        # every command runs in a pid namespace of its own, which ends with it: no process to stop here
+        scratch = self._session_path("tmp")
+        await asyncio.to_thread(_rmtree, scratch)
+        self._new_dir(scratch)
+
     async def exec(self, argv: list[str], *, timeout: float, env: dict[str, str] | None = None) -> CommandResult:
         return await self._run(argv, timeout=timeout, workspace=self._session_path("workspace"),
                                scratch=self._session_path("tmp"), env=env)

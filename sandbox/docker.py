@@ -307,6 +307,21 @@ class DockerBackend(Backend):
                 raise SandboxError(f"clearing {WORKSPACE} failed: {clean.output.strip()[:500]}")
             await asyncio.to_thread(self._put_workspace, container, source, self.links)
 
+    async def fresh_check_run(self) -> None:
+        user = f"{self.settings.sandbox_uid}:{self.settings.sandbox_uid}"
+        async with self._lock:
+            container = self._require()
+
+            def run(argv: list[str]) -> None:
+                api = self.client.api
+                api.exec_start(api.exec_create(container.id, argv, user=user)["Id"])
+
+            await asyncio.to_thread(run, ["kill", "-9", "-1"])  # the idle main process has another uid
+            clean = await self._exec_in(container, ["find", "/tmp", "-mindepth", "1", "-delete"], timeout=120,
+                                        env={}, output_limit=4000)
+            if not clean.ok:
+                raise SandboxError(f"clearing /tmp failed: {clean.output.strip()[:500]}")
+
     async def read_file(self, path: str) -> bytes | None:
         async with self._lock:
             container = self._require()

@@ -60,6 +60,9 @@ class LocalBackend(Backend):
         return await run_process(argv, timeout=timeout, output_limit=self.settings.output_limit, env=full_env,
                                  cwd=str(self._workspace()))
 
+    async def fresh_check_run(self) -> None:
+        """Nothing to do: this backend isolates nothing (its commands share the host's /tmp)."""
+
     async def read_file(self, path: str) -> bytes | None:
         host = Path(path) if not path.startswith("/workspace/") else self._workspace() / path[len("/workspace/"):]
         return host.read_bytes() if host.is_file() else None

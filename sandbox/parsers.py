@@ -21,7 +21,7 @@ def trim_traceback(text: str, limit: int = TRACEBACK_LIMIT) -> str:
     return "[...]\n" + text[-(limit - 6):]
 
 
-def _test_id(case: ET.Element) -> str:
+def junit_test_id(case: ET.Element) -> str:
     name = case.get("name", "")
     file = case.get("file")
     classname = case.get("classname", "")
@@ -47,7 +47,7 @@ def parse_junit(xml_text: str | bytes) -> tuple[TestCounts, list[FailingTest]]:
             else:
                 counts.errors += 1
             message = problem.get("message", "")
-            test_id = _test_id(case)
+            test_id = junit_test_id(case)
             if problem.tag == "error" and message.startswith("collection failure"):
                 test_id = case.get("file") or test_id.replace(".", "/") + ".py"
             failing.append(FailingTest(test_id=test_id, message=message, traceback=trim_traceback(problem.text or "")))

@@ -6,6 +6,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
+from sandbox.inventory import TestInventory
+
 
 class CheckStatus(StrEnum):
     PASSED = "passed"
@@ -45,6 +47,7 @@ class CheckResult(BaseModel):
     required: bool = True
     tests: TestCounts | None = None
     failing_tests: list[FailingTest] = Field(default_factory=list)
+    inventory: TestInventory | None = None  # every test by id with its outcome, when the runner names them
 
 
 class CheckReport(BaseModel):

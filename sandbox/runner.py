@@ -11,13 +11,16 @@ from pathlib import Path
 
 from sandbox.base import Backend, CommandResult
 from sandbox.errors import SandboxError
+from sandbox.inventory import from_go_events, from_junit, from_pytest_plugin, from_tap
 from sandbox.languages.java import parse_java_reports
 from sandbox.languages.junit import REPORT_ENV
 from sandbox.languages.php import parse_phpunit
 from sandbox.languages.ruby import parse_minitest, parse_rspec
 from sandbox.languages.rust import cargo_unfinished_tests, parse_cargo_test
 from sandbox.parsers import (
+    go_events,
     go_unfinished_tests,
+    junit_test_id,
     parse_go_test_json,
     parse_junit,
     parse_node_output,
@@ -33,6 +36,8 @@ JUNIT_DIR = "/tmp/aura-sicd"
 PLUGIN_DIR = f"{JUNIT_DIR}/plugins"
 TIMEOUT_PLUGIN = "aura_sicd_timeout"
 PLUGIN_SOURCE = Path(__file__).with_name("plugins") / f"{TIMEOUT_PLUGIN}.py"
+INVENTORY_PLUGIN = "aura_sicd_inventory"
+INVENTORY_SOURCE = Path(__file__).with_name("plugins") / f"{INVENTORY_PLUGIN}.py"
 UNFINISHED = "did not finish"
 REPORT_PARSERS = ("surefire", "phpunit", "rspec")  # whose command writes a report to $AURA_SICD_REPORT
 
@@ -80,8 +85,9 @@ async def run_plan(backend: Backend, plan: Plan, *, default_timeout: float) -> C
     started = time.monotonic()
     await write_files(backend, [("missing", path, text) for path, text in plan.check_files.items()])
     plugged = {s.name: c for s in plan.checks if s.parser == "pytest" and (c := with_timeout_plugin(s.command))}
-    if plugged and not await write_files(backend, [("always", f"{PLUGIN_DIR}/{TIMEOUT_PLUGIN}.py",
-                                                    PLUGIN_SOURCE.read_text(encoding="utf-8"))]):
+    plugins = [("always", f"{PLUGIN_DIR}/{source.name}", source.read_text(encoding="utf-8"))
+               for source in (PLUGIN_SOURCE, INVENTORY_SOURCE)]
+    if plugged and not await write_files(backend, plugins):
         plugged = {}
     results = []
     for spec in plan.checks:
@@ -89,6 +95,7 @@ async def run_plan(backend: Backend, plan: Plan, *, default_timeout: float) -> C
         run_id = uuid.uuid4().hex[:12]
         junit_path = f"{JUNIT_DIR}/junit-{run_id}.xml"  # fresh per run: no stale report
         current_path = f"{JUNIT_DIR}/current-test-{run_id}.txt"
+        inventory_path = f"{JUNIT_DIR}/inventory-{run_id}.jsonl"
         command = plugged.get(spec.name, spec.command)
         report_path = f"{JUNIT_DIR}-report-{run_id}"  # in /tmp itself, which exists before any command
         if spec.parser in REPORT_PARSERS:
@@ -100,6 +107,8 @@ async def run_plan(backend: Backend, plan: Plan, *, default_timeout: float) -> C
             env["PYTHONPATH"] = ":".join(p for p in (PLUGIN_DIR, env.get("PYTHONPATH")) if p)
             env["AURA_SICD_TEST_TIMEOUT_S"] = f"{plan.test_timeout_s:g}"
             env["AURA_SICD_CURRENT_TEST"] = current_path
+            env["AURA_SICD_INVENTORY"] = inventory_path
+            env["PYTEST_ADDOPTS"] += f" -p {INVENTORY_PLUGIN}"
         result = await backend.exec(command, timeout=spec.timeout_s or default_timeout, env=env)
         junit = None
         if spec.parser == "pytest" and not result.timed_out:
@@ -109,7 +118,10 @@ async def run_plan(backend: Backend, plan: Plan, *, default_timeout: float) -> C
         unfinished = None
         if spec.name in plugged and (result.timed_out or not junit):
             unfinished = await _running_test(backend, current_path)
-        results.append(judge(spec, result, junit, unfinished))
+        check = judge(spec, result, junit, unfinished)
+        if spec.name in plugged:
+            check.inventory = from_pytest_plugin(await backend.read_file(inventory_path) or b"") or check.inventory
+        results.append(check)
     rate, reason = pass_rate(results)
     return CheckReport(backend=backend.name, checks=results, pass_rate=rate, pass_rate_reason=reason,
                        duration_s=round(time.monotonic() - started, 3))
@@ -137,11 +149,13 @@ def judge(spec: CheckSpec, result: CommandResult, junit: bytes | None = None, un
             check.failing_tests.append(FailingTest(test_id=unfinished, message=f"{UNFINISHED}: {how}"))
     elif spec.parser == "go":
         check.tests, check.failing_tests = parse_go_test_json(result.output)
+        check.inventory = from_go_events(go_events(result.output))
         if result.timed_out:
             check.failing_tests += [FailingTest(test_id=t, message=f"{UNFINISHED}: the check was stopped after "
                                                 f"{result.duration_s:.0f} s") for t in go_unfinished_tests(result.output)]
     elif spec.parser == "node":
         check.tests, check.failing_tests = parse_node_output(result.output)
+        check.inventory = from_tap(result.output)
     elif spec.parser == "cargo":
         check.tests, check.failing_tests = parse_cargo_test(result.output)
         if result.timed_out:
@@ -174,6 +188,7 @@ def _read_pytest(check: CheckResult, result: CommandResult, junit: bytes | None)
     if junit:
         try:
             check.tests, check.failing_tests = parse_junit(junit)
+            check.inventory = from_junit(junit, junit_test_id)
         except Exception:  # a half-written report (killed mid-run): fall back to the summary line
             check.tests = parse_pytest_summary(result.output)
     else:
