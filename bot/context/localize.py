@@ -17,6 +17,7 @@ from bot.context.excerpts import MIN_PART_TOKENS, fence_for, lines_matching, mer
 from bot.context.index import RepoIndex
 from bot.context.symbols import Symbol, innermost
 from bot.context.terms import STOPWORDS, code_tokens
+from bot.cycle.path_kinds import is_test_path
 from bot.context.tracebacks import PATH_LINE, PY_FRAME
 from bot.records import Task
 from bot.llm.tokens import count_tokens
@@ -43,15 +44,6 @@ _CAMEL = re.compile(r"(?<![\w.])([a-z]+[A-Z]\w*|[A-Z][a-z0-9]+[A-Z]\w*)(?![\w(])
 _WORD = re.compile(r"(?<![\w.`])([a-z][a-z0-9]{3,})(?![\w(`])")
 _FILE_SUFFIXES = frozenset("py pyi js ts tsx jsx go rs md rst txt toml json yml yaml cfg ini html css sh lock".split())
 _PATH_LIKE = re.compile(r"[\w.\-]*/[\w./\-]*|[\w\-]+\.(?:" + "|".join(_FILE_SUFFIXES) + r")\b")
-_TEST_NAME = re.compile(r"^(test_.*|.*_test\.\w+|tests?\.\w+|conftest\.py|.*\.(test|spec)\.\w+)$")
-_TEST_DIRS = frozenset({"test", "tests", "testing", "__tests__", "testdata", "spec", "specs"})
-
-
-def is_test_path(path: str) -> bool:
-    pure = PurePosixPath(path)
-    return bool(_TEST_DIRS.intersection(p.lower() for p in pure.parts[:-1])) or bool(_TEST_NAME.match(pure.name))
-
-
 @dataclass(frozen=True)
 class Mention:
     """A name the task uses: `qualifier` is what came before its last dot ("Signer" in Signer.sign)."""

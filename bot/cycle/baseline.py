@@ -21,13 +21,12 @@ from collections import Counter
 
 from pydantic import BaseModel, Field
 
+from bot.cycle.path_kinds import is_test_path
 from sandbox.reports import CheckReport, CheckResult, CheckStatus, FailingTest
 
 GREEN = (CheckStatus.PASSED, CheckStatus.SKIPPED)
 MAX_FAILURES = 10  # failures kept per check, with their tracebacks, for the first prompt
 FAILURE_CHARS = 1500
-# test files by their usual names: tests/ folders, test_*.py, *_test.py / *_test.go, *.test.js / *.spec.ts
-_TEST_PATH = re.compile(r"(^|/)(tests?|__tests__|spec)/|(^|/)test_[^/]*\.py$|_test\.(py|go)$|\.(test|spec)\.[cm]?[jt]sx?$")
 _DIFF_PATH = re.compile(r"^diff --git a/(\S+) b/(\S+)$", re.M)
 # path:line[:col]: message — ruff (concise), mypy, flake8, pyright (plain), go vet, tsc (plain), eslint (unix)
 _FINDING = re.compile(r"^(?P<path>[^\s:]+):(?P<line>\d+)(?::\d+)?:\s*(?P<message>\S.*)$")
@@ -192,9 +191,9 @@ def related_failures(baseline: Baseline, task_text: str) -> str | None:
 
 
 def changed_test_files(diff: str) -> list[str]:
-    """The test files a diff adds or changes, by the usual test file names."""
+    """The tests, test data and collection hooks a diff adds or changes (bot/cycle/path_kinds.py)."""
     paths = {b for _, b in _DIFF_PATH.findall(diff)}
-    return sorted(p for p in paths if _TEST_PATH.search(p))
+    return sorted(p for p in paths if is_test_path(p))
 
 
 def in_files(test_id: str, files: list[str]) -> bool:

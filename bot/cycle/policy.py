@@ -13,6 +13,7 @@ from pathlib import Path, PurePosixPath
 from pydantic import BaseModel, Field
 
 from bot.config import DEFAULT_DENY, Settings
+from bot.cycle.path_kinds import is_test_path
 from bot.edits import UnsafePathError, normalize_rel_path, safe_path
 from bot.records import Change, ChangeType, PolicyDecision, Proposal
 
@@ -121,17 +122,6 @@ RISK_WEIGHTS = {
     "spread": 0.25,  # scaled by files changed / max_files_changed (capped at 1)
     "untested": 0.20,  # code changed, no test file changed
 }
-
-
-def is_test_path(path: str) -> bool:
-    name = PurePosixPath(path).name
-    parts = PurePosixPath(path).parts[:-1]
-    return (
-        any(p in ("tests", "test", "spec", "__tests__", "testing") for p in parts)
-        or name.startswith("test_")
-        or re.search(r"(_test|\.test|\.spec|_spec)\.[a-z]+$", name) is not None
-        or name == "conftest.py"
-    )
 
 
 def combine_risk(factors: dict[str, float]) -> float:
