@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, model_validator
 
 from bot.cycle.baseline import Comparison
+from bot.cycle.judging import Judgment
 from sandbox.reports import CheckReport
 
 
@@ -142,6 +143,8 @@ class Reward(BaseModel):
     rubric_score: float | None = None
     verdict: Verdict
     reasons: list[str] = Field(default_factory=list)  # why not approved (or why approved)
+    dodges: list[str] = Field(default_factory=list)  # how the change weakens its tests: refused, value 0
+    changed_expectations: list[str] = Field(default_factory=list)  # existing tests whose assertions it changes
 
 
 GuidanceSource = Literal["agitator", "human", "review", "policy", "edit_error", "memory", "baseline"]
@@ -183,6 +186,7 @@ class IterationRecord(BaseModel):
     diff: str = ""
     check_report: CheckReport | None = None
     comparison: Comparison | None = None  # the check report against the base's (bot/cycle/baseline.py)
+    judgment: Judgment | None = None  # the attempt's tests judged (bot/cycle/judging.py)
     rubric: Rubric | None = None
     reward: Reward | None = None
     guidance_out: AgitatorGuidance | None = None

@@ -19,9 +19,12 @@ from __future__ import annotations
 import re
 from collections import Counter
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 from bot.cycle.path_kinds import is_test_path
+from sandbox.inventory import TestInventory
 from sandbox.reports import CheckReport, CheckResult, CheckStatus, FailingTest
 
 GREEN = (CheckStatus.PASSED, CheckStatus.SKIPPED)
@@ -60,6 +63,7 @@ class CheckBaseline(BaseModel):
     tests_failing: int = 0  # by the runner's count (may exceed the ids it listed)
     findings: dict[str, int] = Field(default_factory=dict)
     finding_count: int | None = None
+    inventory: TestInventory | None = None  # every test by id with its outcome on the base
 
     @classmethod
     def of(cls, check: CheckResult) -> CheckBaseline:
@@ -70,12 +74,14 @@ class CheckBaseline(BaseModel):
             tests_failing=max(counted, len(check.failing_tests)),
             findings=dict(findings(check.output)) if check.tests is None else {},
             finding_count=finding_count(check.output) if check.tests is None else None,
+            inventory=check.inventory,
         )
 
 
 class Baseline(BaseModel):
     """The checks' outcome on the base commit, as far as a comparison needs it."""
 
+    format: Literal[2]  # a baseline cached before test inventories existed is read as unusable, and made again
     base_sha: str
     checks: list[CheckBaseline] = Field(default_factory=list)
     tests_run: int = 0
@@ -83,7 +89,7 @@ class Baseline(BaseModel):
     @classmethod
     def of(cls, base_sha: str, report: CheckReport) -> Baseline:
         ran = sum(c.tests.run for c in report.checks if c.tests is not None)
-        return cls(base_sha=base_sha, checks=[CheckBaseline.of(c) for c in report.checks], tests_run=ran)
+        return cls(format=2, base_sha=base_sha, checks=[CheckBaseline.of(c) for c in report.checks], tests_run=ran)
 
     def check(self, name: str) -> CheckBaseline | None:
         return next((c for c in self.checks if c.name == name), None)
@@ -106,10 +112,11 @@ class Comparison(BaseModel):
     unchanged: list[str] = Field(default_factory=list)  # failing on main and unchanged: tests and checks
     worse_checks: dict[str, str] = Field(default_factory=dict)  # check -> why it is worse than at base
     reproduced: list[str] = Field(default_factory=list)  # tests the change adds or edits: fail on base, pass now
+    dodges: list[str] = Field(default_factory=list)  # how the change weakens the tests that judge it (judging.py)
 
     @property
     def blocking(self) -> bool:
-        return bool(self.new_failures or self.still_failing_related or self.worse_checks)
+        return bool(self.new_failures or self.still_failing_related or self.worse_checks or self.dodges)
 
 
 def relates_to_task(test_id: str, task_text: str) -> bool:

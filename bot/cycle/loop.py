@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.cycle.baseline import Baseline, changed_test_files, compare, related_failures
+from bot.cycle.judging import for_reviewer
 from bot.context import RepoIndex
 from bot.cycle.steps import (
     Candidate,
@@ -206,17 +207,24 @@ class Cycle(CycleSteps):
             ChecksFinished(run_id=req.run_id, episode_id=req.episode_id, number=number, candidate=candidate_index, report=report)
         )
 
-        scored = await self.step(f"score-{number}-{candidate_index}", self.score, req.task, applied.diff, report)
+        if baseline is not None:
+            record.judgment = await self.step(f"judge-{number}-{candidate_index}", self.judge, ws, applied.diff,
+                                              req.task, baseline, report, box)
+        notes = for_reviewer(record.judgment)
+        scored = await self.step(f"score-{number}-{candidate_index}", self.score, req.task, applied.diff, report, notes)
         external_ms += scored.llm_ms
         record.llm_calls.extend(scored.calls)
         record.rubric = scored.rubric
         if baseline is not None:
             record.comparison = compare(baseline, report, req.task.text)
+            record.comparison.dodges = record.judgment.blockers if record.judgment else []
             test_files = changed_test_files(applied.diff)
             if test_files and not record.comparison.new_failures:
                 record.comparison.reproduced = await self.step(
                     f"reproduce-{number}-{candidate_index}", self.reproduce, ws, applied.diff, test_files, baseline, report, box)
         record.reward = self.reward(report, scored.rubric, scored.error, record.comparison)
+        if record.judgment is not None:
+            record.reward.changed_expectations = sorted({e.path for e in record.judgment.expectations})
         record.status = (
             IterationStatus.APPROVED if record.reward.verdict is Verdict.APPROVED else IterationStatus.REJECTED
         )

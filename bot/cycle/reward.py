@@ -77,9 +77,12 @@ def compute_reward(
     elif score is not None and score < threshold:
         blockers.append(f"The rubric score {score:.2f} is below the approval threshold {threshold:.2f}.")
 
+    dodges = list(baseline.dodges) if baseline is not None else []
+    if dodges:
+        value = 0.0  # a change that weakens its tests is worth nothing to learn from, however green it looks
     if blockers:
         return Reward(value=_clamp(value), pass_rate=pass_rate, rubric_score=score, verdict=Verdict.REJECTED,
-                      reasons=blockers)
+                      reasons=blockers, dodges=dodges)
 
     if baseline is not None:
         return Reward(value=_clamp(value), pass_rate=pass_rate, rubric_score=score, verdict=Verdict.APPROVED,
@@ -105,6 +108,7 @@ def _against_baseline(comparison: Comparison, require_all_checks: bool) -> list[
         blockers.append(f"Tests fail that did not fail on main: {_names(comparison.new_failures)}.")
     if comparison.still_failing_related:
         blockers.append(f"The tests this task is about still fail: {_names(comparison.still_failing_related)}.")
+    blockers += comparison.dodges
     worse = [f"{name} ({why})" for name, why in comparison.worse_checks.items()]
     if worse and require_all_checks:
         blockers.append(f"Checks are worse than on main: {'; '.join(worse)}.")

@@ -21,6 +21,7 @@ from typing import Any, Protocol, TypeVar
 from pydantic import BaseModel, Field
 
 from bot.cycle.baseline import Baseline, Comparison, reproduced_tests
+from bot.cycle.judging import Judgment, judge_attempt
 from bot.config import Settings
 from bot.context import RepoIndex
 from bot.edits import AppliedChange, EditError, apply_changes
@@ -270,13 +271,18 @@ class CycleSteps:
         await asyncio.to_thread(apply_diff, ws, diff)  # the attempt's exact state, also after a restart
         return await box.check(ws.path)
 
-    async def score(self, task: Task, diff: str, report: CheckReport) -> ScoreOutcome:
+    async def judge(self, ws: Workspace, diff: str, task: Task, baseline: Baseline, report: CheckReport,
+                    box: SandboxBox) -> Judgment:
+        """The attempt's tests judged: what stopped running, tampering, and the tests as the base had them."""
+        return await judge_attempt(ws, diff, task.text, baseline, report, box)
+
+    async def score(self, task: Task, diff: str, report: CheckReport, notes: str = "") -> ScoreOutcome:
         s = self.settings
         num_ctx = await self.llm.for_role("discriminator").context_window(s.discriminator_model, s.discriminator_num_ctx)
         disc = Discriminator(self.llm, model=s.discriminator_model, num_ctx=num_ctx, max_output_tokens=min(s.max_output_tokens, 1024))
         started = time.perf_counter()
         try:
-            rubric, calls = await disc.score(task, diff, report.summary())
+            rubric, calls = await disc.score(task, diff, report.summary() + notes)
         except (InvalidModelOutput, PromptTooLarge) as exc:
             return ScoreOutcome(calls=getattr(exc, "calls", []), error=str(exc), llm_ms=(time.perf_counter() - started) * 1000)
         return ScoreOutcome(rubric=rubric, calls=calls, llm_ms=(time.perf_counter() - started) * 1000)
