@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.cycle.baseline import Comparison
+from bot.cycle.judging import Judgment
 from bot.records import Episode, IterationRecord, IterationStatus
 from sandbox.reports import CheckStatus
 
@@ -66,6 +67,8 @@ def render_pr(episode: Episode, *, closes: int | None = None) -> tuple[str, str]
             lines.append(f"_{report.pass_rate_reason}_")
     if record is not None and record.comparison is not None:
         lines += ["", *_against_main(record.comparison, episode.context.get("base_sha", ""))]
+    if record is not None and record.judgment is not None:
+        lines += _tests_touched(record.judgment)
 
     lines += ["", "## Reward Trace", "", "| iteration | candidate | model | status | pass rate | rubric | reward |", "|---|---|---|---|---|---|---|"]
     for r in episode.iterations:
@@ -96,6 +99,23 @@ def _against_main(comparison: Comparison, base_sha: str) -> list[str]:
         lines.append("- Already failing on main, unchanged: " + ", ".join(f"`{t}`" for t in comparison.unchanged))
     if len(lines) == 2:
         lines.append("- No test or check changed its outcome.")
+    return lines
+
+
+def _tests_touched(judgment: Judgment) -> list[str]:
+    """The tests, test data, test configuration and collection hooks the change touches, how the verdict
+    judged them, and every existing assertion or expected value it changes, with its diff."""
+    lines: list[str] = []
+    if judgment.test_changes:
+        lines += ["", "## Tests and Test Configuration Changed", "",
+                  "The verdict ran the checks a second time with these as the base has them (unless the task asks "
+                  "for the change):", ""]
+        lines += [f"- {change.describe()}" for change in judgment.test_changes]
+    if judgment.expectations:
+        lines += ["", "## Changed Expectations", "",
+                  "Existing assertions or expected values this change rewrites; review them first:", ""]
+        for expectation in judgment.expectations:
+            lines += [f"`{expectation.path}`:", "", "```diff", expectation.hunk.rstrip(), "```", ""]
     return lines
 
 

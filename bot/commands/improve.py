@@ -138,6 +138,8 @@ def report(settings: Settings, episode: Episode, console: Console) -> int:
 
     if episode.status is EpisodeStatus.NO_CHANGE:
         console.print(f"No change is needed: {episode.outcomes.get('summary', '')}")
+        if episode.outcomes.get("evidence"):
+            console.print(f"Evidence: {episode.outcomes['evidence']}")
         return 0
     title, body = render_pr(episode)
     settings.proposals_dir.mkdir(parents=True, exist_ok=True)

@@ -197,6 +197,31 @@ def related_failures(baseline: Baseline, task_text: str) -> str | None:
             "should make them pass:\n\n" + "\n\n".join(shown))
 
 
+def no_change_evidence(baseline: Baseline | None, task_text: str) -> str | None:
+    """Why "no change is needed" holds — tests ran on the base and none that relates to the task fails —
+    or None when the claim does not hold or nothing shows it (no baseline, no test ran)."""
+    if baseline is None or baseline.tests_run == 0:
+        return None
+    if any(relates_to_task(t, task_text) for t in baseline.failing_tests):
+        return None
+    text = f"On the base commit {baseline.base_sha[:12]}, {baseline.tests_run} tests ran and none that relates to the task fails"
+    if baseline.failing_tests:
+        shown = ", ".join(baseline.failing_tests[:5]) + (" ..." if len(baseline.failing_tests) > 5 else "")
+        text += f" (failing on main, not about the task: {shown})"
+    return text + "."
+
+
+def no_change_refusal(baseline: Baseline | None, task_text: str) -> str:
+    """Why a "no change is needed" answer is not accepted (see `no_change_evidence`)."""
+    if baseline is None:
+        return "No change was proposed, and without the checks on the base nothing shows that none is needed."
+    related = [t for t in baseline.failing_tests if relates_to_task(t, task_text)]
+    if related:
+        return (f"No change was proposed, but tests this task is about fail on the base: {', '.join(related[:5])}. "
+                "Propose the change that makes them pass.")
+    return "No change was proposed, and no test ran on the base to show that none is needed."
+
+
 def changed_test_files(diff: str) -> list[str]:
     """The tests, test data and collection hooks a diff adds or changes (bot/cycle/path_kinds.py)."""
     paths = {b for _, b in _DIFF_PATH.findall(diff)}

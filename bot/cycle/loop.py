@@ -15,7 +15,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bot.cycle.baseline import Baseline, changed_test_files, compare, related_failures
+from bot.cycle.baseline import (
+    Baseline,
+    changed_test_files,
+    compare,
+    no_change_evidence,
+    no_change_refusal,
+    related_failures,
+)
 from bot.cycle.judging import for_reviewer
 from bot.context import RepoIndex
 from bot.cycle.steps import (
@@ -133,7 +140,8 @@ class Cycle(CycleSteps):
                 return
             if chosen.status is IterationStatus.NO_CHANGE and number == 1:
                 episode.status = EpisodeStatus.NO_CHANGE
-                episode.outcomes.update(summary=chosen.proposal.summary if chosen.proposal else "")
+                episode.outcomes.update(summary=chosen.proposal.summary if chosen.proposal else "",
+                                        evidence=no_change_evidence(baseline, req.task.text))
                 self._record(episode, records)
                 return
             if number < max_iterations:
@@ -184,8 +192,11 @@ class Cycle(CycleSteps):
             record.error = gen.error
             return await self._finish(record, started, external_ms)
         record.proposal = gen.proposal
-        if not gen.proposal.changes:
-            record.status = IterationStatus.NO_CHANGE
+        if not gen.proposal.changes:  # a claim to check: accepted only when nothing the task is about fails on the base
+            if no_change_evidence(baseline, req.task.text) is not None:
+                record.status = IterationStatus.NO_CHANGE
+            else:
+                record.error = no_change_refusal(baseline, req.task.text)
             return await self._finish(record, started, external_ms)
 
         subject = f"{record.proposal_id}#{number}.{candidate_index}"
@@ -252,8 +263,10 @@ class Cycle(CycleSteps):
                         "complete. Write much less: only the lines that change, no repetition, a one-sentence summary.")
                 return [GuidanceEntry(source="edit_error", text=text, iteration=number)]
             return [GuidanceEntry(source="edit_error", text=f"Your last reply was unusable: {chosen.error}", iteration=number)]
-        if chosen.status is IterationStatus.NO_CHANGE:
-            return [GuidanceEntry(source="agitator", text="You proposed no change, but the task is not done yet: propose the change it needs.", iteration=number)]
+        if chosen.status is IterationStatus.NO_CHANGE or not chosen.proposal.changes:
+            why = f" {chosen.error}" if chosen.error else ""
+            return [GuidanceEntry(source="agitator", text="You proposed no change, but the task is not done yet: "
+                                  f"propose the change it needs.{why}", iteration=number)]
         problems = list(chosen.reward.reasons) if chosen.reward else []
         guide = await self.step(
             f"guide-{number}", self.guide, req.task, chosen.diff,

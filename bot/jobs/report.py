@@ -65,7 +65,9 @@ def exhausted_comment(episode: Episode, *, draft_url: str | None, dashboard: str
 
 def no_change_comment(episode: Episode) -> str:
     summary = str(episode.outcomes.get("summary") or "").strip()
-    return "aura-sicd looked into this and found that no change is needed." + (f"\n\n> {summary}" if summary else "")
+    evidence = str(episode.outcomes.get("evidence") or "").strip()
+    return ("aura-sicd looked into this and found that no change is needed." + (f"\n\n> {summary}" if summary else "")
+            + (f"\n\n{evidence}" if evidence else ""))
 
 
 def opened_comment(pr_url: str, *, draft: bool) -> str:

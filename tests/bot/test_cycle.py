@@ -199,14 +199,32 @@ async def test_exhaustion_can_keep_the_best_attempt_for_a_draft(repo, settings, 
     assert git(repo, "log", "-1", "--format=%s", branch).startswith("[draft]")
 
 
-async def test_no_change_needed_ends_the_episode(repo, settings, store, fake_ollama):
+async def test_no_change_needed_ends_the_episode_when_nothing_the_task_is_about_fails(tmp_path, settings, store,
+                                                                                      fake_ollama):
+    repo = make_repo(tmp_path / "fixed", {**CALC_FILES, "calc.py": CALC_FILES["calc.py"].replace("a - b", "a + b")})
     fake_ollama.queue("generator", {"summary": "calc already does this", "changes": []})
 
     episode = await cycle_for(settings, fake_ollama, store).run(CycleRequest(repo_dir=repo, task=TASK))
 
     assert episode.status is EpisodeStatus.NO_CHANGE
+    assert "2 tests ran and none that relates to the task fails" in episode.outcomes["evidence"]
     assert len(episode.iterations) == 1 and not fake_ollama.requests_for("discriminator")
     assert not branch_exists(repo, episode.context["branch"])
+
+
+async def test_no_change_needed_is_a_failed_attempt_while_the_tasks_test_fails_on_the_base(repo, settings, store,
+                                                                                        fake_ollama):
+    settings.max_iterations = 2
+    fake_ollama.queue("generator", {"summary": "calc already does this", "changes": []}, RIGHT_FIX)
+    fake_ollama.always("discriminator", GOOD_RUBRIC)
+
+    episode = await cycle_for(settings, fake_ollama, store).run(CycleRequest(repo_dir=repo, task=TASK))
+
+    first, second = episode.iterations
+    assert first.status is IterationStatus.FAILED
+    assert "tests this task is about fail on the base: tests/test_calc.py::test_add" in first.error
+    assert "You proposed no change" in second.guidance_in[-1].text and "test_add" in second.guidance_in[-1].text
+    assert episode.status is EpisodeStatus.APPROVED
 
 
 async def test_ensemble_keeps_the_best_candidate(repo, settings, store, fake_ollama):

@@ -15,6 +15,7 @@ import pytest
 from bot.config import Settings
 from bot.cycle.judging import RULE_BASE_TESTS, RULE_STOPPED, RULE_TAMPERING
 from bot.cycle.loop import Cycle, CycleRequest
+from bot.pr_body import render_pr
 from bot.records import EpisodeStatus, IterationStatus, Task
 from sandbox.config import SandboxSettings
 from tests.cycle.dodge_repos import (
@@ -187,3 +188,6 @@ async def test_a_test_change_the_task_asks_for_is_allowed_and_shown(tmp_path: Pa
     assert attempt.reward.changed_expectations == [T]
     assert attempt.judgment is not None and [c.judged_as for c in attempt.judgment.test_changes] == ["attempt"]
     assert "== 6" in attempt.judgment.expectations[0].hunk
+    _, body = render_pr(episode)
+    assert "## Changed Expectations" in body and "-    assert mul(2, 3) == 7\n+    assert mul(2, 3) == 6" in body
+    assert "`tests/test_calc.py` (test, modified; kept as changed (the task asks for it))" in body

@@ -77,16 +77,30 @@ async def test_exhausted_issue_opens_a_draft_and_says_what_was_tried(jobs_env: J
     assert "return a * b" in env.remote_file(pr["head"], "calc.py")
 
 
-async def test_no_change_needed_ends_with_a_comment(jobs_env: JobsEnv):
+async def test_no_change_needed_ends_with_a_comment_and_its_evidence(jobs_env: JobsEnv, tmp_path: Path):
+    from tests.jobs.conftest import make_remote
+    from tests.repos import CALC_FILES
+
     env = jobs_env
+    fixed = make_remote(tmp_path / "fixed", {**CALC_FILES, "calc.py": CALC_FILES["calc.py"].replace("a - b", "a + b")})
     env.ollama.queue("generator", NO_CHANGE)
 
-    outcome = await env.run(issue_job(env.remote, "delivery-3"))
+    outcome = await env.run(issue_job(fixed, "delivery-3"))
 
     assert outcome["status"] == "no_change"
     assert created(env, f"/repos/{REPO}/pulls") == []
-    assert any("no change is needed" in body and "add already adds" in body for _, body in env.github.comments)
-    assert git_branches(env) == ["main"]
+    assert any("no change is needed" in body and "add already adds" in body and "none that relates to the task fails"
+               in body for _, body in env.github.comments)
+
+
+async def test_no_change_needed_is_not_accepted_while_the_tasks_test_fails(jobs_env: JobsEnv):
+    env = jobs_env
+    env.ollama.queue("generator", NO_CHANGE, NO_CHANGE)
+
+    outcome = await env.run(issue_job(env.remote, "delivery-7"))
+
+    assert outcome["status"] != "no_change"
+    assert not any("no change is needed" in body for _, body in env.github.comments)
 
 
 async def test_invalid_repo_config_is_reported_and_nothing_runs(jobs_env: JobsEnv, tmp_path):
@@ -106,7 +120,8 @@ async def test_invalid_repo_config_is_reported_and_nothing_runs(jobs_env: JobsEn
 
 async def test_a_redelivered_job_does_not_run_twice(jobs_env: JobsEnv):
     env = jobs_env
-    env.ollama.queue("generator", NO_CHANGE)
+    env.ollama.queue("generator", RIGHT_FIX)
+    env.ollama.always("discriminator", GOOD_RUBRIC)
     job = issue_job(env.remote, "delivery-5")
     await env.run(job)
     assert await env.queue.enqueue(job) is False
