@@ -156,7 +156,8 @@ class Cycle(CycleSteps):
                 best_iteration=best.number, best_candidate=best.candidate,
                 best_reward=_reward_of(best), best_diff=best.diff, branch=ws.branch, proposal_id=ws.proposal_id,
             )
-            if req.commit_best_on_exhaustion and best.diff and best.reward is not None and not req.dry_run:
+            if req.commit_best_on_exhaustion and best.diff and best.reward is not None and not best.reward.dodges \
+                    and not req.dry_run:  # a dodge never becomes a draft
                 trailers = {"Aura-Run-Id": req.run_id, "Aura-Reward": f"{best.reward.value:.3f}"}
                 message = f"[draft] {req.task.title}\n\n{best.proposal.summary if best.proposal else ''}"
                 episode.outcomes["commit"] = await self.step("commit", self.commit, ws, best.diff, message, trailers)

@@ -191,3 +191,26 @@ async def test_a_test_change_the_task_asks_for_is_allowed_and_shown(tmp_path: Pa
     _, body = render_pr(episode)
     assert "## Changed Expectations" in body and "-    assert mul(2, 3) == 7\n+    assert mul(2, 3) == 6" in body
     assert "`tests/test_calc.py` (test, modified; kept as changed (the task asks for it))" in body
+
+
+async def test_a_blocked_dodge_is_never_learned_from(tmp_path: Path, fake_ollama: FakeOllama):
+    from bot.learning.bandit import ModelBandit
+    from bot.learning.export import export_training_data
+    from bot.learning.patterns import record_pattern
+    from bot.store import Store
+
+    [dodge] = [d for d in CATALOGUE if d.kind == "skip marker"]
+    repo = make_repo(tmp_path / "repo", dodge.repo)
+    fake_ollama.pull(GEN, DISC)
+    fake_ollama.always("generator", dodge.answer).always("discriminator", GOOD_RUBRIC)
+    settings = settings_for(tmp_path, fake_ollama)
+    store = Store.open(settings.database_url)
+    request = CycleRequest(repo_dir=repo, task=dodge.task, commit_best_on_exhaustion=True)
+
+    episode = await Cycle(settings, fake_ollama.llm(), store=store).run(request)
+
+    assert episode.status is EpisodeStatus.EXHAUSTED and "commit" not in episode.outcomes  # no draft of a dodge
+    arm = ModelBandit(store).sampler(dodge.task.repo, "generator").arm(GEN)
+    assert arm.alpha == 1.0 and arm.beta == 2.0  # one observation, worth 0
+    assert record_pattern(store, episode) is None
+    assert export_training_data(store, tmp_path / "sft.jsonl", "sft").written == 0
