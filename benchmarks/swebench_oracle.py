@@ -6,6 +6,11 @@ validation of the shipped suite).
 
     python benchmarks/swebench_oracle.py                  # real instances and toys, bwrap sandbox
     python benchmarks/swebench_oracle.py --suite real --jobs 2 --out /tmp/oracle   # resumable in OUT
+    python benchmarks/swebench_oracle.py --suite real --with-tests   # the fix and its tests as the answer
+
+`--with-tests` answers with the gold patch and the instance's test patch together: a correct fix that adds
+and changes tests, which the verdict judges a second time with the base's tests (docs/reward.md). Its
+"resolved" column is not meaningful (the hidden tests are already part of the answer).
 """
 
 from __future__ import annotations
@@ -50,9 +55,12 @@ def table(rows: list[InstanceResult]) -> str:
     return "\n".join(lines)
 
 
-async def run_suite(name: str, repos: Path, out: Path, jobs: int, sandbox: SandboxSettings) -> list[InstanceResult]:
+async def run_suite(name: str, repos: Path, out: Path, jobs: int, sandbox: SandboxSettings,
+                    with_tests: bool = False) -> list[InstanceResult]:
     settings = Settings(_env_file=None, data_dir=out / "data", sandbox=sandbox)
     instances = load_instances(shipped(name))
+    if with_tests:
+        instances = [i.model_copy(update={"patch": i.patch.rstrip("\n") + "\n" + i.test_patch}) for i in instances]
     runner = SwebenchRun(settings, Repos(repos, out / "mirrors"), out / name, jobs=jobs)
     report = await runner.run(instances, [ORACLE])
     return report.results
@@ -64,13 +72,15 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--out", type=Path, help="keep results here (a later run resumes); default: a temporary folder")
     parser.add_argument("--backend", default="bwrap", help="sandbox backend (default bwrap)")
+    parser.add_argument("--with-tests", action="store_true", help="answer with the gold patch and its test patch")
     args = parser.parse_args()
     suites = {"real": REALREPOS, "toys": shipped_repos()}
     chosen = list(suites) if args.suite == "all" else [args.suite]
     with tempfile.TemporaryDirectory(prefix="swebench-oracle-") as scratch:
         out = args.out or Path(scratch)
         for name in chosen:
-            rows = asyncio.run(run_suite(name, suites[name], out, args.jobs, SandboxSettings(backend=args.backend)))
+            rows = asyncio.run(run_suite(name, suites[name], out, args.jobs, SandboxSettings(backend=args.backend),
+                                         args.with_tests))
             print(f"\n== {name}\n{table(rows)}", flush=True)
     return 0
 
