@@ -62,7 +62,9 @@ def _python_version(interpreter: str) -> str:
 
 
 def _rmtree(path: Path) -> None:
-    def retry(func, p, _exc):  # a directory the sandbox made read-only
+    def retry(func, p, exc):  # a directory the sandbox made read-only
+        if issubclass(exc[0], FileNotFoundError):
+            return  # another process reaping the same stale session got there first
         os.chmod(os.path.dirname(p), 0o700)
         if os.path.isdir(p) and not os.path.islink(p):
             os.chmod(p, 0o700)

@@ -2,9 +2,10 @@
 or what collects them is judged a second time with those files as the base had them.
 
 `plan_judging` reads the attempt's diff: every path that is not source (bot/cycle/path_kinds.py) and that
-the attempt adds, changes, deletes or renames. In the judging run a test, its data or a collection hook
-the base had is restored; a collection hook or test configuration the base did not have is removed; a new
-test (or its data) stays; configuration files count only when their test part changed. Paths the task
+the attempt adds, changes, deletes or renames. In the judging run what the base had is restored and what
+it did not have is left out — new tests too: they ran in the attempt's own run, and in the judging run a
+new test module could patch the code under test when it is imported. Configuration files count only
+when their test part changed. Paths the task
 asks to change keep the attempt's version, and are shown. `scan_diff` names what no run can show:
 lines that tamper with the test harness, skips added to existing tests, and changed expectations (an
 assertion or expected value of an existing test that the attempt rewrites), listed with their hunks.
@@ -46,7 +47,7 @@ class TestChange(BaseModel):
 
     def describe(self) -> str:
         how = {"base": "judged as the base had it", "removed": "left out of the judging run",
-               "attempt": "kept as changed (the task asks for it)" if self.asked else "kept (new)"}[self.judged_as]
+               "attempt": "kept as changed (the task asks for it)"}[self.judged_as]
         return f"`{self.path}` ({self.kind.value}, {self.status}; {how})"
 
 
@@ -114,10 +115,8 @@ def plan_judging(diff: str, task_text: str, read_base, read_attempt) -> list[Tes
             judged: JudgedAs = "attempt"
         elif patch.status != "added":
             judged = "base"
-        elif kind in (PathKind.TEST, PathKind.TEST_DATA):
-            judged = "attempt"  # the attempt's own new tests stay
-        else:
-            judged = "removed"  # a new collection hook or test configuration does not judge the attempt
+        else:  # new tests ran in the attempt's own run; here they could patch the code under test at import
+            judged = "removed"
         changes.append(TestChange(path=patch.path, kind=kind, status=patch.status, judged_as=judged, asked=asked))
     return changes
 
