@@ -16,7 +16,7 @@ from sandbox.languages.java import parse_java_reports
 from sandbox.languages.junit import REPORT_ENV
 from sandbox.languages.php import parse_phpunit
 from sandbox.languages.ruby import parse_minitest, parse_rspec
-from sandbox.languages.rust import cargo_unfinished_tests, parse_cargo_test
+from sandbox.languages.rust import cargo_inventory, cargo_unfinished_tests, parse_cargo_test
 from sandbox.parsers import (
     go_events,
     go_unfinished_tests,
@@ -158,6 +158,7 @@ def judge(spec: CheckSpec, result: CommandResult, junit: bytes | None = None, un
         check.inventory = from_tap(result.output)
     elif spec.parser == "cargo":
         check.tests, check.failing_tests = parse_cargo_test(result.output)
+        check.inventory = cargo_inventory(result.output)
         if result.timed_out:
             check.failing_tests += [FailingTest(test_id=t, message=f"{UNFINISHED}: the check was stopped after "
                                                 f"{result.duration_s:.0f} s") for t in cargo_unfinished_tests(result.output)]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from sandbox.inventory import Outcome, TestInventory
 from sandbox.parsers import trim_traceback
 from sandbox.plans import CheckSpec, Plan
 from sandbox.reports import FailingTest, TestCounts
@@ -119,3 +120,23 @@ def cargo_unfinished_tests(output: str) -> list[str]:
             slow.pop((target, m.group(1)), None)
     ids = _test_ids(list(slow))  # numbered among the unfinished only: the others' names are unknown here
     return [ids[key] for key in slow]
+
+
+_OUTCOMES = {"ok": Outcome.PASSED, "FAILED": Outcome.FAILED, "ignored": Outcome.SKIPPED}
+
+
+def cargo_inventory(output: str) -> TestInventory | None:
+    """Every test libtest reported (`test name ... ok|FAILED|ignored`), named as the failing tests are."""
+    tests: dict[tuple[str, str], str] = {}
+    target = ""
+    for line in output.splitlines():
+        if m := _RUNNING.match(line):
+            target = m.group(1).replace("-", "_")
+        elif m := _DOC_TESTS.match(line):
+            target = f"{m.group(1)}::doc"
+        elif m := _TEST_LINE.match(line):
+            tests[(target, m.group(1))] = m.group(2)
+    if not tests:
+        return None
+    ids = _test_ids(list(tests))
+    return TestInventory(source="cargo test", tests={ids[key]: _OUTCOMES[status] for key, status in tests.items()})

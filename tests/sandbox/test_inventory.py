@@ -76,3 +76,13 @@ def test_node_tap_names_tests_skips_and_subtests():
     nested = "# Subtest: math\n    # Subtest: adds\n    ok 1 - adds\n    1..1\nok 1 - math\n" \
              "# Subtest: todo\nnot ok 2 - todo # TODO not yet\n"
     assert from_tap(nested).tests == {"math > adds": Outcome.PASSED, "math": Outcome.PASSED, "todo": Outcome.XFAILED}
+
+
+def test_cargo_output_names_tests_and_ignored_ones():
+    from sandbox.languages.rust import cargo_inventory, parse_cargo_test
+
+    output = (DATA / "cargo-test-1.95.txt").read_text()
+    inventory = cargo_inventory(output)
+    _, failing = parse_cargo_test(output)
+    assert inventory.tests["rcalc::tests::slow"] is Outcome.SKIPPED
+    assert {f.test_id for f in failing} <= {t for t, o in inventory.tests.items() if o is Outcome.FAILED}
