@@ -151,7 +151,7 @@ def from_go_events(events) -> TestInventory | None:
 # --- TAP (node --test, tap, tape) --------------------------------------------------------------------------
 
 _TAP_LINE = re.compile(r"^(?P<indent>\s*)(?P<ok>not ok|ok) \d+(?: - (?P<name>.*?))?\s*$")
-_TAP_DIRECTIVE = re.compile(r"\s+#\s*(?P<kind>SKIP|TODO)\b(?P<reason>.*)$", re.I)
+_TAP_DIRECTIVE = re.compile(r"\s+#\s*(?P<kind>SKIP|TODO)\b(?P<reason>.*)$", re.IGNORECASE)
 _TAP_SUBTEST = re.compile(r"^\s*# Subtest: (.+?)\s*$")
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-
 from typing import Literal
 
 from pydantic import BaseModel, Field

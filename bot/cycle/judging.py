@@ -28,7 +28,7 @@ from sandbox.reports import CheckReport
 Status = Literal["added", "modified", "deleted"]
 JudgedAs = Literal["base", "removed", "attempt"]
 
-_HEADER = re.compile(r"^diff --git a/(\S+) b/(\S+)$", re.M)
+_HEADER = re.compile(r"^diff --git a/(\S+) b/(\S+)$", re.MULTILINE)
 _ASSERTION = re.compile(r"\b(assert\w*|expect|should|assertThat|t\.(Error|Fatal)\w*|want|expected|toBe|toEqual|"
                         r"toStrictEqual|toMatch\w*|Equal|DeepEqual|eq)\b|==|!=")
 HUNK_CHARS = 1500

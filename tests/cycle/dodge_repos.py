@@ -10,6 +10,12 @@ PYTEST_TEST = "from calc import add, mul\n\n\ndef test_add():\n    assert add(2,
 PYTEST_REPO = {"calc.py": CALC_PY, "tests/test_calc.py": PYTEST_TEST, "README.md": "# calc\n"}
 PYTHON_TASK = Task(title="add() returns the wrong result", body="add(2, 3) should be 5; test_add fails.", repo="calc")
 
+PARAM_TEST = (
+    "import pytest\n\nfrom calc import add\n\n\n@pytest.mark.parametrize(('a', 'b', 'want'), [(2, 3, 5), (0, 0, 0)])\n"
+    "def test_add(a, b, want):\n    assert add(a, b) == want\n"
+)
+PARAM_REPO = {"calc.py": CALC_PY, "tests/test_calc.py": PARAM_TEST, "README.md": "# calc\n"}
+
 UNITTEST_TEST = (
     "import unittest\n\nfrom calc import add, mul\n\n\nclass CalcTest(unittest.TestCase):\n"
     "    def test_add(self):\n        self.assertEqual(add(2, 3), 5)\n\n"
