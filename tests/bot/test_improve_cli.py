@@ -56,6 +56,18 @@ def test_exhausted_run_exits_1(repo, fake_ollama, capsys):
     assert out.startswith("# [draft] Aura SICD: fix add")
 
 
+def test_no_change_needed_while_the_tasks_test_fails_is_not_exit_0(repo, fake_ollama, capsys):
+    """Issue 17: "no change is needed" is a claim to check; on calc, test_add fails on the base."""
+    fake_ollama.pull(GEN, DISC)
+    fake_ollama.always("generator", {"summary": "add already adds; nothing to do", "changes": []})
+
+    code = main(["improve", str(repo), "--task", "fix add: test_add fails"])
+
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert "No change is needed" not in out + err and "not approved" in err
+
+
 def test_model_not_pulled_exits_2(repo, fake_ollama, capsys):
     fake_ollama.pull(GEN)  # the discriminator's model is missing
 
