@@ -40,7 +40,20 @@ class Regression(BaseModel):
 def task_asks_to_change(test_id_or_path: str, task_text: str) -> bool:
     """Whether the task itself asks for this test (or test file) to change: it names it, and asks for a
     test to be removed, skipped, updated or fixed."""
-    return relates_to_task(test_id_or_path, task_text) and _ASKS.search(task_text) is not None
+    name = _last_name(test_id_or_path)
+    named = relates_to_task(test_id_or_path, task_text) or (
+        len(name) > 3 and re.search(rf"\b{re.escape(name)}\b", task_text) is not None)
+    return named and _ASKS.search(task_text) is not None
+
+
+def _last_name(test_id: str) -> str:
+    """`test_x` of `t/test_a.py::test_x[1]`, `test_a` of `t/test_a.py`, `TestAdd` of Go's `pkg/calc.TestAdd`."""
+    base = test_id.split("[")[0]
+    if "::" in base:
+        return base.rsplit("::", 1)[-1]
+    if re.search(r"\.(py|go|[cm]?[jt]sx?|rb|rs|java|kt|php)$", base):
+        return base.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    return re.split(r"[./#]", base)[-1]
 
 
 def file_of(test_id: str) -> str:

@@ -245,12 +245,17 @@ def prepare_judging_tree(ws: Workspace, diff: str, task_text: str) -> list[TestC
 
 
 def stopped_tests(baseline: Baseline, report: CheckReport, task_text: str) -> list[Regression]:
-    """Tests that ran on the base and do not run in `report`, check by check."""
+    """Tests that ran on the base and do not run in `report`, check by check; by their count where the
+    runner names no test (jest, vitest and mocha by default)."""
     found: list[Regression] = []
     for check in baseline.checks:
         now = report.check(check.name)
         if check.inventory is not None and now is not None:
             found += regressions(check.inventory, now.inventory, task_text)
+    if baseline.tests_run and not any(c.inventory is not None for c in baseline.checks):
+        ran = sum(c.tests.run for c in report.checks if c.tests is not None)
+        if ran < baseline.tests_run:
+            found.append(Regression(test_id="(the test count)", reason=f"{ran} tests ran, {baseline.tests_run} on main"))
     return found
 
 
