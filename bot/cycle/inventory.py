@@ -69,10 +69,22 @@ def _case_base(test_id: str) -> str | None:
     return test_id.split("[", 1)[0] if test_id.endswith("]") and "[" in test_id else None
 
 
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+
+
+def stable_id(test_id: str) -> str:
+    """A test id without the memory addresses pytest puts in the ids of object parameters (`<Obj at 0x7f..>`)."""
+    return _ADDRESS.sub(" at 0x?", test_id)
+
+
 def regressions(base: TestInventory | None, now: TestInventory | None, task_text: str = "") -> list[Regression]:
-    """What ran on the base and does not run now, each with its reason."""
+    """What ran on the base and does not run now, each with its reason; ids compared without addresses."""
     if base is None:
         return []
+    if now is not None:
+        now = now.model_copy(update={"tests": {stable_id(t): o for t, o in now.tests.items()},
+                                     "reasons": {stable_id(t): r for t, r in now.reasons.items()}})
+    base = base.model_copy(update={"tests": {stable_id(t): o for t, o in base.tests.items()}})
     now_tests = now.tests if now is not None else {}
     files_now = {file_of(t) for t in now_tests}
     cases_now: dict[str, int] = {}

@@ -51,3 +51,9 @@ def test_without_per_test_ids_fewer_tests_counted_is_a_regression():
     baseline = Baseline.of("a" * 40, _report(5))
     assert [str(r) for r in stopped_tests(baseline, _report(4), "")] == ["(the test count) (4 tests ran, 5 on main)"]
     assert stopped_tests(baseline, _report(6), "") == []
+
+
+def test_object_addresses_in_parameter_ids_do_not_make_a_test_vanish():
+    base = TestInventory(source="pytest", tests={"t/test_t.py::test_day[a-<FakeDate object at 0x7fa8e1737c90>]": O.PASSED})
+    now = TestInventory(source="pytest", tests={"t/test_t.py::test_day[a-<FakeDate object at 0x7faf81eed410>]": O.PASSED})
+    assert regressions(base, now) == []
