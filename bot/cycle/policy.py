@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from bot.config import DEFAULT_DENY, Settings
 from bot.edits import UnsafePathError, normalize_rel_path, safe_path
 from bot.records import Change, ChangeType, PolicyDecision, Proposal
+from sandbox.repo_config import CONFIG_PATH
 
 # --- globs ---------------------------------------------------------------------------------------
 
@@ -167,6 +168,11 @@ def estimate_lines(change: Change, root: Path) -> tuple[int, int]:
     return added, removed
 
 
+# never changed by a proposal, whatever the operator's or the repository's lists say: the bot's own
+# configuration defines the checks, the setup and these very lists
+ALWAYS_DENY = [CONFIG_PATH]
+
+
 class Policy(BaseModel):
     allow_paths: list[str] = Field(default_factory=lambda: ["**"])
     deny_paths: list[str] = Field(default_factory=lambda: list(DEFAULT_DENY))
@@ -189,7 +195,7 @@ class Policy(BaseModel):
             norm = normalize_rel_path(rel)
         except UnsafePathError as exc:
             return str(exc)
-        if denied := first_match(self.deny_paths, norm):
+        if denied := first_match([*ALWAYS_DENY, *self.deny_paths], norm):
             return (
                 f"Changing `{norm}` is not allowed: it matches the protected pattern `{denied}`. "
                 "Leave this file alone and reach the goal through other files."

@@ -50,3 +50,16 @@ def test_not_yaml_or_not_a_mapping():
         parse_repo_config("label: [unclosed")
     with pytest.raises(RepoConfigInvalid, match="must be a mapping"):
         parse_repo_config("- a\n- b\n")
+
+
+def test_deny_paths_add_to_the_operators_list_and_allow_paths_cannot_reopen_them(tmp_path):
+    from bot.cycle.policy import Policy
+
+    base = Settings(_env_file=None, deny_paths=["vendor/**"])
+    settings = parse_repo_config('deny_paths: ["secrets/**"]\nallow_paths: [".github/**", "src/**"]\n').apply(base)
+    assert settings.deny_paths == ["vendor/**", "secrets/**"]
+    policy = Policy.from_settings(settings)
+    assert "protected pattern `vendor/**`" in policy.path_violation("vendor/x.py", tmp_path)
+    # the bot's own configuration is refused even when no list names it
+    assert "protected pattern `.github/aura-sicd.yml`" in policy.path_violation(".github/aura-sicd.yml", tmp_path)
+    assert policy.path_violation("src/a.py", tmp_path) is None
