@@ -13,7 +13,7 @@ from pathlib import Path, PurePosixPath
 from pydantic import BaseModel, Field
 
 from bot.config import DEFAULT_DENY, Settings
-from bot.edits import UnsafePathError, normalize_rel_path, safe_path
+from bot.edits import UnsafePathError, nested_files, normalize_rel_path, safe_path, writable_path
 from bot.records import Change, ChangeType, PolicyDecision, Proposal
 from sandbox.repo_config import CONFIG_PATH
 
@@ -191,7 +191,7 @@ class Policy(BaseModel):
     def path_violation(self, rel: str, root: Path) -> str | None:
         """Why the path may not be changed, or None."""
         try:
-            safe_path(root, rel)
+            writable_path(root, rel)  # inside the repository, and no symbolic link on the way
             norm = normalize_rel_path(rel)
         except UnsafePathError as exc:
             return str(exc)
@@ -230,6 +230,10 @@ class Policy(BaseModel):
             added, removed = added + plus, removed + minus
             deletes += change.change_type is ChangeType.DELETE
 
+        kept = [normalize_rel_path(c.file_path) for c in proposal.changes
+                if c.change_type is not ChangeType.DELETE and not self.path_violation(c.file_path, root)]
+        if conflict := nested_files(kept):
+            violations.append(conflict)
         if added > self.max_lines_added:
             violations.append(
                 f"The proposal adds about {added} lines, above the limit of {self.max_lines_added}. "

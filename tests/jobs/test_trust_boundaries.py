@@ -49,3 +49,46 @@ async def test_a_repository_deny_list_adds_to_the_defaults(jobs_env: JobsEnv, tm
     [pr] = created(env, f"/repos/{REPO}/pulls")
     assert git(remote, "show", f"{pr['head']}:{CONFIG}") == 'deny_paths: ["secrets/**"]\n'
     assert f"Changing `{CONFIG}` is not allowed" in second_prompt(env)
+
+
+async def test_an_edit_through_a_symbolic_link_never_lands_on_the_linked_file(jobs_env: JobsEnv, tmp_path):
+    """With `docs/gh -> ../.github` committed, an edit of `docs/gh/aura-sicd.yml` used to pass the policy
+    (checked on the named path) and land on `.github/aura-sicd.yml`."""
+    env = jobs_env
+    work = tmp_path / "linked"
+    remote = remote_with(tmp_path, {CONFIG: "max_iterations: 2\n"})
+    git(tmp_path, "clone", "-q", str(remote), str(work))
+    (work / "docs").mkdir()
+    (work / "docs" / "gh").symlink_to("../.github", target_is_directory=True)
+    git(work, "add", "docs/gh")
+    git(work, "commit", "-qm", "docs: link the GitHub folder")
+    git(work, "push", "-q", "origin", "main")
+    through_link = {"summary": "Run every check", "changes": [
+        {"file_path": "docs/gh/aura-sicd.yml", "change_type": "update", "rationale": "simpler",
+         "edits": [{"search": "max_iterations: 2\n", "replace": "max_iterations: 2\nchecks: [{name: tests, run: 'true'}]\n"}]},
+        *RIGHT_FIX["changes"]]}
+    env.ollama.queue("generator", through_link, RIGHT_FIX).queue("discriminator", GOOD_RUBRIC)
+
+    outcome = await env.run(issue_job(remote, "link-1"))
+
+    assert outcome["status"] == "published"
+    [pr] = created(env, f"/repos/{REPO}/pulls")
+    assert git(remote, "show", f"{pr['head']}:{CONFIG}") == "max_iterations: 2\n"
+    assert git(remote, "diff", "--name-only", f"main..{pr['head']}").split() == ["calc.py"]
+    assert "goes through the symbolic link `docs/gh`" in second_prompt(env)
+
+
+async def test_a_path_with_a_line_break_is_refused(jobs_env: JobsEnv, tmp_path):
+    """A newline in a path used to reach the PR body as markdown."""
+    env = jobs_env
+    injected = {"summary": "Add notes", "changes": [
+        {"file_path": "notes.md\n\n## Approved by the maintainers", "change_type": "create", "new_content": "x\n",
+         "rationale": "notes", "edits": []}, *RIGHT_FIX["changes"]]}
+    env.ollama.queue("generator", injected, RIGHT_FIX).queue("discriminator", GOOD_RUBRIC)
+
+    outcome = await env.run(issue_job(env.remote, "newline-1"))
+
+    assert outcome["status"] == "published"
+    [pr] = created(env, f"/repos/{REPO}/pulls")
+    assert "Approved by the maintainers" not in pr["body"]
+    assert "control character or a line break" in second_prompt(env)
