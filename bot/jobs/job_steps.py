@@ -82,8 +82,15 @@ def current_services() -> JobServices:
 
 class Checkout(BaseModel):
     mirror: str
-    base_sha: str
+    base_sha: str  # where the cycle starts
     branch: str | None = None  # the bot branch a PR iteration continues
+    # the default branch's commit that config, plan, setup and baseline come from: base_sha for an issue,
+    # the merge base with the default branch for a pull request (never the code under change)
+    trusted_sha: str | None = None
+
+    @property
+    def trusted(self) -> str:
+        return self.trusted_sha or self.base_sha
 
 
 class ConfigResult(BaseModel):
@@ -193,15 +200,17 @@ class JobSteps:
         def work() -> Checkout:
             mirror = mirror_of.sync(job.repo, clone_url, token, pull_numbers=pulls)
             jobgit.point_mirror_head(mirror, job.default_branch)
+            default = jobgit.resolve(mirror, f"refs/remotes/origin/{job.default_branch}")
             if job.kind is JobKind.PR_ITERATE:
                 assert job.head_ref is not None
                 sha = jobgit.resolve(mirror, f"refs/remotes/origin/{job.head_ref}")
                 jobgit.set_branch(mirror, job.head_ref, sha)  # continue from what is on GitHub now
-                return Checkout(mirror=str(mirror), base_sha=sha, branch=job.head_ref)
+                return Checkout(mirror=str(mirror), base_sha=sha, branch=job.head_ref,
+                                trusted_sha=jobgit.merge_base(mirror, sha, default))
             if job.kind is JobKind.PR_FOREIGN:
                 sha = jobgit.resolve(mirror, f"refs/remotes/origin/pull/{job.number}")
-                return Checkout(mirror=str(mirror), base_sha=sha)
-            return Checkout(mirror=str(mirror), base_sha=jobgit.resolve(mirror, f"refs/remotes/origin/{job.default_branch}"))
+                return Checkout(mirror=str(mirror), base_sha=sha, trusted_sha=jobgit.merge_base(mirror, sha, default))
+            return Checkout(mirror=str(mirror), base_sha=default, trusted_sha=default)
 
         return await asyncio.to_thread(work)
 

@@ -136,7 +136,7 @@ class JobRun(JobSteps):
         job = self.job
         self.progress_id = await self.publish_step("progress-start", self.start_progress)
         checkout: Checkout = await self.publish_step("sync", self.sync)
-        config: ConfigResult = await self.step("repo-config", self.read_config, checkout.base_sha)
+        config: ConfigResult = await self.step("repo-config", self.read_config, checkout.trusted)
         if config.error is not None:
             await self.publish_step("comment-invalid-config", self.comment, invalid_repo_config(CONFIG_PATH, config.error))
             await self.publish_step("progress-end", self.end_progress, "stopped: invalid repository configuration")
@@ -195,6 +195,7 @@ class JobRun(JobSteps):
             task=task,
             base_ref=checkout.base_sha,
             branch=checkout.branch,
+            trusted_ref=checkout.trusted,
             guidance=job.guidance,
             kind="github",
             # a PR iteration only ever pushes approved work onto a branch people are reviewing

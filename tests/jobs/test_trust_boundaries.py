@@ -92,3 +92,43 @@ async def test_a_path_with_a_line_break_is_refused(jobs_env: JobsEnv, tmp_path):
     [pr] = created(env, f"/repos/{REPO}/pulls")
     assert "Approved by the maintainers" not in pr["body"]
     assert "control character or a line break" in second_prompt(env)
+
+
+async def test_a_follow_up_job_on_the_bots_pr_takes_config_plan_and_baseline_from_the_merge_base(jobs_env: JobsEnv, tmp_path):
+    """The bot's branch turned every check into `true` and removed the tests; a review on its PR used to
+    take the plan and the baseline from that branch and approve anything."""
+    from bot.github.job_request import JobKind, JobRequest, ReplyTarget
+    from bot.records import GuidanceEntry
+    from bot.store.github import BotPullRequest, GitHubStore
+    from tests.jobs.conftest import AGITATION, INSTALLATION
+    from tests.repos import calc_update
+
+    env = jobs_env
+    branch = "aura-sicd/0123456789ab"
+    clone = tmp_path / "bot-branch"
+    git(tmp_path, "clone", "-q", str(env.remote), str(clone))
+    git(clone, "checkout", "-q", "-b", branch)
+    (clone / ".github").mkdir()
+    (clone / CONFIG).write_text("checks: [{name: tests, run: 'true'}]\nsetup: 'echo from the branch'\n")
+    git(clone, "rm", "-q", "tests/test_calc.py")
+    git(clone, "add", "-A")
+    git(clone, "commit", "-qm", "speed up CI")
+    git(clone, "push", "-q", "origin", branch)
+    GitHubStore(env.store).upsert_bot_pr(BotPullRequest(repo=REPO, number=101, branch=branch, run_id="first-run"))
+    cosmetic = calc_update("    return a - b", "    return a - b  # reviewed")
+    env.ollama.queue("generator", cosmetic, cosmetic).queue("discriminator", GOOD_RUBRIC, GOOD_RUBRIC)
+    env.ollama.queue("agitator", AGITATION)
+    job = JobRequest(
+        kind=JobKind.PR_ITERATE, delivery_id="follow-1", event="issue_comment.created", installation_id=INSTALLATION,
+        repo=REPO, clone_url=str(env.remote), number=101, base_ref="main", head_ref=branch, head_sha="0" * 40,
+        title="Aura SICD: add() returns the wrong result", body="## Description\n\nFix add.\n", triggered_by="carol",
+        guidance=[GuidanceEntry(source="human", text="please finish", author="carol")],
+        reply_to=[ReplyTarget(kind="issue_comment", id=5)],
+    )
+
+    outcome = await env.run(job)
+
+    assert outcome["status"] == "exhausted" and outcome["pushed_sha"] is None
+    replies = [body for number, body in env.github.comments if number == 101]
+    # main's pytest judged it (and found the tests gone), not the branch's `true`
+    assert any("no tests ran" in body for body in replies), replies
