@@ -32,6 +32,7 @@ from bot.github.permissions import PermissionChecker
 from bot.github.publish import Publisher, PullRef
 from bot.github.repo_config import RepoConfigInvalid, parse_repo_config
 from bot.github.text import sanitize
+from bot.jobs import forks
 from bot.jobs import git as jobgit
 from bot.jobs.report import ProgressReporter, check_run_output, dashboard_url
 from bot.llm.client import ModelClient
@@ -99,7 +100,8 @@ class ConfigResult(BaseModel):
 
 
 class JobOutcome(BaseModel):
-    status: str  # published | updated | exhausted | no_change | invalid_config | failed | publish_failed | feedback | skipped
+    status: str  # published | updated | patch_offered (fork) | exhausted | no_change | invalid_config | failed
+    # | publish_failed | feedback | skipped
     run_id: str | None = None
     pr_number: int | None = None
     pr_url: str | None = None
@@ -238,7 +240,24 @@ class JobSteps:
                             source=f"github:{job.repo}#{bot_pr.issue_number}", repo=job.repo)
             title = job.title.removeprefix("[draft] ").removeprefix("Aura SICD: ")
             return Task(title=title, body=_description(job.body), source=source, repo=job.repo)
+        if job.kind is JobKind.PR_FOREIGN and not await self._author_can_write():
+            # an outsider's pull request: their title and description stay out of the prompt; the task is
+            # what the collaborator who asked said (the guidance) on the PR's code
+            log.info("job %s: the text of %s's pull request left out of the prompt (no write access)",
+                     self.workflow_id, job.pr_author or "(unknown)")
+            return Task(title=f"Improve pull request #{job.number}", body="", source=source, repo=job.repo)
         return Task(title=job.title, body=job.body, source=source, repo=job.repo)
+
+    async def _author_can_write(self) -> bool:
+        job = self.job
+        if not job.pr_author:
+            return not job.fork  # an older job without the author: a fork's text is never trusted
+        assert job.installation_id is not None
+        permissions = PermissionChecker(self.github(), retry_budget_s=self.settings.github_retry_budget_s)
+        return await permissions.can_write(job.installation_id, job.repo, job.pr_author)
+
+    async def fork_patch(self, mirror: str, commit: str, base_sha: str) -> str:
+        return await asyncio.to_thread(forks.format_patch, Path(mirror), base_sha, commit)
 
     async def _issue_comments(self, number: int) -> list[str]:
         """The issue's discussion, oldest first, sanitized: only what collaborators with write access

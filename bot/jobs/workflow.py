@@ -41,6 +41,7 @@ from bot.github.job_request import JobKind, JobRequest
 from bot.github.messages import invalid_repo_config
 from bot.github.publish import PullRef
 from bot.github.repo_config import RepoConfig
+from bot.jobs.forks import fork_patch_comment
 from bot.jobs.job_steps import Checkout, ConfigResult, JobOutcome, JobSteps, current_services
 from bot.jobs.report import (
     ProgressReporter,
@@ -161,6 +162,8 @@ class JobRun(JobSteps):
 
         if job.kind is JobKind.PR_ITERATE:
             outcome = await self.publish_iteration(episode, checkout)
+        elif job.kind is JobKind.PR_FOREIGN and job.fork:
+            outcome = await self.publish_to_fork(episode, checkout)
         else:
             outcome = await self.publish_new_pr(episode, checkout)
         await self.publish_step("progress-end", self.end_progress, f"done: {outcome.status}")
@@ -199,7 +202,7 @@ class JobRun(JobSteps):
             guidance=job.guidance,
             kind="github",
             # a PR iteration only ever pushes approved work onto a branch people are reviewing
-            commit_best_on_exhaustion=settings.draft_pr_on_failure and job.kind is not JobKind.PR_ITERATE,
+            commit_best_on_exhaustion=settings.draft_pr_on_failure and job.kind is not JobKind.PR_ITERATE and not job.fork,
         )
         llm = self.services.llm_factory(settings)
         try:
@@ -239,6 +242,21 @@ class JobRun(JobSteps):
         await self.publish_step("remove-label", self.remove_label)
         return JobOutcome(status=status, run_id=self.run_id, pr_number=pr.number if pr else None,
                           pr_url=pr.html_url if pr else None, pushed_sha=commit)
+
+    async def publish_to_fork(self, episode: Episode, checkout: Checkout) -> JobOutcome:
+        """A fork's PR (bot/jobs/forks.py): an approved change as a patch in a comment; nothing pushed."""
+        commit = episode.outcomes.get("commit") if episode.status is EpisodeStatus.APPROVED else None
+        if episode.status is EpisodeStatus.NO_CHANGE:
+            await self.publish_step("comment-no-change", self.comment, no_change_comment(episode))
+            return JobOutcome(status="no_change", run_id=self.run_id)
+        if not commit:
+            text = exhausted_comment(episode, draft_url=None, dashboard=self.dashboard)
+            await self.publish_step("comment-exhausted", self.comment, text)
+            return JobOutcome(status="exhausted", run_id=self.run_id)
+        patch = await self.step("fork-patch", self.fork_patch, checkout.mirror, commit, checkout.base_sha)
+        text = fork_patch_comment(patch, head_ref=self.job.head_ref or "", commit=commit, dashboard=self.dashboard)
+        await self.publish_step("comment-patch", self.comment, text)
+        return JobOutcome(status="patch_offered", run_id=self.run_id, pr_number=self.job.number)
 
     async def publish_iteration(self, episode: Episode, checkout: Checkout) -> JobOutcome:
         """Our own PR: push the approved commit to its branch, then answer every thread that asked."""
