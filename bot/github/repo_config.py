@@ -13,6 +13,7 @@ deny_paths: ["migrations/**"]  # added to the defaults, which always apply
 setup: pip install -e .[test]
 checks: [{name: tests, run: pytest -q}]
 draft_pr_on_failure: true
+post_setup_output: false  # a failed setup's comment says why, without the end of its output
 autonomy: {schedule: "0 3 * * 1", max_open_prs: 3}  # scheduled scans (needs ENABLE_AUTONOMY, SAFE_MODE off)
 ```
 """
@@ -78,6 +79,7 @@ class RepoConfig(SandboxRepoConfig):
     deny_paths: list[str] | None = None
     draft_pr_on_failure: bool | None = None
     autonomy: AutonomyConfig | None = None
+    post_setup_output: bool | None = None  # false: a failed setup's output is not posted on GitHub (default: its end)
 
     def apply(self, settings: Settings) -> Settings:
         """`settings` with this repository's choices on top (the sandbox keys are read by the sandbox).

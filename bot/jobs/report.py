@@ -5,6 +5,7 @@ one comment in place from the cycle's events."""
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable
 
 from dbos._error import DBOSMaxStepRetriesExceeded
@@ -76,6 +77,24 @@ def opened_comment(pr_url: str, *, draft: bool) -> str:
 
 def failed_comment(error: str, dashboard: str) -> str:
     return f"aura-sicd stopped before finishing: {error[:1000]}\n\n[Details on the dashboard]({dashboard})"
+
+
+SETUP_OUTPUT_LINES = 25
+SETUP_OUTPUT_CHARS = 2000
+
+
+def setup_failed_comment(message: str, output: str, *, show_output: bool, dashboard: str) -> str:
+    """The repository's setup failed: why, and the end of its output (already scrubbed of passed-through
+    secrets by the sandbox) unless the repository turned that off (`post_setup_output: false`)."""
+    lines = [f"aura-sicd stopped before finishing: {message[:500]}", ""]
+    if not show_output:
+        lines.append("The setup's output is not posted here (`post_setup_output: false` in `.github/aura-sicd.yml`).")
+    elif output.strip():
+        tail = output.strip().splitlines()[-SETUP_OUTPUT_LINES:]
+        text = "\n".join(tail)[-SETUP_OUTPUT_CHARS:]
+        fence = "`" * max(3, 1 + max((len(r) for r in re.findall(r"`+", text)), default=0))
+        lines += [f"The last {len(text.splitlines())} lines of its output:", "", fence, text, fence]
+    return "\n".join([*lines, "", f"[Details on the dashboard]({dashboard})"]) + "\n"
 
 
 def gave_up_comment(doing: str, error: str, *, done: list[str], attempts: int, dashboard: str) -> str:

@@ -53,12 +53,13 @@ from bot.jobs.report import (
     no_change_comment,
     opened_comment,
     root_cause,
+    setup_failed_comment,
     step_words,
 )
 from bot.llm.client import LLMError
 from bot.records import Episode, EpisodeStatus, Task
 from bot.workspace import GitError, WorkspaceError
-from sandbox import SandboxError
+from sandbox import SandboxError, SetupError
 from sandbox.repo_config import CONFIG_PATH
 
 log = logging.getLogger(__name__)
@@ -155,7 +156,12 @@ class JobRun(JobSteps):
             if result.error is not None or result.episode is None:
                 raise LLMError(result.error or "the model server failed")
         except (LLMError, WorkspaceError, SandboxError, GitError) as exc:
-            await self.publish_step("comment-failed", self.comment, failed_comment(str(exc), self.dashboard))
+            if isinstance(exc, SetupError):
+                show = repo_config.post_setup_output is not False
+                text = setup_failed_comment(exc.message, exc.output, show_output=show, dashboard=self.dashboard)
+            else:
+                text = failed_comment(str(exc), self.dashboard)
+            await self.publish_step("comment-failed", self.comment, text)
             await self.publish_step("progress-end", self.end_progress, "failed")
             return JobOutcome(status="failed", run_id=self.run_id, detail=str(exc))
         episode = result.episode

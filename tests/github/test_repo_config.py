@@ -39,7 +39,7 @@ def test_every_problem_is_listed_and_defaults_are_not_used():
         parse_repo_config("lable: x\nmax_iterations: 0\nmodels: {generatr: a}\n")
     errors = info.value.errors
     assert "lable: unknown key (known keys: allow_paths, autonomy, check_timeout_s, checks, deny_paths, " \
-           "draft_pr_on_failure, image, label, max_iterations, models, setup, test_timeout_s)" in errors
+           "draft_pr_on_failure, image, label, max_iterations, models, post_setup_output, setup, test_timeout_s)" in errors
     assert any(e.startswith("max_iterations: Input should be greater than or equal to 1") for e in errors)
     assert any(e.startswith("models.generatr: unknown key") for e in errors)
     assert len(errors) == 3

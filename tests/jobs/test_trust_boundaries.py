@@ -227,3 +227,35 @@ async def test_a_fork_authors_text_reaches_the_prompt_when_they_have_write_acces
 
     assert outcome["status"] == "patch_offered"
     assert "evil.sh" in env.ollama.prompt(env.ollama.requests_for("generator")[0])
+
+
+SECRET = "tok3n-s3cr3t-value"
+
+
+async def test_a_setup_that_prints_the_environment_posts_no_secret(jobs_env: JobsEnv, tmp_path, monkeypatch):
+    """`setup: "env; false"` used to publish PIP_INDEX_URL's token (and the proxy variables) in a comment."""
+    env = jobs_env
+    monkeypatch.setenv("PIP_INDEX_URL", f"https://aura:{SECRET}@pypi.corp.example/simple")
+    monkeypatch.setenv("PIP_EXTRA_INDEX_URL", f"https://{SECRET}x@mirror.corp.example/simple")
+    remote = remote_with(tmp_path, {CONFIG: "setup: 'env; false'\n"})
+
+    outcome = await env.run(issue_job(remote, "env-1"))
+
+    assert outcome["status"] == "failed"
+    [failed] = [body for number, body in env.github.comments if number == 12 and "stopped before finishing" in body]
+    assert "PIP_INDEX_URL=[redacted]" in failed and "PIP_EXTRA_INDEX_URL=[redacted]" in failed
+    everything = "\n".join(body for _, body in env.github.comments) + str(env.github.requests)
+    assert SECRET not in everything
+    for db in (env.settings.data_dir / "dbos.sqlite", env.settings.database_url.removeprefix("sqlite:///")):
+        assert SECRET.encode() not in Path(db).read_bytes()
+
+
+async def test_a_repository_can_keep_its_setup_output_off_github(jobs_env: JobsEnv, tmp_path):
+    env = jobs_env
+    remote = remote_with(tmp_path, {CONFIG: "post_setup_output: false\nsetup: 'echo internal-host-name; false'\n"})
+
+    outcome = await env.run(issue_job(remote, "env-2"))
+
+    assert outcome["status"] == "failed"
+    [failed] = [body for number, body in env.github.comments if number == 12 and "stopped before finishing" in body]
+    assert "setup command" in failed and "not posted" in failed and "internal-host-name" not in failed

@@ -129,3 +129,16 @@ def test_the_hosts_proxy_variables_never_enter_the_setup(monkeypatch):
     env = SandboxSettings(_env_file=None).setup_env()
     assert env["PIP_INDEX_URL"] == "https://pypi.corp.example/simple"
     assert not {"HTTPS_PROXY", "NO_PROXY"} & set(env)
+
+
+def test_secret_values_cover_whole_values_and_the_credentials_inside_urls():
+    from sandbox.scrub import REDACTED, scrub, secret_values
+
+    environ = {"PIP_INDEX_URL": "https://ci:p4ssw0rd-x@pypi.corp/simple", "NPM_TOKEN": "npm_abcdef123456",
+               "HTTPS_PROXY": "http://proxyuser:hunter22@proxy:3128", "PIP_DEFAULT_TIMEOUT": "180"}
+    values = secret_values(["PIP_INDEX_URL", "NPM_TOKEN", "PIP_DEFAULT_TIMEOUT"], environ)
+    text = ("Looking in indexes: https://ci:****@pypi.corp/simple\nURL https://ci:p4ssw0rd-x@pypi.corp/simple\n"
+            "auth p4ssw0rd-x token npm_abcdef123456 proxy hunter22 took 180 s")
+    out = scrub(text, values)
+    assert "p4ssw0rd-x" not in out and "npm_abcdef123456" not in out and "hunter22" not in out
+    assert out.count(REDACTED) == 4 and "took 180 s" in out
