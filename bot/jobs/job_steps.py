@@ -34,6 +34,7 @@ from bot.github.repo_config import RepoConfigInvalid, parse_repo_config
 from bot.github.text import sanitize
 from bot.jobs import forks
 from bot.jobs import git as jobgit
+from bot.jobs.rate_limits import RateLimitWaiter, retry_window_s
 from bot.jobs.report import ProgressReporter, check_run_output, dashboard_url
 from bot.llm.client import ModelClient
 from bot.llm.providers import build_llm
@@ -129,6 +130,9 @@ class JobSteps:
         self.reporter: ProgressReporter | None = None
         self.current_step = ""
         self.done: list[str] = []  # what publishing achieved so far, for the message if it gives up
+        window = retry_window_s(self.settings.publish_attempts, self.settings.publish_retry_interval_s,
+                                self.settings.github_retry_budget_s)
+        self.rate_limits = RateLimitWaiter(window)
 
     # --- plumbing ------------------------------------------------------------------------------
 
@@ -138,12 +142,17 @@ class JobSteps:
         return await DBOS.run_step_async({"name": name}, fn, *args)
 
     async def publish_step(self, name: str, fn: Callable[..., Any], *args: Any) -> Any:
-        """A step that talks to GitHub: a transient failure is retried by DBOS, pausing longer each time."""
+        """A step that talks to GitHub: a transient failure is retried by DBOS, pausing longer each time;
+        a rate limit is waited out until its reset (bot/jobs/rate_limits.py)."""
         self.current_step = name
         s = self.settings
         options = {"name": name, "retries_allowed": s.publish_attempts > 1, "max_attempts": s.publish_attempts,
                    "interval_seconds": s.publish_retry_interval_s, "backoff_rate": 2.0, "should_retry": _retryable}
-        return await DBOS.run_step_async(options, fn, *args)  # type: ignore[arg-type]
+
+        async def call(*a: Any) -> Any:
+            return await self.rate_limits.call(name, fn, *a)
+
+        return await DBOS.run_step_async(options, call, *args)  # type: ignore[arg-type]
 
     def github(self) -> GitHubApp:
         app = self.services.github()

@@ -18,6 +18,7 @@ from bot.events import (
     IterationStarted,
 )
 from bot.github.messages import progress_comment
+from bot.jobs.rate_limits import RateLimitPastBudget
 from bot.pr_body import STATUS_MARK, chosen_iteration
 from bot.records import Episode, EpisodeStatus, IterationRecord
 from sandbox.reports import CheckReport
@@ -97,15 +98,14 @@ def setup_failed_comment(message: str, output: str, *, show_output: bool, dashbo
     return "\n".join([*lines, "", f"[Details on the dashboard]({dashboard})"]) + "\n"
 
 
-def gave_up_comment(doing: str, error: str, *, done: list[str], attempts: int, dashboard: str) -> str:
-    """The job stops for good: what it achieved, where it failed and why, and how to try again."""
+def gave_up_comment(doing: str, error: str, *, done: list[str], tried: str, dashboard: str) -> str:
+    """The job stops for good: what it achieved, where it failed and why, what was tried, how to try again."""
     lines = [f"aura-sicd gave up while {doing}: {error[:500]}", ""]
     if done:
         lines += ["What was done before that:", *(f"- {d}" for d in done), ""]
     else:
         lines += ["Nothing was published.", ""]
-    retry = (f"Each GitHub step was tried up to {attempts} time(s), with growing pauses, before giving up. "
-             "To try again, remove and add the label again (or comment `/improve`).")
+    retry = f"{tried} To try again, remove and add the label again (or comment `/improve`)."
     lines += [retry, "", f"[Details on the dashboard]({dashboard})"]
     return "\n".join(lines) + "\n"
 
@@ -133,6 +133,8 @@ def root_cause(exc: BaseException) -> str:
     """The error worth telling a person: the last attempt's, for a step DBOS retried until it gave up."""
     if isinstance(exc, DBOSMaxStepRetriesExceeded) and exc.errors:
         exc = exc.errors[-1]
+    if isinstance(exc, RateLimitPastBudget):
+        return str(exc)
     response = getattr(exc, "response", None)
     if response is not None and getattr(response, "status_code", None):
         return f"GitHub answered HTTP {response.status_code} ({type(exc).__name__})"

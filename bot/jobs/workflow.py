@@ -180,7 +180,8 @@ class JobRun(JobSteps):
         failed_step, error = self.current_step, root_cause(exc)
         log.warning("job %s gives up at step %s: %s", self.workflow_id, failed_step, error)
         doing = step_words(failed_step)
-        text = gave_up_comment(doing, error, done=self.done, attempts=self.settings.publish_attempts, dashboard=self.dashboard)
+        tried = self.rate_limits.tried(failed_step, client_waited_s=self._retry.waited_s if self._retry else 0.0)
+        text = gave_up_comment(doing, error, done=self.done, tried=tried, dashboard=self.dashboard)
         try:
             await self.publish_step("comment-gave-up", self.comment, text)
             await self.publish_step("progress-end", self.end_progress, f"failed while {doing}")
