@@ -18,6 +18,7 @@ from bot.events import (
     IterationStarted,
 )
 from bot.github.messages import progress_comment
+from bot.github.text import inert
 from bot.jobs.rate_limits import RateLimitPastBudget
 from bot.pr_body import STATUS_MARK, chosen_iteration
 from bot.records import Episode, EpisodeStatus, IterationRecord
@@ -66,7 +67,7 @@ def exhausted_comment(episode: Episode, *, draft_url: str | None, dashboard: str
 
 
 def no_change_comment(episode: Episode) -> str:
-    summary = str(episode.outcomes.get("summary") or "").strip()
+    summary = inert(str(episode.outcomes.get("summary") or ""))
     return "aura-sicd looked into this and found that no change is needed." + (f"\n\n> {summary}" if summary else "")
 
 
@@ -145,10 +146,10 @@ def iteration_reply(episode: Episode, *, pushed_sha: str | None) -> str:
     """The answer in each review thread: what changed, or why nothing did."""
     record = chosen_iteration(episode)
     if episode.status is EpisodeStatus.APPROVED and pushed_sha:
-        summary = record.proposal.summary.strip() if record and record.proposal else ""
+        summary = inert(record.proposal.summary) if record and record.proposal else ""
         return f"Pushed {pushed_sha[:12]} to this branch: {summary or 'the change asked for'}"
     if episode.status is EpisodeStatus.NO_CHANGE:
-        summary = str(episode.outcomes.get("summary") or "").strip()
+        summary = inert(str(episode.outcomes.get("summary") or ""))
         return "No change made: the model found nothing to change" + (f" ({summary})" if summary else ".")
     return ("No change pushed: no attempt was approved in "
             f"{len(episode.iterations)} iteration(s). " + _failing_checks(record))

@@ -259,3 +259,19 @@ async def test_a_repository_can_keep_its_setup_output_off_github(jobs_env: JobsE
     assert outcome["status"] == "failed"
     [failed] = [body for number, body in env.github.comments if number == 12 and "stopped before finishing" in body]
     assert "setup command" in failed and "not posted" in failed and "internal-host-name" not in failed
+
+
+async def test_the_models_summary_closes_no_other_issue_and_pings_no_team(jobs_env: JobsEnv):
+    env = jobs_env
+    loud = {**RIGHT_FIX, "summary": "Fix add. Closes #7, fixes octo/other#1. cc @octo/owners",
+            "changes": [{**RIGHT_FIX["changes"][0], "rationale": "as @alice asked; resolves #8"}]}
+    env.ollama.queue("generator", loud).queue("discriminator", GOOD_RUBRIC)
+
+    outcome = await env.run(issue_job(env.remote, "loud-1"))
+
+    assert outcome["status"] == "published"
+    [pr] = created(env, f"/repos/{REPO}/pulls")
+    body = pr["body"]
+    assert "\nCloses #12" in body  # the bot's own, for the issue it worked on
+    assert "`Closes #7`" in body and "`fixes octo/other#1`" in body and "`resolves #8`" in body
+    assert "`@octo/owners`" in body and "`@alice`" in body
