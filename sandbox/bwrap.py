@@ -24,6 +24,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from sandbox import cgroups
 from sandbox.base import (
     BASE_ENV,
     ENV_DIR,
@@ -113,6 +114,9 @@ class BwrapBackend(Backend):
                 _probe_cache[key] = f"bubblewrap failed to start: {exc}"
         if _probe_cache[key] is None and not settings.bwrap_python.is_file():
             return f"the interpreter for the bubblewrap tools, {settings.bwrap_python}, does not exist"
+        if _probe_cache[key] is None and settings.bwrap_cgroups == "require":
+            if reason := cgroups.unavailable_reason(settings.cgroup_parent):
+                return f"AURA_SANDBOX_BWRAP_CGROUPS=require, but {reason}"
         return _probe_cache[key]
 
     # --- host directories ---------------------------------------------------------------------------------
@@ -186,18 +190,36 @@ class BwrapBackend(Backend):
         if not network:
             bwrap_argv = self._bwrap_argv(argv, workspace=workspace, scratch=scratch, egress=None,
                                           env_writable=env_writable, tools_writable=tools_writable, env=full_env)
-            return await run_process(bwrap_argv, shown_argv=argv, timeout=timeout,
-                                     output_limit=self.settings.output_limit, env={"PATH": "/usr/bin:/bin"},
-                                     user=self.host_uid)
+            return await self._spawn(bwrap_argv, argv, timeout)
         async with open_egress(self.settings, self._make_cache_dir(self.cache / "egress")) as proxy:
             wrapped = forwarder_command(str(self.settings.bwrap_python), argv)
             bwrap_argv = self._bwrap_argv(wrapped, workspace=workspace, scratch=scratch, egress=proxy.dir,
                                           env_writable=env_writable, tools_writable=tools_writable,
                                           env={**full_env, **proxy_env()})
-            result = await run_process(bwrap_argv, shown_argv=argv, timeout=timeout,
-                                       output_limit=self.settings.output_limit, env={"PATH": "/usr/bin:/bin"},
-                                       user=self.host_uid)
+            result = await self._spawn(bwrap_argv, argv, timeout)
         return with_refusals(result, proxy.refusals)
+
+    async def _spawn(self, bwrap_argv: list[str], shown: list[str], timeout: float) -> CommandResult:
+        """bubblewrap as the unprivileged host uid, in a cgroup of its own where the host allows one."""
+        group = await asyncio.to_thread(self._cgroup)
+        try:
+            result = await run_process(group.wrap(bwrap_argv) if group else bwrap_argv, shown_argv=shown,
+                                       timeout=timeout, output_limit=self.settings.output_limit,
+                                       env={"PATH": "/usr/bin:/bin"}, user=self.host_uid)
+        finally:
+            oom = group is not None and await asyncio.to_thread(group.oom_killed)
+            if group is not None:
+                await asyncio.to_thread(group.remove)
+        return result.model_copy(update={"oom": True}) if oom and not result.timed_out else result
+
+    def _cgroup(self) -> cgroups.Cgroup | None:
+        s = self.settings
+        if s.bwrap_cgroups == "off":
+            return None
+        if reason := cgroups.unavailable_reason(s.cgroup_parent):
+            cgroups.log_once(reason)  # `require` never gets here: the backend is unavailable then
+            return None
+        return cgroups.create(s.memory_mb, s.cpus, s.pids, owner=self.host_uid, v2_parent=s.cgroup_parent)
 
     # --- the setup phase ----------------------------------------------------------------------------------
 

@@ -57,6 +57,10 @@ class SandboxSettings(BaseSettings):
     bwrap_path: str = "bwrap"
     bwrap_python: Path = Path("/usr/bin/python3")  # interpreter of the bubblewrap tool environment
     bwrap_host_uid: int = 65534  # when the bot runs as root, bubblewrap runs as this uid (nobody)
+    # total memory, CPU and processes per bubblewrap command through a cgroup (sandbox/cgroups.py):
+    # auto: where the host allows, require: the backend is unavailable without, off: rlimits only
+    bwrap_cgroups: Literal["auto", "require", "off"] = "auto"
+    cgroup_parent: Path | None = None  # cgroup v2: a directory delegated to the bot
     tools: list[str] = Field(default_factory=lambda: ["pytest>=8,<10", "ruff", "mypy"])
 
     @field_validator("docker_hosts", mode="before")
