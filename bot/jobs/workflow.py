@@ -41,6 +41,7 @@ from bot.github.job_request import JobKind, JobRequest
 from bot.github.messages import invalid_repo_config
 from bot.github.publish import PullRef
 from bot.github.repo_config import RepoConfig
+from bot.jobs.fairness import queue_partition
 from bot.jobs.forks import fork_patch_comment
 from bot.jobs.job_steps import Checkout, ConfigResult, JobOutcome, JobSteps, current_services
 from bot.jobs.report import (
@@ -99,7 +100,8 @@ async def coalesce_workflow(job: dict[str, Any]) -> str:
     if queue is None:
         raise RuntimeError(f"the queue {JOB_QUEUE} is not registered")
     workflow_id = f"{DBOS.workflow_id}:job"
-    with SetWorkflowID(workflow_id), SetEnqueueOptions(queue_partition_key=merged.partition_key):
+    partition = queue_partition(merged, current_services().settings)
+    with SetWorkflowID(workflow_id), SetEnqueueOptions(queue_partition_key=partition):
         await queue.enqueue_async(job_workflow, merged.model_dump(mode="json"))
     return workflow_id
 
