@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     host: str = "0.0.0.0"
     port: int = 3000
     queue_concurrency: int = Field(2, ge=1)
+    # jobs one installation may run at once, across every process (bot/jobs/fairness.py); None: one less
+    # than queue_concurrency, at least 1
+    installation_concurrency: int | None = Field(None, ge=1)
     # --- durable jobs (DBOS; docs/github-app.md "Jobs") ---
     dbos_url: str | None = None  # DBOS system database; default: SQLite in the data directory; Postgres for several machines
     dbos_executor_id: str | None = None  # stable, unique per process when several share one database

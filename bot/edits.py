@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -50,8 +51,11 @@ def normalize_rel_path(rel: str) -> str:
     """The repository-relative form of `rel` ("./a//b.py" -> "a/b.py"), or UnsafePathError."""
     if not isinstance(rel, str) or not rel.strip():
         raise UnsafePathError("A change has an empty file path; give the path relative to the repository root.")
-    if "\x00" in rel:
-        raise UnsafePathError(f"The path {rel!r} contains a NUL character.", file_path=rel)
+    if any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") for ch in rel):
+        raise UnsafePathError(
+            f"The path {rel!r} contains a control character or a line break; name files with printable characters only.",
+            file_path=rel,
+        )
     if "\\" in rel:
         raise UnsafePathError(
             f"The path `{rel}` contains a backslash; use forward slashes, relative to the repository root.",
@@ -91,6 +95,45 @@ def safe_path(root: Path, rel: str) -> Path:
     if resolved != real_root and ".git" in resolved.relative_to(real_root).parts:
         raise UnsafePathError(f"The path `{rel}` leads into the .git directory, which is off limits.", file_path=rel)
     return target
+
+
+def link_on_the_way(root: Path, norm: str) -> str | None:
+    """The first repository-relative path on the way to `norm` (the file itself included) that is a
+    symbolic link, or None."""
+    current, parts = Path(root), norm.split("/")
+    for index, part in enumerate(parts):
+        current = current / part
+        if current.is_symlink():
+            return "/".join(parts[: index + 1])
+        if not current.exists():
+            return None
+    return None
+
+
+def writable_path(root: Path, rel: str) -> Path:
+    """`safe_path`, and no symbolic link anywhere on the way: a write or delete through a link would land
+    on another path than the one the policy checked."""
+    target = safe_path(root, rel)
+    norm = normalize_rel_path(rel)
+    if (link := link_on_the_way(root, norm)) is not None:
+        where = "is a symbolic link" if link == norm else f"goes through the symbolic link `{link}`"
+        raise UnsafePathError(
+            f"The path `{norm}` {where}; symbolic links are never written through. Change the file it points "
+            "to by its own path.",
+            file_path=rel,
+        )
+    return target
+
+
+def nested_files(paths: list[str]) -> str | None:
+    """A refusal when one path of the proposal is a directory of another, e.g. `foo` and `foo/bar`."""
+    kept = set(paths)
+    for rel in sorted(kept):
+        for parent in PurePosixPath(rel).parents:
+            if str(parent) in kept:
+                return (f"`{parent}` and `{rel}` cannot both be files: `{parent}` would have to be a directory. "
+                        "Keep only one of them.")
+    return None
 
 
 # --- text helpers ----------------------------------------------------------------------------------
@@ -330,7 +373,7 @@ def apply_changes(root: Path, changes: list[Change]) -> list[AppliedChange]:
     applied: list[AppliedChange] = []
 
     for change in changes:
-        path = safe_path(root, change.file_path)
+        path = writable_path(root, change.file_path)
         rel = normalize_rel_path(change.file_path)
         state = states.get(rel) or _load(path, rel)
         states[rel] = state
@@ -368,6 +411,8 @@ def apply_changes(root: Path, changes: list[Change]) -> list[AppliedChange]:
             AppliedChange(file_path=rel, change_type=change.change_type, lines_added=added, lines_removed=removed)
         )
 
+    if conflict := nested_files([rel for rel, state in states.items() if state.text is not None]):
+        raise EditError(conflict)
     for state in states.values():
         if state.text is None:
             if state.original is not None:

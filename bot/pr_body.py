@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.cycle.baseline import Comparison
 from bot.cycle.judging import Judgment
+from bot.github.text import inert
 from bot.records import Episode, IterationRecord, IterationStatus
 from sandbox.reports import CheckStatus
 
@@ -33,7 +34,7 @@ def render_pr(episode: Episode, *, closes: int | None = None) -> tuple[str, str]
     title = ("[draft] " if draft else "") + f"Aura SICD: {episode.task.title}"
     lines: list[str] = ["## Description", ""]
     if record is not None and record.proposal is not None:
-        lines.append(record.proposal.summary.strip())
+        lines.append(inert(record.proposal.summary))
         lines.append("")
     lines.append(f"Task: {episode.task.title}")
     if closes is not None:
@@ -45,7 +46,7 @@ def render_pr(episode: Episode, *, closes: int | None = None) -> tuple[str, str]
     if record is not None and record.proposal is not None:
         for change in record.proposal.changes:
             lines.append(f"- **{change.change_type.value.upper()}**: `{change.file_path}`")
-            rationale = change.rationale.strip() or "(no rationale given)"
+            rationale = inert(change.rationale) or "(no rationale given)"
             lines += [f"  {line}" for line in rationale.splitlines()]
     else:
         lines.append("No change.")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Mapping
@@ -88,6 +90,15 @@ def ensure_repository(repo: Path) -> Path:
     except GitError as exc:
         raise WorkspaceError(f"{repo} has no commits yet: commit the code the task is about first") from exc
     return repo
+
+
+def worktrees_dir_for(data_dir: Path, repo: str, repo_dir: Path) -> Path:
+    """Where one repository's worktrees live: by its name and source path, so two repositories whose
+    proposals get the same id never share (or remove) each other's worktree."""
+    source = Path(repo_dir).expanduser().resolve()
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", repo or source.name).strip("._") or "repo"
+    digest = hashlib.sha256(str(source).encode()).hexdigest()[:8]
+    return Path(data_dir) / "worktrees" / f"{name[:80]}-{digest}"
 
 
 def create_worktree(

@@ -10,11 +10,12 @@ from pathlib import Path
 
 from sandbox.base import Backend, CommandResult
 from sandbox.config import SandboxSettings
-from sandbox.errors import SandboxError, SandboxUnavailable
+from sandbox.errors import SandboxError, SandboxUnavailable, SetupError
 from sandbox.git_version import git_version
 from sandbox.plans import Plan, detect_plan
 from sandbox.reports import CheckReport
 from sandbox.runner import run_plan
+from sandbox.scrub import scrub, secret_values
 
 logger = logging.getLogger("sandbox")
 
@@ -109,7 +110,11 @@ async def open_sandbox(settings: SandboxSettings, repo_dir: Path, *, version: st
     cls = await asyncio.to_thread(choose_backend, settings, plan.image)
     backend = cls(settings)
     try:
-        await backend.prepare(plan, repo_dir)
+        try:
+            await backend.prepare(plan, repo_dir)
+        except SetupError as exc:  # its output is posted and stored: never with a passed-through secret in it
+            values = secret_values(settings.setup_passthrough_env)
+            raise SetupError(scrub(exc.message, values), scrub(exc.output, values)) from None
         await backend.start()
         await backend.replace_workspace(repo_dir)
         yield Box(backend, plan, settings)

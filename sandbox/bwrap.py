@@ -1,6 +1,7 @@
 """The bubblewrap backend, for machines without Docker.
 
-Every namespace is unshared (no network for checks), system directories are bound read-only, /workspace
+Every namespace is unshared, the network too: checks have none, and the setup phase reaches package registries
+only through the egress proxy (sandbox/egress.py). System directories are bound read-only, /workspace
 and /tmp are per-session host directories, and rlimits (processes, data size, file size) apply through
 prlimit. The check tools live in a virtualenv under the cache directory built once from PyPI; a
 repository's dependencies go into a virtualenv per dependency hash that sees the tools through a .pth file.
@@ -23,6 +24,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from sandbox import cgroups
 from sandbox.base import (
     BASE_ENV,
     ENV_DIR,
@@ -35,6 +37,7 @@ from sandbox.base import (
     trim,
 )
 from sandbox.config import SandboxSettings
+from sandbox.egress import MOUNT_DIR, forwarder_command, open_egress, proxy_env, with_refusals
 from sandbox.errors import SandboxError, SetupError
 from sandbox.plans import Plan
 from sandbox.process import run_process
@@ -113,6 +116,9 @@ class BwrapBackend(Backend):
                 _probe_cache[key] = f"bubblewrap failed to start: {exc}"
         if _probe_cache[key] is None and not settings.bwrap_python.is_file():
             return f"the interpreter for the bubblewrap tools, {settings.bwrap_python}, does not exist"
+        if _probe_cache[key] is None and settings.bwrap_cgroups == "require":
+            if reason := cgroups.unavailable_reason(settings.cgroup_parent):
+                return f"AURA_SANDBOX_BWRAP_CGROUPS=require, but {reason}"
         return _probe_cache[key]
 
     # --- host directories ---------------------------------------------------------------------------------
@@ -142,12 +148,10 @@ class BwrapBackend(Backend):
 
     # --- bubblewrap command line --------------------------------------------------------------------------
 
-    def _bwrap_argv(self, argv: list[str], *, workspace: Path, scratch: Path, network: bool,
+    def _bwrap_argv(self, argv: list[str], *, workspace: Path, scratch: Path, egress: Path | None,
                     env_writable: bool, tools_writable: bool, env: dict[str, str]) -> list[str]:
         s = self.settings
-        args = [shutil.which(s.bwrap_path) or s.bwrap_path, "--unshare-all"]
-        if network:
-            args.append("--share-net")
+        args = [shutil.which(s.bwrap_path) or s.bwrap_path, "--unshare-all"]  # the network too, always
         args += ["--die-with-parent", "--new-session", "--cap-drop", "ALL", "--hostname", "sandbox",
                  "--uid", str(s.sandbox_uid), "--gid", str(s.sandbox_uid)]
         for directory in SYSTEM_DIRS:
@@ -163,6 +167,8 @@ class BwrapBackend(Backend):
             args += ["--bind" if tools_writable else "--ro-bind", str(self.tools_dir), TOOLS_DIR]
         if self.env_dir is not None:
             args += ["--bind" if env_writable else "--ro-bind", str(self.env_dir), ENV_DIR]
+        if egress is not None:  # the egress proxy's socket (sandbox/egress.py), the setup's only way out
+            args += ["--bind", str(egress), MOUNT_DIR]
         args += ["--remount-ro", "/", "--chdir", WORKSPACE, "--clearenv"]
         for key, value in env.items():
             args += ["--setenv", key, value]
@@ -183,10 +189,39 @@ class BwrapBackend(Backend):
                    env_writable: bool = False, tools_writable: bool = False, env: dict[str, str] | None = None,
                    ) -> CommandResult:
         full_env = {**BASE_ENV, "PATH": self._path(), **self.env, **(env or {})}
-        bwrap_argv = self._bwrap_argv(argv, workspace=workspace, scratch=scratch, network=network,
-                                      env_writable=env_writable, tools_writable=tools_writable, env=full_env)
-        return await run_process(bwrap_argv, shown_argv=argv, timeout=timeout, output_limit=self.settings.output_limit,
-                                 env={"PATH": "/usr/bin:/bin"}, user=self.host_uid)
+        if not network:
+            bwrap_argv = self._bwrap_argv(argv, workspace=workspace, scratch=scratch, egress=None,
+                                          env_writable=env_writable, tools_writable=tools_writable, env=full_env)
+            return await self._spawn(bwrap_argv, argv, timeout)
+        async with open_egress(self.settings, self._make_cache_dir(self.cache / "egress")) as proxy:
+            wrapped = forwarder_command(str(self.settings.bwrap_python), argv)
+            bwrap_argv = self._bwrap_argv(wrapped, workspace=workspace, scratch=scratch, egress=proxy.dir,
+                                          env_writable=env_writable, tools_writable=tools_writable,
+                                          env={**full_env, **proxy_env()})
+            result = await self._spawn(bwrap_argv, argv, timeout)
+        return with_refusals(result, proxy.refusals)
+
+    async def _spawn(self, bwrap_argv: list[str], shown: list[str], timeout: float) -> CommandResult:
+        """bubblewrap as the unprivileged host uid, in a cgroup of its own where the host allows one."""
+        group = await asyncio.to_thread(self._cgroup)
+        try:
+            result = await run_process(group.wrap(bwrap_argv) if group else bwrap_argv, shown_argv=shown,
+                                       timeout=timeout, output_limit=self.settings.output_limit,
+                                       env={"PATH": "/usr/bin:/bin"}, user=self.host_uid)
+        finally:
+            oom = group is not None and await asyncio.to_thread(group.oom_killed)
+            if group is not None:
+                await asyncio.to_thread(group.remove)
+        return result.model_copy(update={"oom": True}) if oom and not result.timed_out else result
+
+    def _cgroup(self) -> cgroups.Cgroup | None:
+        s = self.settings
+        if s.bwrap_cgroups == "off":
+            return None
+        if reason := cgroups.unavailable_reason(s.cgroup_parent):
+            cgroups.log_once(reason)  # `require` never gets here: the backend is unavailable then
+            return None
+        return cgroups.create(s.memory_mb, s.cpus, s.pids, owner=self.host_uid, v2_parent=s.cgroup_parent)
 
     # --- the setup phase ----------------------------------------------------------------------------------
 

@@ -9,6 +9,8 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from sandbox.egress import DEFAULT_ALLOW, PROXY_VARIABLES
+
 # Host variables the network-enabled setup phase may need to reach a package registry. Nothing else of the
 # host environment ever enters a sandbox, and these never enter the checks.
 SETUP_PASSTHROUGH_ENV = [
@@ -41,6 +43,10 @@ class SandboxSettings(BaseSettings):
 
     cache_dir: Path = Field(default_factory=default_cache_dir)  # bubblewrap tool/env caches, session dirs
     setup_network: bool = True  # the setup phase may reach package registries; checks never can
+    # ... only through the egress proxy (sandbox/egress.py): these hosts (globs; host:port for another port
+    # than 443/80), plus the hosts of PIP_INDEX_URL & co.; never loopback, link-local or private addresses
+    setup_egress_allow: list[str] = Field(default_factory=lambda: list(DEFAULT_ALLOW))
+    setup_egress_private_hosts: list[str] = Field(default_factory=list)  # an internal mirror's host names
     setup_passthrough_env: list[str] = Field(default_factory=lambda: list(SETUP_PASSTHROUGH_ENV))
     tmp_mb: int = Field(512, ge=16)  # size of /tmp inside a Docker sandbox
     docker_timeout_s: float = Field(120.0, gt=0)  # one Docker API call
@@ -51,6 +57,10 @@ class SandboxSettings(BaseSettings):
     bwrap_path: str = "bwrap"
     bwrap_python: Path = Path("/usr/bin/python3")  # interpreter of the bubblewrap tool environment
     bwrap_host_uid: int = 65534  # when the bot runs as root, bubblewrap runs as this uid (nobody)
+    # total memory, CPU and processes per bubblewrap command through a cgroup (sandbox/cgroups.py):
+    # auto: where the host allows, require: the backend is unavailable without, off: rlimits only
+    bwrap_cgroups: Literal["auto", "require", "off"] = "auto"
+    cgroup_parent: Path | None = None  # cgroup v2: a directory delegated to the bot
     tools: list[str] = Field(default_factory=lambda: ["pytest>=8,<10", "ruff", "mypy"])
 
     @field_validator("docker_hosts", mode="before")
@@ -67,5 +77,6 @@ class SandboxSettings(BaseSettings):
         return v
 
     def setup_env(self) -> dict[str, str]:
-        """The host variables that the setup phase receives (proxies, registries), and nothing else."""
-        return {k: os.environ[k] for k in self.setup_passthrough_env if k in os.environ}
+        """The host variables that the setup phase receives (registries), and nothing else. The host's
+        proxy variables stay out: the setup's proxy is the egress proxy, which chains through them."""
+        return {k: os.environ[k] for k in self.setup_passthrough_env if k in os.environ and k not in PROXY_VARIABLES}

@@ -4,8 +4,9 @@ The workspace moves in and out as tar archives (put_archive/get_archive), never 
 DOCKER_HOST works. The container has no network, a read-only root filesystem with a writable /workspace
 volume and a /tmp tmpfs, no capabilities, no-new-privileges and memory, CPU and pids limits. Its idle main
 process runs as a uid of its own, so a command's `kill -9 -1` (how a timeout kills everything the command
-started) cannot stop the container. The setup phase runs in a separate container with network, and its
-result is committed as an image keyed by the dependency hash.
+started) cannot stop the container. The setup phase runs in a separate container, also without network but
+for the egress proxy's socket (sandbox/egress.py: package registries only), and its result is committed as
+an image keyed by the dependency hash.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ from sandbox.base import (
 )
 from sandbox.config import SandboxSettings
 from sandbox.docker_pool import SANDBOX_LABEL, choose_engine, docker_client, pool_unavailable_reason
-from sandbox.errors import SandboxError
+from sandbox.egress import MOUNT_DIR, forwarder_command, open_egress, proxy_env, with_refusals
+from sandbox.errors import SandboxError, SetupError
 from sandbox.plans import Plan
 from sandbox.workspace import extract_tar, make_tar
 
@@ -121,10 +123,14 @@ class DockerBackend(Backend):
 
     # --- containers ---------------------------------------------------------------------------------------
 
-    def _create(self, image: str, *, network: bool, read_only: bool):
+    def _create(self, image: str, *, read_only: bool, egress: Path | None = None):
+        """A container without network; `egress`: the egress proxy's socket directory, bind-mounted (setup)."""
         from docker.types import Mount
 
         s = self.settings
+        mounts = [Mount(WORKSPACE, None, type="volume")]  # anonymous: removed with the container
+        if egress is not None:
+            mounts.append(Mount(MOUNT_DIR, str(egress), type="bind"))
         container = self.client.containers.create(
             image,
             command=KEEPER,
@@ -134,10 +140,10 @@ class DockerBackend(Backend):
             working_dir=WORKSPACE,
             environment=BASE_ENV,
             labels={LABEL: "1", LABEL_HOST: socket.gethostname(), LABEL_PID: str(os.getpid())},
-            network_mode="bridge" if network else "none",
+            network_mode="none",  # the setup reaches registries only through the egress proxy
             read_only=read_only,
             tmpfs={"/tmp": f"rw,exec,nosuid,nodev,size={s.tmp_mb}m,mode=1777"},
-            mounts=[Mount(WORKSPACE, None, type="volume")],  # anonymous: removed with the container
+            mounts=mounts,
             cap_drop=["ALL"],
             security_opt=["no-new-privileges"],
             mem_limit=f"{s.memory_mb}m",
@@ -269,16 +275,43 @@ class DockerBackend(Backend):
         except docker.errors.ImageNotFound:
             pass
         logger.info("setting up %s in Docker (cache key %s)", repo_dir, key)
-        container = await asyncio.to_thread(self._create, base, network=self.settings.setup_network, read_only=False)
+        async with contextlib.AsyncExitStack() as stack:
+            proxy = None
+            if self.settings.setup_network:
+                proxy = await stack.enter_async_context(open_egress(self.settings, self._egress_base()))
+            await self._set_up(plan, repo_dir, base, key, tag, proxy)
+
+    def _egress_base(self) -> Path:
+        """Where the egress proxy's socket goes: bind-mounted, so the engine must run on this machine."""
+        base_url = str(self.client.api.base_url)
+        if not base_url.startswith(("http+docker://localhost", "http+docker://localunixsocket", "http+unix://")):
+            raise SandboxError(
+                f"the setup phase reaches registries through a proxy socket bind-mounted into its container, which "
+                f"a Docker engine on another machine ({base_url}) cannot mount. Use a local engine, the bubblewrap "
+                "backend, or AURA_SANDBOX_SETUP_NETWORK=false with the dependencies in the check image.")
+        path = self.settings.cache_dir / "egress"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    async def _set_up(self, plan: Plan, repo_dir: Path, base: str, key: str, tag: str, proxy) -> None:
+        container = await asyncio.to_thread(self._create, base, read_only=False,
+                                            egress=proxy.dir if proxy is not None else None)
         try:
             await asyncio.to_thread(self._put_workspace, container, repo_dir, {})
             deadline = time.monotonic() + self.settings.setup_timeout_s
             env = {**self.env, **self.settings.setup_env()}
+            if proxy is not None:
+                env.update(proxy_env())
+                forwarder = await self._exec_in(container, forwarder_command("python3", ["true"]), timeout=30, env={},
+                                                output_limit=4000)
+                if not forwarder.ok:
+                    raise SetupError("the setup's network forwarder did not start (the image needs python3)",
+                                     forwarder.output)
             for command in setup_commands(plan):
                 remaining = deadline - time.monotonic()
                 result = await self._exec_in(container, command, timeout=max(remaining, 1), env=env,
                                              output_limit=self.settings.output_limit)
-                raise_for_setup(result, self.settings.setup_timeout_s)
+                raise_for_setup(with_refusals(result, proxy.refusals if proxy else []), self.settings.setup_timeout_s)
             # /workspace is a volume: the commit keeps the environment, not the repository's files
             await asyncio.to_thread(container.commit, repository=ENV_IMAGE_REPO, tag=key,
                                     changes=[f"LABEL {LABEL}.env=1", f"USER {self.settings.sandbox_uid}"])
@@ -291,7 +324,7 @@ class DockerBackend(Backend):
 
     async def start(self) -> None:
         await asyncio.to_thread(self._reap_once)
-        self.container = await asyncio.to_thread(self._create, self.image, network=False, read_only=True)
+        self.container = await asyncio.to_thread(self._create, self.image, read_only=True)
 
     def _put_workspace(self, container, source: Path, links: dict[str, str]) -> None:
         data = make_tar(source, self.settings.sandbox_uid, links)

@@ -20,4 +20,5 @@ class SetupError(SandboxError):
 
     def __init__(self, message: str, output: str = ""):
         super().__init__(f"{message}\n{output}".rstrip())
+        self.message = message
         self.output = output

@@ -37,6 +37,18 @@ class FailingTest(BaseModel):
     traceback: str = ""  # trimmed
 
 
+MAX_FAILING_TESTS = 200  # listed per check; the counts keep the totals
+MAX_TEST_ID_CHARS = 500
+MAX_MESSAGE_CHARS = 1000
+
+
+def bounded_failing(failing: list[FailingTest]) -> list[FailingTest]:
+    """At most MAX_FAILING_TESTS entries, each with a bounded id and message: a report of a million failing
+    tests (or one test with a megabyte name) must not fill the database, the prompt or a comment."""
+    return [f.model_copy(update={"test_id": f.test_id[:MAX_TEST_ID_CHARS], "message": f.message[:MAX_MESSAGE_CHARS]})
+            for f in failing[:MAX_FAILING_TESTS]]
+
+
 class CheckResult(BaseModel):
     name: str
     command: list[str]

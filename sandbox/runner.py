@@ -27,7 +27,7 @@ from sandbox.parsers import (
     parse_pytest_summary,
 )
 from sandbox.plans import CheckSpec, Plan
-from sandbox.reports import CheckReport, CheckResult, CheckStatus, FailingTest, TestCounts
+from sandbox.reports import CheckReport, CheckResult, CheckStatus, FailingTest, TestCounts, bounded_failing
 
 # pytest exit codes: 2 interrupted (collection errors), 3 internal error, 4 usage error, 5 no tests collected
 PYTEST_NO_TESTS = 5
@@ -175,6 +175,7 @@ def judge(spec: CheckSpec, result: CommandResult, junit: bytes | None = None, un
     if broken and check.tests and check.tests.errors and not check.tests.run - check.tests.errors and \
             check.status == CheckStatus.FAILED:
         check.status = CheckStatus.ERROR  # nothing built (or loaded), nothing ran
+    check.failing_tests = bounded_failing(check.failing_tests)
     return check
 
 

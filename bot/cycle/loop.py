@@ -35,6 +35,7 @@ from bot.cycle.steps import (
     candidates_for,
     run_inline,
 )
+from bot.cycle.trusted import trusted_workspace
 from bot.events import ChecksFinished, EpisodeCompleted, IterationCompleted, IterationStarted
 from bot.llm.client import LLMError
 from bot.records import Episode, EpisodeStatus, GuidanceEntry, IterationRecord, IterationStatus, Verdict, utcnow
@@ -76,10 +77,12 @@ class Cycle(CycleSteps):
         try:
             # the sandbox reads its check plan (`.github/aura-sicd.yml`, the language's files) when it opens:
             # open it on the base commit's files, so no proposal (nor a resumed job's last attempt) sets its own checks
+            # and on the trusted commit (bot/cycle/trusted.py): a follow-up job never takes them from the bot's branch
             await asyncio.to_thread(reset_worktree, ws)
             index = await asyncio.to_thread(RepoIndex.build, ws.path)
-            async with self.open_sandbox(settings.sandbox, ws.path) as box:
-                baseline = await self.step("baseline", self.baseline, ws, box)
+            async with trusted_workspace(ws, req.trusted_ref) as trusted, \
+                    self.open_sandbox(settings.sandbox, trusted.path) as box:
+                baseline = await self.step("baseline", self.baseline, trusted, box)
                 if baseline is not None:
                     episode.context["baseline"] = {"failing_tests": baseline.failing_tests, "red_checks": baseline.red_checks,
                                                    "tests_run": baseline.tests_run}

@@ -14,8 +14,9 @@ from pydantic import BaseModel, Field
 
 from bot.config import DEFAULT_DENY, Settings
 from bot.cycle.path_kinds import is_test_path
-from bot.edits import UnsafePathError, normalize_rel_path, safe_path
+from bot.edits import UnsafePathError, nested_files, normalize_rel_path, safe_path, writable_path
 from bot.records import Change, ChangeType, PolicyDecision, Proposal
+from sandbox.repo_config import CONFIG_PATH
 
 # --- globs ---------------------------------------------------------------------------------------
 
@@ -157,6 +158,11 @@ def estimate_lines(change: Change, root: Path) -> tuple[int, int]:
     return added, removed
 
 
+# never changed by a proposal, whatever the operator's or the repository's lists say: the bot's own
+# configuration defines the checks, the setup and these very lists
+ALWAYS_DENY = [CONFIG_PATH]
+
+
 class Policy(BaseModel):
     allow_paths: list[str] = Field(default_factory=lambda: ["**"])
     deny_paths: list[str] = Field(default_factory=lambda: list(DEFAULT_DENY))
@@ -175,11 +181,11 @@ class Policy(BaseModel):
     def path_violation(self, rel: str, root: Path) -> str | None:
         """Why the path may not be changed, or None."""
         try:
-            safe_path(root, rel)
+            writable_path(root, rel)  # inside the repository, and no symbolic link on the way
             norm = normalize_rel_path(rel)
         except UnsafePathError as exc:
             return str(exc)
-        if denied := first_match(self.deny_paths, norm):
+        if denied := first_match([*ALWAYS_DENY, *self.deny_paths], norm):
             return (
                 f"Changing `{norm}` is not allowed: it matches the protected pattern `{denied}`. "
                 "Leave this file alone and reach the goal through other files."
@@ -214,6 +220,10 @@ class Policy(BaseModel):
             added, removed = added + plus, removed + minus
             deletes += change.change_type is ChangeType.DELETE
 
+        kept = [normalize_rel_path(c.file_path) for c in proposal.changes
+                if c.change_type is not ChangeType.DELETE and not self.path_violation(c.file_path, root)]
+        if conflict := nested_files(kept):
+            violations.append(conflict)
         if added > self.max_lines_added:
             violations.append(
                 f"The proposal adds about {added} lines, above the limit of {self.max_lines_added}. "

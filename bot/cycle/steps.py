@@ -46,7 +46,9 @@ from bot.roles.agitator import Agitator
 from bot.roles.discriminator import Discriminator
 from bot.roles.generator import Generator, cacheable_context
 from bot.llm.tokens import count_tokens
-from bot.workspace import Workspace, apply_diff, commit_diff, create_worktree, reset_worktree, worktree_diff
+from bot.workspace import (
+    Workspace, apply_diff, commit_diff, create_worktree, reset_worktree, worktree_diff, worktrees_dir_for,
+)
 from sandbox import open_sandbox
 from sandbox.config import SandboxSettings
 from sandbox.reports import CheckReport
@@ -85,6 +87,7 @@ class CycleRequest(BaseModel):
     task: Task
     base_ref: str = "HEAD"
     branch: str | None = None  # continue this existing bot branch (a PR iteration) instead of a new one
+    trusted_ref: str | None = None  # the check plan, setup and baseline come from here (bot/cycle/trusted.py); None: base
     guidance: list[GuidanceEntry] = Field(default_factory=list)  # human guidance and memory, oldest first
     max_iterations: int | None = None
     dry_run: bool = False  # everything but the commit: the branch is removed at the end
@@ -197,7 +200,7 @@ class CycleSteps:
             base_ref=base,
             branch=req.branch or f"aura-sicd/{proposal_id}",
             proposal_id=proposal_id,
-            worktrees_dir=self.settings.data_dir / "worktrees",
+            worktrees_dir=worktrees_dir_for(self.settings.data_dir, req.repo, Path(req.repo_dir)),
             existing_branch=req.branch is not None,
         )
 

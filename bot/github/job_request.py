@@ -45,6 +45,8 @@ class JobRequest(BaseModel):
     base_ref: str | None = None  # PR jobs: the branch the PR targets
     head_ref: str | None = None  # PR jobs: the PR's branch
     head_sha: str | None = None
+    fork: bool = False  # PR jobs: the PR's branch lives in another repository (a fork); nothing is pushed for it
+    pr_author: str | None = None  # PR jobs: who opened the PR; their title and body reach the prompt only with write access
     title: str = ""  # sanitized; issue comments are fetched by the job, not here
     body: str = ""  # sanitized
     guidance: list[GuidanceEntry] = Field(default_factory=list)  # human/review guidance, sanitized

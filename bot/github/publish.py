@@ -14,6 +14,8 @@ from githubkit.exception import RequestFailed
 from pydantic import BaseModel
 
 from bot.github.job_request import ReplyTarget
+from sandbox.config import SETUP_PASSTHROUGH_ENV
+from sandbox.scrub import scrub, secret_values
 
 Reaction = Literal["+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes"]
 CheckConclusion = Literal["success", "failure", "neutral", "cancelled", "timed_out", "action_required", "skipped"]
@@ -44,6 +46,12 @@ def _pull_ref(data: dict) -> PullRef:
     )
 
 
+def redact(text: str) -> str:
+    """`text` without the values of the variables passed into the sandbox's setup (sandbox/scrub.py): whatever
+    the bot posts, a token in PIP_INDEX_URL or a proxy password never reaches GitHub."""
+    return scrub(text, secret_values(SETUP_PASSTHROUGH_ENV))
+
+
 class Publisher:
     def __init__(self, gh: GitHub, repo: str) -> None:
         self.gh = gh
@@ -64,7 +72,8 @@ class Publisher:
         if existing := await self.find_open_pr(head):
             return existing
         response = await self.gh.rest.pulls.async_create(
-            self.owner, self.name, data={"title": title, "head": head, "base": base, "body": body, "draft": draft}
+            self.owner, self.name,
+            data={"title": redact(title), "head": head, "base": base, "body": redact(body), "draft": draft}
         )
         return _pull_ref(response.json())
 
@@ -86,12 +95,13 @@ class Publisher:
     # --- comments and reactions -------------------------------------------------------------------
 
     async def comment(self, number: int, body: str) -> CommentRef:
-        response = await self.gh.rest.issues.async_create_comment(self.owner, self.name, number, data={"body": body})
+        response = await self.gh.rest.issues.async_create_comment(self.owner, self.name, number,
+                                                                 data={"body": redact(body)})
         data = response.json()
         return CommentRef(id=data["id"], html_url=data.get("html_url"))
 
     async def edit_comment(self, comment_id: int, body: str) -> None:
-        await self.gh.rest.issues.async_update_comment(self.owner, self.name, comment_id, data={"body": body})
+        await self.gh.rest.issues.async_update_comment(self.owner, self.name, comment_id, data={"body": redact(body)})
 
     async def find_comment(self, number: int, marker: str) -> CommentRef | None:
         """Our comment on `number` containing `marker` (the first 100 comments are searched)."""
@@ -123,7 +133,7 @@ class Publisher:
 
     async def reply_to_review_comment(self, pull_number: int, comment_id: int, body: str) -> CommentRef:
         response = await self.gh.rest.pulls.async_create_reply_for_review_comment(
-            self.owner, self.name, pull_number, comment_id, data={"body": body}
+            self.owner, self.name, pull_number, comment_id, data={"body": redact(body)}
         )
         data = response.json()
         return CommentRef(id=data["id"], html_url=data.get("html_url"))
@@ -169,7 +179,7 @@ class Publisher:
 
 def _output(title: str, summary: str, text: str) -> dict:
     # GitHub caps each field at 65535 characters
-    output = {"title": title[:255], "summary": summary[:65000]}
+    output = {"title": redact(title)[:255], "summary": redact(summary)[:65000]}
     if text:
-        output["text"] = text[:65000]
+        output["text"] = redact(text)[:65000]
     return output

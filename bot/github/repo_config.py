@@ -9,10 +9,11 @@ label: aura-sicd
 max_iterations: 5
 models: {generator: qwen2.5-coder:7b, discriminator: qwen2.5:7b, agitator: qwen2.5:7b}
 allow_paths: ["src/**", "tests/**"]
-deny_paths: [".github/workflows/**", "secrets/**"]
+deny_paths: ["migrations/**"]  # added to the defaults, which always apply
 setup: pip install -e .[test]
 checks: [{name: tests, run: pytest -q}]
 draft_pr_on_failure: true
+post_setup_output: false  # a failed setup's comment says why, without the end of its output
 autonomy: {schedule: "0 3 * * 1", max_open_prs: 3}  # scheduled scans (needs ENABLE_AUTONOMY, SAFE_MODE off)
 ```
 """
@@ -78,9 +79,17 @@ class RepoConfig(SandboxRepoConfig):
     deny_paths: list[str] | None = None
     draft_pr_on_failure: bool | None = None
     autonomy: AutonomyConfig | None = None
+    post_setup_output: bool | None = None  # false: a failed setup's output is not posted on GitHub (default: its end)
 
     def apply(self, settings: Settings) -> Settings:
-        """`settings` with this repository's choices on top (the sandbox keys are read by the sandbox)."""
+        """`settings` with this repository's choices on top (the sandbox keys are read by the sandbox).
+
+        Paths only ever get stricter: `deny_paths` adds to the operator's deny list (`AURA_DENY_PATHS`),
+        never replaces it, and the policy checks denials before `allow_paths`, so an allowed glob cannot
+        re-open a denied path."""
+        deny = None
+        if self.deny_paths is not None:
+            deny = list(dict.fromkeys([*settings.deny_paths, *self.deny_paths]))
         update = {
             "trigger_label": self.label,
             "max_iterations": self.max_iterations,
@@ -88,7 +97,7 @@ class RepoConfig(SandboxRepoConfig):
             "discriminator_model": self.models.discriminator,
             "agitator_model": self.models.agitator,
             "allow_paths": self.allow_paths,
-            "deny_paths": self.deny_paths,
+            "deny_paths": deny,
             "draft_pr_on_failure": self.draft_pr_on_failure,
         }
         return settings.model_copy(update={k: v for k, v in update.items() if v is not None})

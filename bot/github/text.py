@@ -48,3 +48,22 @@ def command_argument(body: str | None, command: str) -> str | None:
     if rest and not rest[0].isspace():
         return None
     return rest.strip()
+
+
+# A closing keyword with an issue reference (`Closes #12`, `fixes octo/calc#3`, `resolves <issue URL>`) in a
+# PR body closes that issue on merge; an @-mention notifies a person or a whole team.
+_CLOSING = re.compile(
+    r"\b(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?)\b[\s:]*"
+    r"(?:#\d+|[\w.-]+/[\w.-]+#\d+|https?://\S+/(?:issues|pull)/\d+)",
+    re.IGNORECASE,
+)
+_MENTION = re.compile(r"(?<![\w`/])@[A-Za-z0-9](?:[A-Za-z0-9-]*)(?:/[A-Za-z0-9][\w.-]*)?")
+
+
+def inert(text: str) -> str:
+    """Model-written text for a PR body or comment, made harmless on GitHub: closing keywords with their
+    reference and @-mentions go into inline code (shown as written, closing and notifying nobody), and
+    hidden characters and HTML comments go, as in `sanitize`."""
+    text = sanitize(text, max_chars=10_000)
+    text = _CLOSING.sub(lambda m: f"`{m.group(0).replace('`', '')}`", text)
+    return _MENTION.sub(lambda m: f"`{m.group(0)}`", text)

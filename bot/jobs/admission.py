@@ -113,6 +113,8 @@ class Admission:
                     "head_ref": pr.head.ref,
                     "head_sha": pr.head.sha,
                     "base_ref": pr.base.ref,
+                    "fork": pr.head.repo is None or pr.head.repo.full_name.lower() != job.repo.lower(),
+                    "pr_author": pr.user.login if pr.user else None,
                 }
             )
 

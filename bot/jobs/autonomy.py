@@ -23,6 +23,7 @@ from dbos import DBOS, SetEnqueueOptions, SetWorkflowID
 from bot.github.job_request import JobKind, JobRequest
 from bot.github.publish import PullRef
 from bot.github.repo_config import AutonomyConfig, RepoConfig
+from bot.jobs.fairness import queue_partition
 from bot.jobs.job_steps import Checkout, JobOutcome
 from bot.jobs.scheduler import autonomy_allowed
 from bot.jobs.workflow import JOB_QUEUE, JobRun, job_workflow
@@ -85,7 +86,8 @@ class ScanJobRun(AutonomousJobRun):
             if await DBOS.get_workflow_status_async(job.delivery_id) is not None:
                 worked.append(finding.key)  # worked on this commit already (a step: replays the same)
                 continue
-            with SetWorkflowID(job.delivery_id), SetEnqueueOptions(queue_partition_key=job.partition_key):
+            partition = queue_partition(job, self.settings)
+            with SetWorkflowID(job.delivery_id), SetEnqueueOptions(queue_partition_key=partition):
                 await queue.enqueue_async(job_workflow, job.model_dump(mode="json"))
             enqueued.append(finding.key)
         detail = f"{len(findings)} finding(s) on {checkout.base_sha[:12]}, {len(enqueued)} enqueued: {', '.join(enqueued)}"

@@ -9,8 +9,9 @@
   `worker-<host>-N`); unique per process (a second process with a live process's id refuses to
   start). A process resumes its own executor's unfinished jobs when it starts, and a watchdog in every
   process hands the jobs of a process that died to the queue for the others (bot/jobs/takeover.py).
-- One job queue, partitioned by `JobRequest.partition_key` with `partition_concurrency=1` (at most one
-  job per PR branch or issue at a time, across every process) and `worker_concurrency =
+- One job queue, partitioned by installation and `JobRequest.partition_key` (bot/jobs/fairness.py) with
+  `partition_concurrency=1` (at most one job per PR branch or issue at a time, and at most
+  `AURA_INSTALLATION_CONCURRENCY` per installation, across every process) and `worker_concurrency =
   AURA_QUEUE_CONCURRENCY` per process; a small second queue carries the coalescing workflows.
 """
 
@@ -29,6 +30,7 @@ from dbos._error import DBOSWorkflowIDInUseError
 from bot.config import Settings
 from bot.github.job_request import JobRequest
 from bot.github.mirror import RepoMirror
+from bot.jobs.fairness import queue_partition
 from bot.jobs.job_steps import JobServices, configure
 from bot.jobs.takeover import ExecutorIdInUse, ExecutorLocks, Watchdog
 from bot.jobs.workflow import COALESCE_QUEUE, COALESCE_TOPIC, JOB_QUEUE, coalesce_workflow, job_workflow
@@ -178,7 +180,7 @@ class DBOSJobQueue:
             return await self._coalesce_job(job, payload)
         try:
             with (SetWorkflowID(job.delivery_id, workflow_id_reuse_policy="reject"),
-                  SetEnqueueOptions(queue_partition_key=job.partition_key)):
+                  SetEnqueueOptions(queue_partition_key=queue_partition(job, self.settings))):
                 await self._jobs.enqueue_async(job_workflow, payload)
         except DBOSWorkflowIDInUseError:
             return False

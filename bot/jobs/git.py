@@ -28,6 +28,15 @@ def resolve(mirror: Path, ref: str) -> str:
     return run_git(["rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], mirror).strip()
 
 
+def merge_base(mirror: Path, a: str, b: str) -> str:
+    """The best common ancestor of two commits; GitError when they share none (unrelated histories)."""
+    try:
+        return run_git(["merge-base", a, b], mirror).strip()
+    except GitError as exc:
+        raise GitError(["merge-base", a, b], exc.returncode, f"{a[:12]} and {b[:12]} have no commit in common, so "
+                       "there is no trusted base to judge the change against") from exc
+
+
 def set_branch(mirror: Path, branch: str, sha: str) -> None:
     """Point the local `branch` at `sha` (a bot PR's fetched head), whatever it pointed at before."""
     run_git(["update-ref", f"refs/heads/{branch}", sha], mirror)

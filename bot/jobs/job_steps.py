@@ -32,7 +32,9 @@ from bot.github.permissions import PermissionChecker
 from bot.github.publish import Publisher, PullRef
 from bot.github.repo_config import RepoConfigInvalid, parse_repo_config
 from bot.github.text import sanitize
+from bot.jobs import forks
 from bot.jobs import git as jobgit
+from bot.jobs.rate_limits import RateLimitWaiter, retry_window_s
 from bot.jobs.report import ProgressReporter, check_run_output, dashboard_url
 from bot.llm.client import ModelClient
 from bot.llm.providers import build_llm
@@ -82,8 +84,15 @@ def current_services() -> JobServices:
 
 class Checkout(BaseModel):
     mirror: str
-    base_sha: str
+    base_sha: str  # where the cycle starts
     branch: str | None = None  # the bot branch a PR iteration continues
+    # the default branch's commit that config, plan, setup and baseline come from: base_sha for an issue,
+    # the merge base with the default branch for a pull request (never the code under change)
+    trusted_sha: str | None = None
+
+    @property
+    def trusted(self) -> str:
+        return self.trusted_sha or self.base_sha
 
 
 class ConfigResult(BaseModel):
@@ -92,7 +101,8 @@ class ConfigResult(BaseModel):
 
 
 class JobOutcome(BaseModel):
-    status: str  # published | updated | exhausted | no_change | invalid_config | failed | publish_failed | feedback | skipped
+    status: str  # published | updated | patch_offered (fork) | exhausted | no_change | invalid_config | failed
+    # | publish_failed | feedback | skipped
     run_id: str | None = None
     pr_number: int | None = None
     pr_url: str | None = None
@@ -120,6 +130,9 @@ class JobSteps:
         self.reporter: ProgressReporter | None = None
         self.current_step = ""
         self.done: list[str] = []  # what publishing achieved so far, for the message if it gives up
+        window = retry_window_s(self.settings.publish_attempts, self.settings.publish_retry_interval_s,
+                                self.settings.github_retry_budget_s)
+        self.rate_limits = RateLimitWaiter(window)
 
     # --- plumbing ------------------------------------------------------------------------------
 
@@ -129,12 +142,17 @@ class JobSteps:
         return await DBOS.run_step_async({"name": name}, fn, *args)
 
     async def publish_step(self, name: str, fn: Callable[..., Any], *args: Any) -> Any:
-        """A step that talks to GitHub: a transient failure is retried by DBOS, pausing longer each time."""
+        """A step that talks to GitHub: a transient failure is retried by DBOS, pausing longer each time;
+        a rate limit is waited out until its reset (bot/jobs/rate_limits.py)."""
         self.current_step = name
         s = self.settings
         options = {"name": name, "retries_allowed": s.publish_attempts > 1, "max_attempts": s.publish_attempts,
                    "interval_seconds": s.publish_retry_interval_s, "backoff_rate": 2.0, "should_retry": _retryable}
-        return await DBOS.run_step_async(options, fn, *args)  # type: ignore[arg-type]
+
+        async def call(*a: Any) -> Any:
+            return await self.rate_limits.call(name, fn, *a)
+
+        return await DBOS.run_step_async(options, call, *args)  # type: ignore[arg-type]
 
     def github(self) -> GitHubApp:
         app = self.services.github()
@@ -193,15 +211,17 @@ class JobSteps:
         def work() -> Checkout:
             mirror = mirror_of.sync(job.repo, clone_url, token, pull_numbers=pulls)
             jobgit.point_mirror_head(mirror, job.default_branch)
+            default = jobgit.resolve(mirror, f"refs/remotes/origin/{job.default_branch}")
             if job.kind is JobKind.PR_ITERATE:
                 assert job.head_ref is not None
                 sha = jobgit.resolve(mirror, f"refs/remotes/origin/{job.head_ref}")
                 jobgit.set_branch(mirror, job.head_ref, sha)  # continue from what is on GitHub now
-                return Checkout(mirror=str(mirror), base_sha=sha, branch=job.head_ref)
+                return Checkout(mirror=str(mirror), base_sha=sha, branch=job.head_ref,
+                                trusted_sha=jobgit.merge_base(mirror, sha, default))
             if job.kind is JobKind.PR_FOREIGN:
                 sha = jobgit.resolve(mirror, f"refs/remotes/origin/pull/{job.number}")
-                return Checkout(mirror=str(mirror), base_sha=sha)
-            return Checkout(mirror=str(mirror), base_sha=jobgit.resolve(mirror, f"refs/remotes/origin/{job.default_branch}"))
+                return Checkout(mirror=str(mirror), base_sha=sha, trusted_sha=jobgit.merge_base(mirror, sha, default))
+            return Checkout(mirror=str(mirror), base_sha=default, trusted_sha=default)
 
         return await asyncio.to_thread(work)
 
@@ -229,7 +249,24 @@ class JobSteps:
                             source=f"github:{job.repo}#{bot_pr.issue_number}", repo=job.repo)
             title = job.title.removeprefix("[draft] ").removeprefix("Aura SICD: ")
             return Task(title=title, body=_description(job.body), source=source, repo=job.repo)
+        if job.kind is JobKind.PR_FOREIGN and not await self._author_can_write():
+            # an outsider's pull request: their title and description stay out of the prompt; the task is
+            # what the collaborator who asked said (the guidance) on the PR's code
+            log.info("job %s: the text of %s's pull request left out of the prompt (no write access)",
+                     self.workflow_id, job.pr_author or "(unknown)")
+            return Task(title=f"Improve pull request #{job.number}", body="", source=source, repo=job.repo)
         return Task(title=job.title, body=job.body, source=source, repo=job.repo)
+
+    async def _author_can_write(self) -> bool:
+        job = self.job
+        if not job.pr_author:
+            return not job.fork  # an older job without the author: a fork's text is never trusted
+        assert job.installation_id is not None
+        permissions = PermissionChecker(self.github(), retry_budget_s=self.settings.github_retry_budget_s)
+        return await permissions.can_write(job.installation_id, job.repo, job.pr_author)
+
+    async def fork_patch(self, mirror: str, commit: str, base_sha: str) -> str:
+        return await asyncio.to_thread(forks.format_patch, Path(mirror), base_sha, commit)
 
     async def _issue_comments(self, number: int) -> list[str]:
         """The issue's discussion, oldest first, sanitized: only what collaborators with write access

@@ -5,6 +5,7 @@ one comment in place from the cycle's events."""
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable
 
 from dbos._error import DBOSMaxStepRetriesExceeded
@@ -17,6 +18,8 @@ from bot.events import (
     IterationStarted,
 )
 from bot.github.messages import progress_comment
+from bot.github.text import inert
+from bot.jobs.rate_limits import RateLimitPastBudget
 from bot.pr_body import STATUS_MARK, chosen_iteration
 from bot.records import Episode, EpisodeStatus, IterationRecord
 from sandbox.reports import CheckReport
@@ -64,7 +67,7 @@ def exhausted_comment(episode: Episode, *, draft_url: str | None, dashboard: str
 
 
 def no_change_comment(episode: Episode) -> str:
-    summary = str(episode.outcomes.get("summary") or "").strip()
+    summary = inert(str(episode.outcomes.get("summary") or ""))
     evidence = str(episode.outcomes.get("evidence") or "").strip()
     return ("aura-sicd looked into this and found that no change is needed." + (f"\n\n> {summary}" if summary else "")
             + (f"\n\n{evidence}" if evidence else ""))
@@ -80,15 +83,32 @@ def failed_comment(error: str, dashboard: str) -> str:
     return f"aura-sicd stopped before finishing: {error[:1000]}\n\n[Details on the dashboard]({dashboard})"
 
 
-def gave_up_comment(doing: str, error: str, *, done: list[str], attempts: int, dashboard: str) -> str:
-    """The job stops for good: what it achieved, where it failed and why, and how to try again."""
+SETUP_OUTPUT_LINES = 25
+SETUP_OUTPUT_CHARS = 2000
+
+
+def setup_failed_comment(message: str, output: str, *, show_output: bool, dashboard: str) -> str:
+    """The repository's setup failed: why, and the end of its output (already scrubbed of passed-through
+    secrets by the sandbox) unless the repository turned that off (`post_setup_output: false`)."""
+    lines = [f"aura-sicd stopped before finishing: {message[:500]}", ""]
+    if not show_output:
+        lines.append("The setup's output is not posted here (`post_setup_output: false` in `.github/aura-sicd.yml`).")
+    elif output.strip():
+        tail = output.strip().splitlines()[-SETUP_OUTPUT_LINES:]
+        text = "\n".join(tail)[-SETUP_OUTPUT_CHARS:]
+        fence = "`" * max(3, 1 + max((len(r) for r in re.findall(r"`+", text)), default=0))
+        lines += [f"The last {len(text.splitlines())} lines of its output:", "", fence, text, fence]
+    return "\n".join([*lines, "", f"[Details on the dashboard]({dashboard})"]) + "\n"
+
+
+def gave_up_comment(doing: str, error: str, *, done: list[str], tried: str, dashboard: str) -> str:
+    """The job stops for good: what it achieved, where it failed and why, what was tried, how to try again."""
     lines = [f"aura-sicd gave up while {doing}: {error[:500]}", ""]
     if done:
         lines += ["What was done before that:", *(f"- {d}" for d in done), ""]
     else:
         lines += ["Nothing was published.", ""]
-    retry = (f"Each GitHub step was tried up to {attempts} time(s), with growing pauses, before giving up. "
-             "To try again, remove and add the label again (or comment `/improve`).")
+    retry = f"{tried} To try again, remove and add the label again (or comment `/improve`)."
     lines += [retry, "", f"[Details on the dashboard]({dashboard})"]
     return "\n".join(lines) + "\n"
 
@@ -116,6 +136,8 @@ def root_cause(exc: BaseException) -> str:
     """The error worth telling a person: the last attempt's, for a step DBOS retried until it gave up."""
     if isinstance(exc, DBOSMaxStepRetriesExceeded) and exc.errors:
         exc = exc.errors[-1]
+    if isinstance(exc, RateLimitPastBudget):
+        return str(exc)
     response = getattr(exc, "response", None)
     if response is not None and getattr(response, "status_code", None):
         return f"GitHub answered HTTP {response.status_code} ({type(exc).__name__})"
@@ -126,10 +148,10 @@ def iteration_reply(episode: Episode, *, pushed_sha: str | None) -> str:
     """The answer in each review thread: what changed, or why nothing did."""
     record = chosen_iteration(episode)
     if episode.status is EpisodeStatus.APPROVED and pushed_sha:
-        summary = record.proposal.summary.strip() if record and record.proposal else ""
+        summary = inert(record.proposal.summary) if record and record.proposal else ""
         return f"Pushed {pushed_sha[:12]} to this branch: {summary or 'the change asked for'}"
     if episode.status is EpisodeStatus.NO_CHANGE:
-        summary = str(episode.outcomes.get("summary") or "").strip()
+        summary = inert(str(episode.outcomes.get("summary") or ""))
         return "No change made: the model found nothing to change" + (f" ({summary})" if summary else ".")
     return ("No change pushed: no attempt was approved in "
             f"{len(episode.iterations)} iteration(s). " + _failing_checks(record))

@@ -41,6 +41,8 @@ from bot.github.job_request import JobKind, JobRequest
 from bot.github.messages import invalid_repo_config
 from bot.github.publish import PullRef
 from bot.github.repo_config import RepoConfig
+from bot.jobs.fairness import queue_partition
+from bot.jobs.forks import fork_patch_comment
 from bot.jobs.job_steps import Checkout, ConfigResult, JobOutcome, JobSteps, current_services
 from bot.jobs.report import (
     ProgressReporter,
@@ -52,12 +54,13 @@ from bot.jobs.report import (
     no_change_comment,
     opened_comment,
     root_cause,
+    setup_failed_comment,
     step_words,
 )
 from bot.llm.client import LLMError
 from bot.records import Episode, EpisodeStatus, Task
 from bot.workspace import GitError, WorkspaceError
-from sandbox import SandboxError
+from sandbox import SandboxError, SetupError
 from sandbox.repo_config import CONFIG_PATH
 
 log = logging.getLogger(__name__)
@@ -97,7 +100,8 @@ async def coalesce_workflow(job: dict[str, Any]) -> str:
     if queue is None:
         raise RuntimeError(f"the queue {JOB_QUEUE} is not registered")
     workflow_id = f"{DBOS.workflow_id}:job"
-    with SetWorkflowID(workflow_id), SetEnqueueOptions(queue_partition_key=merged.partition_key):
+    partition = queue_partition(merged, current_services().settings)
+    with SetWorkflowID(workflow_id), SetEnqueueOptions(queue_partition_key=partition):
         await queue.enqueue_async(job_workflow, merged.model_dump(mode="json"))
     return workflow_id
 
@@ -136,7 +140,7 @@ class JobRun(JobSteps):
         job = self.job
         self.progress_id = await self.publish_step("progress-start", self.start_progress)
         checkout: Checkout = await self.publish_step("sync", self.sync)
-        config: ConfigResult = await self.step("repo-config", self.read_config, checkout.base_sha)
+        config: ConfigResult = await self.step("repo-config", self.read_config, checkout.trusted)
         if config.error is not None:
             await self.publish_step("comment-invalid-config", self.comment, invalid_repo_config(CONFIG_PATH, config.error))
             await self.publish_step("progress-end", self.end_progress, "stopped: invalid repository configuration")
@@ -154,13 +158,20 @@ class JobRun(JobSteps):
             if result.error is not None or result.episode is None:
                 raise LLMError(result.error or "the model server failed")
         except (LLMError, WorkspaceError, SandboxError, GitError) as exc:
-            await self.publish_step("comment-failed", self.comment, failed_comment(str(exc), self.dashboard))
+            if isinstance(exc, SetupError):
+                show = repo_config.post_setup_output is not False
+                text = setup_failed_comment(exc.message, exc.output, show_output=show, dashboard=self.dashboard)
+            else:
+                text = failed_comment(str(exc), self.dashboard)
+            await self.publish_step("comment-failed", self.comment, text)
             await self.publish_step("progress-end", self.end_progress, "failed")
             return JobOutcome(status="failed", run_id=self.run_id, detail=str(exc))
         episode = result.episode
 
         if job.kind is JobKind.PR_ITERATE:
             outcome = await self.publish_iteration(episode, checkout)
+        elif job.kind is JobKind.PR_FOREIGN and job.fork:
+            outcome = await self.publish_to_fork(episode, checkout)
         else:
             outcome = await self.publish_new_pr(episode, checkout)
         await self.publish_step("progress-end", self.end_progress, f"done: {outcome.status}")
@@ -171,7 +182,8 @@ class JobRun(JobSteps):
         failed_step, error = self.current_step, root_cause(exc)
         log.warning("job %s gives up at step %s: %s", self.workflow_id, failed_step, error)
         doing = step_words(failed_step)
-        text = gave_up_comment(doing, error, done=self.done, attempts=self.settings.publish_attempts, dashboard=self.dashboard)
+        tried = self.rate_limits.tried(failed_step, client_waited_s=self._retry.waited_s if self._retry else 0.0)
+        text = gave_up_comment(doing, error, done=self.done, tried=tried, dashboard=self.dashboard)
         try:
             await self.publish_step("comment-gave-up", self.comment, text)
             await self.publish_step("progress-end", self.end_progress, f"failed while {doing}")
@@ -195,10 +207,11 @@ class JobRun(JobSteps):
             task=task,
             base_ref=checkout.base_sha,
             branch=checkout.branch,
+            trusted_ref=checkout.trusted,
             guidance=job.guidance,
             kind="github",
             # a PR iteration only ever pushes approved work onto a branch people are reviewing
-            commit_best_on_exhaustion=settings.draft_pr_on_failure and job.kind is not JobKind.PR_ITERATE,
+            commit_best_on_exhaustion=settings.draft_pr_on_failure and job.kind is not JobKind.PR_ITERATE and not job.fork,
         )
         llm = self.services.llm_factory(settings)
         try:
@@ -238,6 +251,21 @@ class JobRun(JobSteps):
         await self.publish_step("remove-label", self.remove_label)
         return JobOutcome(status=status, run_id=self.run_id, pr_number=pr.number if pr else None,
                           pr_url=pr.html_url if pr else None, pushed_sha=commit)
+
+    async def publish_to_fork(self, episode: Episode, checkout: Checkout) -> JobOutcome:
+        """A fork's PR (bot/jobs/forks.py): an approved change as a patch in a comment; nothing pushed."""
+        commit = episode.outcomes.get("commit") if episode.status is EpisodeStatus.APPROVED else None
+        if episode.status is EpisodeStatus.NO_CHANGE:
+            await self.publish_step("comment-no-change", self.comment, no_change_comment(episode))
+            return JobOutcome(status="no_change", run_id=self.run_id)
+        if not commit:
+            text = exhausted_comment(episode, draft_url=None, dashboard=self.dashboard)
+            await self.publish_step("comment-exhausted", self.comment, text)
+            return JobOutcome(status="exhausted", run_id=self.run_id)
+        patch = await self.step("fork-patch", self.fork_patch, checkout.mirror, commit, checkout.base_sha)
+        text = fork_patch_comment(patch, head_ref=self.job.head_ref or "", commit=commit, dashboard=self.dashboard)
+        await self.publish_step("comment-patch", self.comment, text)
+        return JobOutcome(status="patch_offered", run_id=self.run_id, pr_number=self.job.number)
 
     async def publish_iteration(self, episode: Episode, checkout: Checkout) -> JobOutcome:
         """Our own PR: push the approved commit to its branch, then answer every thread that asked."""

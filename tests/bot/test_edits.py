@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.edits import AppliedChange, EditError, UnsafePathError, apply_changes, safe_path
+from bot.edits import AppliedChange, EditError, UnsafePathError, apply_changes, normalize_rel_path, safe_path
 from bot.records import Change, ChangeType, Edit
 
 
@@ -307,3 +307,42 @@ def test_file_mode_is_kept(repo: Path) -> None:
     apply_changes(repo, [update("run.sh", ("echo hi", "echo hello"))])
     assert os.access(script, os.X_OK)
     assert script.read_text() == "#!/bin/sh\necho hello\n"
+
+
+def test_no_write_or_delete_goes_through_a_link_inside_the_repository(tmp_path: Path) -> None:
+    from bot.edits import apply_changes
+
+    root = tmp_path / "repo"
+    (root / ".github").mkdir(parents=True)
+    (root / ".github" / "aura-sicd.yml").write_text("max_iterations: 2\n")
+    (root / "docs").mkdir()
+    (root / "docs" / "gh").symlink_to("../.github", target_is_directory=True)
+    (root / "README.md").symlink_to("docs/readme.md")
+    (root / "docs" / "readme.md").write_text("hi\n")
+    for change in (Change(file_path="docs/gh/aura-sicd.yml", change_type=ChangeType.DELETE),
+                   Change(file_path="docs/gh/new.yml", change_type=ChangeType.CREATE, new_content="x\n"),
+                   Change(file_path="README.md", change_type=ChangeType.UPDATE, edits=[Edit(search="hi", replace="ho")])):
+        with pytest.raises(UnsafePathError, match="symbolic link"):
+            apply_changes(root, [change])
+    assert (root / ".github" / "aura-sicd.yml").read_text() == "max_iterations: 2\n"
+    assert not (root / ".github" / "new.yml").exists() and (root / "docs" / "readme.md").read_text() == "hi\n"
+
+
+@pytest.mark.parametrize("rel", ["a\nb.py", "a\rb.py", "x/\u2028y.py", "tab\there.py", "nul\x00.py", "bell\x07.py"])
+def test_paths_with_control_characters_or_line_breaks_are_refused(tmp_path: Path, rel: str) -> None:
+    with pytest.raises(UnsafePathError, match="control character"):
+        normalize_rel_path(rel)
+
+
+def test_a_file_and_a_file_under_it_in_one_proposal_is_a_clear_refusal(tmp_path: Path) -> None:
+    from bot.cycle.policy import Policy
+    from bot.edits import EditError, apply_changes
+    from bot.records import Proposal
+
+    changes = [Change(file_path="foo", change_type=ChangeType.CREATE, new_content="a\n"),
+               Change(file_path="foo/bar", change_type=ChangeType.CREATE, new_content="b\n")]
+    with pytest.raises(EditError, match="`foo` and `foo/bar` cannot both be files"):
+        apply_changes(tmp_path, changes)
+    assert not (tmp_path / "foo").exists()
+    decision = Policy().evaluate(Proposal(summary="s", changes=changes), tmp_path)
+    assert not decision.allowed and "`foo` and `foo/bar` cannot both be files" in decision.violations[0]

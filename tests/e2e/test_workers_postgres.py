@@ -26,8 +26,11 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
+from bot.config import Settings
+from bot.github.job_request import JobKind, JobRequest
+from bot.jobs.fairness import queue_partition
 from tests.e2e.servers import free_port
-from tests.e2e.test_serve_process import Fakes, labeled_delivery, post_delivery, wait_for
+from tests.e2e.test_serve_process import INSTALLATION, Fakes, labeled_delivery, post_delivery, wait_for
 from tests.fakes.github import APP_ID, WEBHOOK_SECRET, private_key_pem
 from tests.jobs.conftest import make_remote
 from tests.postgres import fresh_database
@@ -78,7 +81,9 @@ class Cluster:
         self.tmp_path = tmp_path
         self.fakes = fakes
         self.dbos_url = dbos_url
-        self.env = {"AURA_STORE_URL": store_url, "AURA_DBOS_URL": dbos_url, "AURA_TAKEOVER_POLL_S": str(TAKEOVER_POLL_S)}
+        # one installation here: its share of the workers is all of them (bot/jobs/fairness.py)
+        self.env = {"AURA_STORE_URL": store_url, "AURA_DBOS_URL": dbos_url, "AURA_TAKEOVER_POLL_S": str(TAKEOVER_POLL_S),
+                    "AURA_INSTALLATION_CONCURRENCY": "64"}
         self.workers: dict[str, subprocess.Popen] = {}
         self.serve: subprocess.Popen | None = None
 
@@ -192,7 +197,9 @@ def test_two_workers_share_the_queue_and_take_over_a_killed_workers_job(tmp_path
         assert {w["executor"] for w in jobs} == {"w1", "w2"}  # both workers took jobs
         assert len(fakes.pulls_created()) == 4 and len(pulls_closing(fakes, 21)) == 2  # each job once
         [shared] = [p for p in {w["partition"] for w in jobs} if sum(w["partition"] == p for w in jobs) == 2]
-        assert shared == "octo/calc#21"
+        issue_21 = JobRequest(kind=JobKind.ISSUE, delivery_id="-", event="issues.labeled", installation_id=INSTALLATION,
+                              repo="octo/calc", clone_url="-", number=21, triggered_by="-")
+        assert shared == queue_partition(issue_21, Settings(_env_file=None, installation_concurrency=64))
         first, second = sorted((w for w in jobs if w["partition"] == shared), key=lambda w: w["started"])
         assert second["started"] >= first["completed"], "two jobs of one issue ran at the same time"
 

@@ -39,7 +39,7 @@ def test_every_problem_is_listed_and_defaults_are_not_used():
         parse_repo_config("lable: x\nmax_iterations: 0\nmodels: {generatr: a}\n")
     errors = info.value.errors
     assert "lable: unknown key (known keys: allow_paths, autonomy, check_timeout_s, checks, deny_paths, " \
-           "draft_pr_on_failure, image, label, max_iterations, models, setup, test_timeout_s)" in errors
+           "draft_pr_on_failure, image, label, max_iterations, models, post_setup_output, setup, test_timeout_s)" in errors
     assert any(e.startswith("max_iterations: Input should be greater than or equal to 1") for e in errors)
     assert any(e.startswith("models.generatr: unknown key") for e in errors)
     assert len(errors) == 3
@@ -50,3 +50,16 @@ def test_not_yaml_or_not_a_mapping():
         parse_repo_config("label: [unclosed")
     with pytest.raises(RepoConfigInvalid, match="must be a mapping"):
         parse_repo_config("- a\n- b\n")
+
+
+def test_deny_paths_add_to_the_operators_list_and_allow_paths_cannot_reopen_them(tmp_path):
+    from bot.cycle.policy import Policy
+
+    base = Settings(_env_file=None, deny_paths=["vendor/**"])
+    settings = parse_repo_config('deny_paths: ["secrets/**"]\nallow_paths: [".github/**", "src/**"]\n').apply(base)
+    assert settings.deny_paths == ["vendor/**", "secrets/**"]
+    policy = Policy.from_settings(settings)
+    assert "protected pattern `vendor/**`" in policy.path_violation("vendor/x.py", tmp_path)
+    # the bot's own configuration is refused even when no list names it
+    assert "protected pattern `.github/aura-sicd.yml`" in policy.path_violation(".github/aura-sicd.yml", tmp_path)
+    assert policy.path_violation("src/a.py", tmp_path) is None

@@ -34,3 +34,15 @@ def test_improve_command():
     assert command_argument("/improvement please", "/improve") is None
     assert command_argument("please /improve", "/improve") is None
     assert command_argument(None, "/improve") is None
+
+
+def test_model_text_closes_no_issue_and_pings_nobody():
+    from bot.github.text import inert
+
+    text = ("Fix the parser. Closes #12, fixes octo/calc#3 and resolves https://github.com/octo/calc/issues/9.\n"
+            "cc @octo/security-team and @alice; mail bob@example.com; see issue #4")
+    out = inert(text)
+    for phrase in ("`Closes #12`", "`fixes octo/calc#3`", "`resolves https://github.com/octo/calc/issues/9`",
+                   "`@octo/security-team`", "`@alice`"):
+        assert phrase in out, out
+    assert "bob@example.com" in out and "see issue #4" in out  # an email and a bare reference stay as they are

@@ -119,3 +119,38 @@ async def test_jobs_on_one_branch_never_overlap(jobs_env: JobsEnv):
     release.set()
     await asyncio.gather(*(h.get_result() for h in handles))
     assert sorted(started) == ["a", "b", "c"] and started[-1] in ("a", "b")
+
+
+async def test_one_installation_cannot_take_every_worker(jobs_env: JobsEnv):
+    """Installation 7 files three issues, installation 8 one: with two slots and the default share (one
+    less than the slots), the second slot goes to installation 8, not to a second job of installation 7."""
+    from dbos import DBOS, SetEnqueueOptions
+
+    from bot.jobs.fairness import queue_partition
+    from tests.jobs.conftest import issue_job
+
+    env = jobs_env
+    started: list[str] = []
+    release = asyncio.Event()
+
+    @DBOS.workflow(name="tests.fairness-probe")
+    async def probe(name: str) -> None:
+        started.append(name)
+        await release.wait()
+
+    queue = env.queue._jobs
+    handles = []
+    jobs = [("a1", 7, 1), ("a2", 7, 2), ("a3", 7, 3), ("b1", 8, 4)]
+    for name, installation, number in jobs:
+        job = issue_job(env.remote, name, installation_id=installation, number=number)
+        with SetEnqueueOptions(queue_partition_key=queue_partition(job, env.settings)):
+            handles.append(await queue.enqueue_async(probe, name))
+    deadline = asyncio.get_running_loop().time() + 30
+    while len(started) < 2:
+        assert asyncio.get_running_loop().time() < deadline, f"only {started} started"
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(1)  # a third start would show now
+    assert len(started) == 2 and "b1" in started, started
+    release.set()
+    await asyncio.gather(*(h.get_result() for h in handles))
+    assert sorted(started) == ["a1", "a2", "a3", "b1"]

@@ -118,3 +118,67 @@ def test_a_job_recorded_with_another_hosts_url_goes_to_the_configured_host(tmp_p
     ]:
         job = issue_job(Path("/unused")).model_copy(update={"clone_url": recorded})
         assert JobRun(services, job, "wf").clone_url() == used
+
+
+def rate_limited_for(env: JobsEnv, seconds: float) -> list[float]:
+    """create-pull answers GitHub's primary rate limit (403, remaining 0, the reset time) for `seconds` from
+    its first call; returns [the reset] once called."""
+    import time
+
+    ok = env.github.create_pull_route.side_effect
+    resets: list[float] = []
+
+    def respond(request, **kwargs):
+        if not resets:
+            resets.append(int(time.time()) + seconds)
+        reset = resets[0]
+        if time.time() < reset:
+            env.github._record(request)
+            return httpx.Response(403, headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(int(reset))},
+                                  json={"message": "API rate limit exceeded for installation ID 7."})
+        return ok(request, **kwargs)
+
+    env.github.create_pull_route.side_effect = respond
+    return resets
+
+
+async def test_a_primary_rate_limit_past_the_clients_budget_is_still_waited_out_until_its_reset(tmp_path):
+    """Past the client's budget (0.5 s here) the durable retries used to fire at their own pace (2 s, then
+    4 s), asking GitHub again before the reset (3 s away). Now the step waits for the reset and asks once
+    more, within the time its retries cover anyway."""
+    import time
+
+    async with jobs(tmp_path, budget_s=0.5, attempts=5) as env:
+        env.settings.publish_retry_interval_s = 2.0  # the durable retries cover 0.5 + 2 + 4 + 8 + 16 s
+        resets = rate_limited_for(env, 3)
+
+        outcome = await env.run(issue_job(env.remote, "rate-1"))
+
+        assert outcome["status"] == "published", outcome
+        assert time.time() >= resets[0]
+        assert env.github.create_pull_route.call_count == 2  # limited, then after the reset
+
+
+async def test_a_rate_limit_resetting_after_the_job_gives_up_at_once_and_says_so(tmp_path):
+    async with jobs(tmp_path, budget_s=0.5, attempts=3) as env:
+        rate_limited_for(env, 3600)
+
+        outcome = await env.run(issue_job(env.remote, "rate-2"))
+
+        assert outcome["status"] == "publish_failed"
+        [text] = [body for number, body in env.github.comments if number == 12 and "gave up" in body]
+        assert "API rate limit for this installation resets at" in text and "later than this job keeps trying" in text
+        assert "That step was tried 1 time(s)" in text and "up to 3 time" not in text
+        assert env.github.create_pull_route.call_count == 1  # no pointless durable retries
+
+
+async def test_a_refused_pull_request_says_it_was_tried_once(tmp_path):
+    async with jobs(tmp_path, budget_s=0.5, attempts=5) as env:
+        env.github.create_pull_route.side_effect = lambda request, **_: httpx.Response(
+            422, json={"message": "Validation Failed"})
+
+        outcome = await env.run(issue_job(env.remote, "refused-1"))
+
+        assert outcome["status"] == "publish_failed"
+        [text] = [body for number, body in env.github.comments if number == 12 and "gave up" in body]
+        assert "HTTP 422" in text and "That step was tried 1 time(s)." in text and "up to 5" not in text

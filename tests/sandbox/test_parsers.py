@@ -148,3 +148,17 @@ def test_go_tests_that_never_ended():
     ]
     output = "\n".join(json.dumps(e) for e in events) + "\nnot json\n"
     assert go_unfinished_tests(output) == ["m.TestB"]
+
+
+def test_a_junit_report_with_thousands_of_failures_is_bounded():
+    """A hostile or huge report must not fill the store, the prompt or a comment (issue 18)."""
+    from sandbox.reports import MAX_FAILING_TESTS, MAX_TEST_ID_CHARS
+
+    cases = "".join(f'<testcase classname="t" name="{"x" * 5000 if i == 0 else f"test_{i}"}">'
+                    f'<failure message="{"m" * 5000}">boom</failure></testcase>' for i in range(5000))
+    junit = f'<testsuites><testsuite name="pytest">{cases}</testsuite></testsuites>'.encode()
+    spec = CheckSpec(name="tests", command=["pytest"], parser="pytest")
+    check = judge(spec, CommandResult(argv=["pytest"], exit_code=1, output=""), junit)
+    assert check.tests is not None and check.tests.failed == 5000  # the counts keep the totals
+    assert len(check.failing_tests) == MAX_FAILING_TESTS
+    assert len(check.failing_tests[0].test_id) == MAX_TEST_ID_CHARS and len(check.failing_tests[0].message) == 1000

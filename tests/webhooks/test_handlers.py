@@ -289,3 +289,23 @@ def test_installation_deleted_and_repositories_changed(client):
     deliver(client, "installation", json.dumps(deleted).encode())
     assert store.get_installation(957387).active is False
     assert store.installation_for_repo("Codertocat/Other") is None
+
+
+def test_improve_on_a_forks_pr_is_marked_as_a_fork_with_its_author(client, queue, github):
+    """The real PR-comment delivery through the receiver and admission: the job knows the head is in a fork
+    (so nothing will be pushed for it) and who opened the PR (whose text reaches the prompt only with write
+    access) (issue 18)."""
+    repo = "all-contributors/all-contributors-bot"
+    pr = pull_request_body(1, head_ref="patch-1", base_ref="master", repo=repo, head_sha="d" * 40,
+                           head_repo="mallory/all-contributors-bot")
+    pr["head"]["repo"]["fork"] = True
+    pr["user"]["login"] = "mallory"
+    github.pulls[1] = pr
+    deliver(client, "issue_comment", json.dumps(_pr_comment("/improve")).encode())
+    [job] = queue.released
+    assert job.kind is JobKind.PR_FOREIGN and job.fork is True and job.pr_author == "mallory"
+    github.pulls[1] = pull_request_body(1, head_ref="feature/x", base_ref="master", repo=repo)
+    payload = _pr_comment("/improve")
+    payload["comment"]["id"] += 1
+    deliver(client, "issue_comment", json.dumps(payload).encode(), delivery="second")
+    assert queue.released[-1].fork is False
