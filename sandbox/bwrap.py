@@ -2,8 +2,9 @@
 
 Every namespace is unshared (no network for checks), system directories are bound read-only, /workspace
 and /tmp are per-session host directories, and rlimits (processes, data size, file size) apply through
-prlimit. The check tools live in a virtualenv under the cache directory built once from PyPI; a
-repository's dependencies go into a virtualenv per dependency hash that sees the tools through a .pth file.
+prlimit. The check tools live in a virtualenv under the cache directory built once from PyPI, used as it is
+by a repository with nothing to install; a repository's dependencies go into a virtualenv per dependency
+hash that gets the tools installed first and the project after them (so the project's modules always win).
 When the bot runs as root, bubblewrap runs as an unprivileged uid so that rlimits bind and root-owned
 host files stay closed.
 """
@@ -38,6 +39,7 @@ from sandbox.config import SandboxSettings
 from sandbox.errors import SandboxError, SetupError
 from sandbox.plans import Plan
 from sandbox.process import run_process
+from sandbox.python_env import PIP_INSTALL
 from sandbox.workspace import clear_dir, copy_tree
 
 logger = logging.getLogger("sandbox.bwrap")
@@ -62,7 +64,9 @@ def _python_version(interpreter: str) -> str:
 
 
 def _rmtree(path: Path) -> None:
-    def retry(func, p, _exc):  # a directory the sandbox made read-only
+    def retry(func, p, exc_info):  # a directory the sandbox made read-only
+        if isinstance(exc_info[1], FileNotFoundError):
+            return  # removed meanwhile by another process reaping the same session
         os.chmod(os.path.dirname(p), 0o700)
         if os.path.isdir(p) and not os.path.islink(p):
             os.chmod(p, 0o700)
@@ -256,15 +260,12 @@ class BwrapBackend(Backend):
             self.env_dir = target
             commands = setup_commands(plan)
             if python:
-                # a virtualenv of its own that sees the tools: the repository may pin other versions
+                # a virtualenv of its own with the check tools installed first and the project after them, as
+                # tox does: the project's pins, and the project itself when a tool depends on it (pluggy,
+                # iniconfig, mypy_extensions...), replace the tools' copies instead of being shadowed by them
                 self.python_env = True
-                make_venv = (
-                    f'"$0" -m venv --without-pip {ENV_DIR}/venv && '
-                    f'{ENV_DIR}/venv/bin/python -c "import sysconfig,sys; '
-                    f"open(sysconfig.get_paths()['purelib'] + '/aura-tools.pth', 'w').write(sys.argv[1])\" "
-                    f"$({TOOLS_DIR}/bin/python -c \"import sysconfig; print(sysconfig.get_paths()['purelib'])\")"
-                )
-                commands.insert(0, ["sh", "-c", make_venv, str(self.settings.bwrap_python)])
+                commands[:0] = [["sh", "-c", f'"$0" -m venv {ENV_DIR}/venv', str(self.settings.bwrap_python)],
+                                [*PIP_INSTALL, *self.settings.tools]]
             script = " && ".join(shlex.join(c) for c in commands)
             logger.info("setting up %s (cache key %s)", repo_dir, key)
             result = await self._one_off(["sh", "-c", script], timeout=self.settings.setup_timeout_s,
