@@ -25,11 +25,11 @@ import subprocess
 from pathlib import Path
 
 from sandbox.base import (
-    BASE_ENV,
     ENV_DIR,
     WORKSPACE,
     Backend,
     CommandResult,
+    command_env,
     pid_alive,
     raise_for_setup,
     setup_commands,
@@ -184,7 +184,7 @@ class BwrapBackend(Backend):
     async def _run(self, argv: list[str], *, timeout: float, workspace: Path, scratch: Path, network: bool = False,
                    env_writable: bool = False, tools_writable: bool = False, env: dict[str, str] | None = None,
                    ) -> CommandResult:
-        full_env = {**BASE_ENV, "PATH": self._path(), **self.env, **(env or {})}
+        full_env = command_env(self._path(), self.env, env)
         bwrap_argv = self._bwrap_argv(argv, workspace=workspace, scratch=scratch, network=network,
                                       env_writable=env_writable, tools_writable=tools_writable, env=full_env)
         return await run_process(bwrap_argv, shown_argv=argv, timeout=timeout, output_limit=self.settings.output_limit,

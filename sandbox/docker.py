@@ -22,12 +22,12 @@ import time
 from pathlib import Path
 
 from sandbox.base import (
-    BASE_ENV,
     ENV_DIR,
     WORKSPACE,
     Backend,
     CommandResult,
     OutputBuffer,
+    command_env,
     pid_alive,
     raise_for_setup,
     setup_commands,
@@ -132,7 +132,7 @@ class DockerBackend(Backend):
             init=True,  # reaps what commands leave behind
             detach=True,
             working_dir=WORKSPACE,
-            environment=BASE_ENV,
+            environment=command_env(None),  # the image's PATH stays
             labels={LABEL: "1", LABEL_HOST: socket.gethostname(), LABEL_PID: str(os.getpid())},
             network_mode="bridge" if network else "none",
             read_only=read_only,

@@ -22,6 +22,7 @@ from sandbox.parsers import (
     parse_junit,
     parse_node_output,
     parse_pytest_summary,
+    strip_ansi,
 )
 from sandbox.plans import CheckSpec, Plan
 from sandbox.reports import CheckReport, CheckResult, CheckStatus, FailingTest, TestCounts
@@ -101,6 +102,7 @@ async def run_plan(backend: Backend, plan: Plan, *, default_timeout: float) -> C
             env["AURA_SICD_TEST_TIMEOUT_S"] = f"{plan.test_timeout_s:g}"
             env["AURA_SICD_CURRENT_TEST"] = current_path
         result = await backend.exec(command, timeout=spec.timeout_s or default_timeout, env=env)
+        result = result.model_copy(update={"output": strip_ansi(result.output)})
         junit = None
         if spec.parser == "pytest" and not result.timed_out:
             junit = await backend.read_file(junit_path)
