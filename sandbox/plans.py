@@ -34,6 +34,9 @@ DEPENDENCY_PATTERNS = [
 ]
 
 DEFAULT_TEST_TIMEOUT_S = 60.0
+# in a check's command, replaced by the plan's per-test limit in milliseconds; an argument holding it is left
+# out when the plan has no per-test limit
+TEST_TIMEOUT_MS = "{test_timeout_ms}"
 NODE_CACHE = "/tmp/node-cache"
 
 # skipped by the syntax check: hidden directories, virtualenvs, node_modules
@@ -173,6 +176,24 @@ def javascript_install(repo_dir: Path) -> list[str]:
     return ["npm", "install", "--no-audit", "--no-fund"]
 
 
+_SHELL_SYNTAX = re.compile(r"[;&|<>`$()\\]")
+
+
+def javascript_test_command(package: dict) -> list[str]:
+    """`npm test`, or the test script itself with a per-test limit when it runs node's test runner, which
+    has none by default (jest, vitest, mocha and ava have their own, which CI uses as they are). Only a
+    script that is one plain `node --test ...` command without pre/post scripts is run directly."""
+    scripts = package.get("scripts") if isinstance(package.get("scripts"), dict) else {}
+    script = scripts.get("test")
+    npm_test = ["npm", "test", "--silent"]
+    if not isinstance(script, str) or _SHELL_SYNTAX.search(script) or "pretest" in scripts or "posttest" in scripts:
+        return npm_test
+    words = script.split()
+    if words[:1] != ["node"] or "--test" not in words or any(w.startswith("--test-timeout") for w in words):
+        return npm_test
+    return ["node", f"--test-timeout={TEST_TIMEOUT_MS}", *words[1:]]
+
+
 def javascript_plan(repo_dir: Path) -> Plan:
     try:
         package = json.loads((repo_dir / "package.json").read_text(encoding="utf-8"))
@@ -189,7 +210,7 @@ def javascript_plan(repo_dir: Path) -> Plan:
     checks = []
     if (repo_dir / "tsconfig.json").is_file() and "typescript" in deps:
         checks.append(CheckSpec(name="types", command=["npx", "--no-install", "tsc", "--noEmit"]))
-    checks.append(CheckSpec(name="tests", command=["npm", "test", "--silent"], parser="node"))
+    checks.append(CheckSpec(name="tests", command=javascript_test_command(package), parser="node"))
     if not setup:
         return Plan(language="javascript", checks=checks)
     # find-cache-dir and its successors take CACHE_DIR over node_modules/.cache

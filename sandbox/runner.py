@@ -24,7 +24,7 @@ from sandbox.parsers import (
     parse_pytest_summary,
     strip_ansi,
 )
-from sandbox.plans import CheckSpec, Plan
+from sandbox.plans import TEST_TIMEOUT_MS, CheckSpec, Plan
 from sandbox.reports import CheckReport, CheckResult, CheckStatus, FailingTest, TestCounts
 
 # pytest exit codes: 2 interrupted (collection errors), 3 internal error, 4 usage error, 5 no tests collected
@@ -55,6 +55,15 @@ def with_timeout_plugin(command: list[str]) -> list[str] | None:
     if program.startswith("python") and command[1:3] == ["-m", "pytest"]:
         return [*command[:3], "-p", TIMEOUT_PLUGIN, *command[3:]]
     return None
+
+
+def with_test_limit(command: list[str], test_timeout_s: float) -> list[str]:
+    """`command` with the per-test limit filled in where it asks for it (node --test-timeout=...)."""
+    if not any(TEST_TIMEOUT_MS in arg for arg in command):
+        return command
+    if test_timeout_s <= 0:
+        return [arg for arg in command if TEST_TIMEOUT_MS not in arg]
+    return [arg.replace(TEST_TIMEOUT_MS, f"{test_timeout_s * 1000:.0f}") for arg in command]
 
 
 async def write_files(backend: Backend, files: list[tuple[str, str, str]]) -> bool:
@@ -90,7 +99,7 @@ async def run_plan(backend: Backend, plan: Plan, *, default_timeout: float) -> C
         run_id = uuid.uuid4().hex[:12]
         junit_path = f"{JUNIT_DIR}/junit-{run_id}.xml"  # fresh per run: no stale report
         current_path = f"{JUNIT_DIR}/current-test-{run_id}.txt"
-        command = plugged.get(spec.name, spec.command)
+        command = with_test_limit(plugged.get(spec.name, spec.command), plan.test_timeout_s)
         report_path = f"{JUNIT_DIR}-report-{run_id}"  # in /tmp itself, which exists before any command
         if spec.parser in REPORT_PARSERS:
             env[REPORT_ENV] = report_path

@@ -20,6 +20,15 @@ NODE_TESTS = {
         "test('wrong', () => { assert.strictEqual(add(1, 1), 3); });\n"
     ),
 }
+NODE_HANGING = {
+    "package.json": '{"name": "calc", "version": "1.0.0", "scripts": {"test": "node --test"}}',
+    ".github/aura-sicd.yml": "test_timeout_s: 2\n",
+    "test/hang.test.js": (
+        "const test = require('node:test');\n"
+        "test('never settles', () => new Promise(() => { setInterval(() => {}, 1000); }));\n"
+        "test('fine', () => {});\n"
+    ),
+}
 GO_TESTS = {
     "go.mod": "module example.com/calc\n\ngo 1.19\n",
     "calc.go": "package calc\n\nfunc Add(a, b int) int { return a + b }\n",
@@ -45,6 +54,20 @@ async def test_javascript_plan(bwrap_settings, tmp_path):
     assert tests.tests.passed == 1 and tests.tests.failed == 1
     assert [f.test_id for f in tests.failing_tests] == ["wrong"]
     assert report.pass_rate == 0.5
+
+
+async def test_node_test_runner_gets_the_per_test_limit(bwrap_settings, tmp_path):
+    _need("node")
+    repo = write_tree(tmp_path / "js", NODE_HANGING)
+    async with open_sandbox(settings_for("bwrap"), repo) as box:
+        assert box.plan.checks[-1].command == ["node", "--test-timeout={test_timeout_ms}", "--test"]
+        report = await box.check(repo)
+    tests = report.check("tests")
+    assert tests.duration_s < 30, tests.output  # the check limit is 60 s here
+    # node 20 applies the limit to each test file's process too: the file that hangs fails with the rest of it
+    assert tests.status == CheckStatus.FAILED and tests.tests.failed == 1, tests.output
+    assert [f.test_id for f in tests.failing_tests] == ["/workspace/test/hang.test.js"]
+    assert "test timed out after 2000ms" in tests.failing_tests[0].message
 
 
 async def test_go_plan(bwrap_settings, tmp_path):
