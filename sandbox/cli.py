@@ -120,6 +120,8 @@ def print_report(report: CheckReport) -> None:
     console = Console()
     console.print(table)
     console.print(f"pass rate {report.pass_rate:.2f}: {report.pass_rate_reason}")
+    if report.plan_source:
+        console.print(f"test command from: {report.plan_source}", markup=False, highlight=False)
     if not report.all_green:
         console.print(report.summary(), markup=False, highlight=False)
 

@@ -15,9 +15,10 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from sandbox.ci_config import ci_test_command
 from sandbox.errors import RepoConfigError
 from sandbox.python_env import python_setup, read_pyproject
-from sandbox.repo_config import Command, RepoCheck, SandboxRepoConfig, load_sandbox_config
+from sandbox.repo_config import CONFIG_PATH, Command, RepoCheck, SandboxRepoConfig, load_sandbox_config
 
 Parser = Literal["pytest", "go", "node", "cargo", "surefire", "phpunit", "rspec", "minitest", "none"]
 
@@ -34,6 +35,8 @@ DEPENDENCY_PATTERNS = [
 ]
 
 DEFAULT_TEST_TIMEOUT_S = 60.0
+DETECTED = "detected"
+REPO_CONFIG = CONFIG_PATH
 # in a check's command, replaced by the plan's per-test limit in milliseconds; an argument holding it is left
 # out when the plan has no per-test limit
 TEST_TIMEOUT_MS = "{test_timeout_ms}"
@@ -49,10 +52,13 @@ class CheckSpec(BaseModel):
     parser: Parser = "none"
     required: bool = True
     timeout_s: float | None = Field(None, gt=0)
+    env: dict[str, str] = Field(default_factory=dict)  # for this check only (what the CI sets for its test step)
 
 
 class Plan(BaseModel):
     language: Literal["python", "javascript", "go", "rust", "java", "ruby", "php"]
+    # where the test command comes from: "detected", ".github/aura-sicd.yml", or the CI file, job and step
+    source: str = DETECTED
     setup: list[list[str]] = Field(default_factory=list)
     checks: list[CheckSpec]
     image: str | None = None
@@ -293,6 +299,7 @@ def apply_config(plan: Plan, config: SandboxRepoConfig) -> Plan:
         update["setup"] = [shell(c) for c in commands]
     if config.checks is not None:
         update["checks"] = [_check_from_config(c) for c in config.checks]
+        update["source"] = REPO_CONFIG
     if config.image is not None:
         update["image"] = config.image
     if config.test_timeout_s is not None:
@@ -300,6 +307,16 @@ def apply_config(plan: Plan, config: SandboxRepoConfig) -> Plan:
     if config.check_timeout_s is not None:
         update["check_timeout_s"] = config.check_timeout_s
     return plan.model_copy(update=update)
+
+
+def with_ci_tests(plan: Plan, repo_dir: Path) -> Plan:
+    """The plan with its `tests` check running the command the project's CI runs, when its CI says."""
+    found = ci_test_command(repo_dir, plan.language)
+    if found is None or not any(c.name == "tests" for c in plan.checks):
+        return plan
+    checks = [c.model_copy(update={"command": found.command, "parser": _default_parser(found.command),
+                                   "env": found.env}) if c.name == "tests" else c for c in plan.checks]
+    return plan.model_copy(update={"checks": checks, "source": found.source})
 
 
 def _other_language_plan(repo_dir: Path) -> Plan | None:
@@ -340,5 +357,5 @@ def detect_plan(repo_dir: Path, *, version: str | None = None) -> Plan:
         plan = javascript_plan(repo_dir)
     else:
         plan = python_plan(repo_dir, version)
-    plan = apply_config(plan, config)
+    plan = apply_config(with_ci_tests(plan, repo_dir), config)
     return plan.model_copy(update={"dependency_files": dependency_files(repo_dir)})

@@ -52,8 +52,10 @@ def with_timeout_plugin(command: list[str]) -> list[str] | None:
     program = command[0].rsplit("/", 1)[-1] if command else ""
     if program in ("pytest", "py.test"):
         return [command[0], "-p", TIMEOUT_PLUGIN, *command[1:]]
-    if program.startswith("python") and command[1:3] == ["-m", "pytest"]:
-        return [*command[:3], "-p", TIMEOUT_PLUGIN, *command[3:]]
+    if program.startswith("python") and "-m" in command:  # python [-We ...] -m pytest
+        at = command.index("-m")
+        if command[at + 1:at + 2] == ["pytest"] and all(a.startswith("-") for a in command[1:at]):
+            return [*command[:at + 2], "-p", TIMEOUT_PLUGIN, *command[at + 2:]]
     return None
 
 
@@ -95,7 +97,7 @@ async def run_plan(backend: Backend, plan: Plan, *, default_timeout: float) -> C
         plugged = {}
     results = []
     for spec in plan.checks:
-        env = dict(plan.env)
+        env = {**plan.env, **spec.env}
         run_id = uuid.uuid4().hex[:12]
         junit_path = f"{JUNIT_DIR}/junit-{run_id}.xml"  # fresh per run: no stale report
         current_path = f"{JUNIT_DIR}/current-test-{run_id}.txt"
@@ -123,7 +125,7 @@ async def run_plan(backend: Backend, plan: Plan, *, default_timeout: float) -> C
         results.append(judge(spec, result, junit, unfinished))
     rate, reason = pass_rate(results)
     return CheckReport(backend=backend.name, checks=results, pass_rate=rate, pass_rate_reason=reason,
-                       duration_s=round(time.monotonic() - started, 3))
+                       duration_s=round(time.monotonic() - started, 3), plan_source=plan.source)
 
 
 def judge(spec: CheckSpec, result: CommandResult, junit: bytes | None = None, unfinished: str | None = None,
