@@ -18,6 +18,7 @@ import functools
 import hashlib
 import logging
 import os
+import re
 import secrets
 import shlex
 import shutil
@@ -37,7 +38,7 @@ from sandbox.base import (
 )
 from sandbox.config import SandboxSettings
 from sandbox.errors import SandboxError, SetupError
-from sandbox.plans import Plan
+from sandbox.plans import Plan, go_required
 from sandbox.process import run_process
 from sandbox.python_env import PIP_INSTALL
 from sandbox.workspace import clear_dir, copy_tree
@@ -61,6 +62,33 @@ _probe_cache: dict[tuple[str, int | None], str | None] = {}
 def _python_version(interpreter: str) -> str:
     return subprocess.run([interpreter, "-c", "import sys; print(sys.version)"],
                           capture_output=True, text=True, timeout=60).stdout.strip()
+
+
+@functools.cache
+def _host_go_version() -> str | None:
+    try:
+        proc = subprocess.run(["go", "env", "GOVERSION"], capture_output=True, text=True, timeout=60,
+                              env={"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp"})  # as in the sandbox
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return proc.stdout.strip().removeprefix("go") or None
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in re.findall(r"\d+", version)[:3])
+
+
+def check_host_go(repo_dir: Path) -> None:
+    """A setup error naming both versions when the host's Go (which bubblewrap runs) is older than go.mod's
+    `go` line: go 1.19 reads `go 1.21.0` as an invalid version, and GOTOOLCHAIN=local forbids a download."""
+    required = go_required(repo_dir)
+    have = _host_go_version()
+    if required is None or have is None or _version_key(have) >= _version_key(required):
+        return
+    raise SetupError(f"go.mod asks for go {required} or newer, and this host's Go, which the bubblewrap sandbox "
+                     f"runs, is go {have}: install a newer Go on the host (Debian 12: golang-1.23-go from "
+                     "bookworm-backports, then put /usr/lib/go-1.23/bin first on PATH) or use the Docker check "
+                     "image, which has Go 1.23")
 
 
 def _rmtree(path: Path) -> None:
@@ -249,6 +277,8 @@ class BwrapBackend(Backend):
         return await self._build_cached("tools", key, build)
 
     async def prepare(self, plan: Plan, repo_dir: Path) -> None:
+        if plan.language == "go":
+            check_host_go(repo_dir)
         self.tools_dir = await self._ensure_tools() if plan.language == "python" else None
         self.env = dict(plan.env)
         if not plan.setup:

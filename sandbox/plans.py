@@ -252,6 +252,14 @@ def go_plan(repo_dir: Path) -> Plan:
     return go_plan_with_module(repo_dir)
 
 
+_GO_LINE = re.compile(r"^go\s+(\d+\.\d+(?:\.\d+)?)\s*$", re.MULTILINE)
+def go_required(repo_dir: Path) -> str | None:
+    """The version in go.mod's `go` line (`1.21.0`), or None."""
+    path = repo_dir / "go.mod"
+    match = _GO_LINE.search(path.read_text(encoding="utf-8", errors="replace")) if path.is_file() else None
+    return match.group(1) if match else None
+
+
 def go_plan_with_module(repo_dir: Path) -> Plan:
     setup = [["go", "mod", "download"]] if (repo_dir / "go.sum").is_file() else []
     env = {"GOMODCACHE": "/opt/aura-env/gomod", "GOCACHE": "/tmp/go-build", "GOFLAGS": "-mod=readonly",

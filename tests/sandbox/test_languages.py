@@ -6,7 +6,8 @@ import shutil
 
 import pytest
 
-from sandbox import CheckStatus, open_sandbox
+from sandbox import CheckStatus, SetupError, open_sandbox
+from sandbox.bwrap import _host_go_version, _version_key
 
 from .conftest import settings_for, write_tree
 
@@ -83,3 +84,13 @@ async def test_go_plan(bwrap_settings, tmp_path):
     assert report.pass_rate == 0.5
     assert broken_report.check("tests").status == CheckStatus.ERROR
     assert broken_report.pass_rate == 0.0 and broken_report.pass_rate_reason == "build failed in example.com/calc"
+
+
+async def test_a_go_mod_newer_than_the_hosts_go_is_a_setup_error_naming_both(bwrap_settings, tmp_path):
+    _need("go")
+    have = _host_go_version()
+    newer = f"1.{_version_key(have)[1] + 2}.0"  # two minor versions past the host's
+    repo = write_tree(tmp_path / "go", {**GO_TESTS, "go.mod": f"module example.com/calc\n\ngo {newer}\n"})
+    with pytest.raises(SetupError, match=rf"go.mod asks for go {newer} or newer.* is go {have}"):
+        async with open_sandbox(settings_for("bwrap"), repo):
+            pass
