@@ -87,8 +87,8 @@ def check_host_go(repo_dir: Path) -> None:
         return
     raise SetupError(f"go.mod asks for go {required} or newer, and this host's Go, which the bubblewrap sandbox "
                      f"runs, is go {have}: install a newer Go on the host (Debian 12: golang-1.23-go from "
-                     "bookworm-backports, then put /usr/lib/go-1.23/bin first on PATH) or use the Docker check "
-                     "image, which has Go 1.23")
+                     "bookworm-backports, linked as /usr/local/bin/go) or use the Docker check image, "
+                     "which has Go 1.23")
 
 
 def _rmtree(path: Path) -> None:

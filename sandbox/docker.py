@@ -101,6 +101,8 @@ class DockerBackend(Backend):
     def unavailable_reason(cls, settings: SandboxSettings, image: str | None = None) -> str | None:
         import docker.errors
 
+        if image is None and settings.language_images:
+            return engine_unreachable_reason(settings)  # the language's image is built on first use
         image = image or settings.image
         if settings.docker_hosts:
             return pool_unavailable_reason(settings, image)
@@ -248,6 +250,10 @@ class DockerBackend(Backend):
 
     async def prepare(self, plan: Plan, repo_dir: Path) -> None:
         base = plan.image or self.settings.image
+        if plan.image is None and self.settings.language_images:
+            from sandbox.cli import language_image
+
+            base = await asyncio.to_thread(language_image, self.settings, plan.language, logger.info)
         if self.client is None:
             host = await asyncio.to_thread(choose_engine, self.settings, base)
             self.client = docker_client(self.settings, host)
