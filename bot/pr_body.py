@@ -66,6 +66,8 @@ def render_pr(episode: Episode, *, closes: int | None = None) -> tuple[str, str]
         lines += ["", f"Pass rate: **{report.pass_rate:.0%}** ({report.backend} sandbox)"]
         if report.pass_rate_reason:
             lines.append(f"_{report.pass_rate_reason}_")
+        if report.plan_source:
+            lines.append(f"Test command from: `{report.plan_source}`")
     if record is not None and record.comparison is not None:
         lines += ["", *_against_main(record.comparison, episode.context.get("base_sha", ""))]
     if record is not None and record.judgment is not None:

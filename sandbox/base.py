@@ -23,17 +23,30 @@ WORKSPACE = "/workspace"  # the repository's files, writable
 ENV_DIR = "/opt/aura-env"  # what the setup phase produced besides the Python packages (node_modules, Go modules)
 SCRATCH = "/tmp"
 
-BASE_ENV = {
+# What a hosted CI runner gives a job: `CI=true`, a UTF-8 locale, a writable home, and no terminal settings
+# forced either way (a project's tests may check that colours are on by default under CI); the output
+# parsers strip colour codes. Nothing of the host's environment is passed on.
+CI_ENV = {
+    "CI": "true",
     "HOME": "/tmp",
     "LANG": "C.UTF-8",
     "LC_ALL": "C.UTF-8",
     "PYTHONUNBUFFERED": "1",
     "PYTHONDONTWRITEBYTECODE": "1",
     "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-    "CI": "1",
-    "NO_COLOR": "1",
-    "TERM": "dumb",
 }
+
+
+def command_env(path: str | None, *layers: dict[str, str] | None) -> dict[str, str]:
+    """The environment of a command in the sandbox, the one place it is built: the CI runner's variables,
+    PATH, then `layers` in order (the plan's variables, the workflow's for its test step, the check's own)."""
+    env = dict(CI_ENV)
+    if path is not None:
+        env["PATH"] = path
+    for layer in layers:
+        env.update(layer or {})
+    return env
+
 
 OOM_MARKERS = ("MemoryError", "Cannot allocate memory", "std::bad_alloc", "JavaScript heap out of memory",
                "fatal error: runtime: out of memory")

@@ -3,8 +3,9 @@
 Every namespace is unshared, the network too: checks have none, and the setup phase reaches package registries
 only through the egress proxy (sandbox/egress.py). System directories are bound read-only, /workspace
 and /tmp are per-session host directories, and rlimits (processes, data size, file size) apply through
-prlimit. The check tools live in a virtualenv under the cache directory built once from PyPI; a
-repository's dependencies go into a virtualenv per dependency hash that sees the tools through a .pth file.
+prlimit. The check tools live in a virtualenv under the cache directory built once from PyPI, used as it is
+by a repository with nothing to install; a repository's dependencies go into a virtualenv per dependency
+hash that gets the tools installed first and the project after them (so the project's modules always win).
 When the bot runs as root, bubblewrap runs as an unprivileged uid so that rlimits bind and root-owned
 host files stay closed.
 """
@@ -18,6 +19,7 @@ import functools
 import hashlib
 import logging
 import os
+import re
 import secrets
 import shlex
 import shutil
@@ -26,11 +28,11 @@ from pathlib import Path
 
 from sandbox import cgroups
 from sandbox.base import (
-    BASE_ENV,
     ENV_DIR,
     WORKSPACE,
     Backend,
     CommandResult,
+    command_env,
     pid_alive,
     raise_for_setup,
     setup_commands,
@@ -39,8 +41,9 @@ from sandbox.base import (
 from sandbox.config import SandboxSettings
 from sandbox.egress import MOUNT_DIR, forwarder_command, open_egress, proxy_env, with_refusals
 from sandbox.errors import SandboxError, SetupError
-from sandbox.plans import Plan
+from sandbox.plans import Plan, go_required
 from sandbox.process import run_process
+from sandbox.python_env import PIP_INSTALL
 from sandbox.workspace import clear_dir, copy_tree
 
 logger = logging.getLogger("sandbox.bwrap")
@@ -62,6 +65,33 @@ _probe_cache: dict[tuple[str, int | None], str | None] = {}
 def _python_version(interpreter: str) -> str:
     return subprocess.run([interpreter, "-c", "import sys; print(sys.version)"],
                           capture_output=True, text=True, timeout=60).stdout.strip()
+
+
+@functools.cache
+def _host_go_version() -> str | None:
+    try:
+        proc = subprocess.run(["go", "env", "GOVERSION"], capture_output=True, text=True, timeout=60,
+                              env={"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp"})  # as in the sandbox
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return proc.stdout.strip().removeprefix("go") or None
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in re.findall(r"\d+", version)[:3])
+
+
+def check_host_go(repo_dir: Path) -> None:
+    """A setup error naming both versions when the host's Go (which bubblewrap runs) is older than go.mod's
+    `go` line: go 1.19 reads `go 1.21.0` as an invalid version, and GOTOOLCHAIN=local forbids a download."""
+    required = go_required(repo_dir)
+    have = _host_go_version()
+    if required is None or have is None or _version_key(have) >= _version_key(required):
+        return
+    raise SetupError(f"go.mod asks for go {required} or newer, and this host's Go, which the bubblewrap sandbox "
+                     f"runs, is go {have}: install a newer Go on the host (Debian 12: golang-1.23-go from "
+                     "bookworm-backports, linked as /usr/local/bin/go) or use the Docker check image, "
+                     "which has Go 1.23")
 
 
 def _rmtree(path: Path) -> None:
@@ -188,7 +218,7 @@ class BwrapBackend(Backend):
     async def _run(self, argv: list[str], *, timeout: float, workspace: Path, scratch: Path, network: bool = False,
                    env_writable: bool = False, tools_writable: bool = False, env: dict[str, str] | None = None,
                    ) -> CommandResult:
-        full_env = {**BASE_ENV, "PATH": self._path(), **self.env, **(env or {})}
+        full_env = command_env(self._path(), self.env, env)
         if not network:
             bwrap_argv = self._bwrap_argv(argv, workspace=workspace, scratch=scratch, egress=None,
                                           env_writable=env_writable, tools_writable=tools_writable, env=full_env)
@@ -282,6 +312,8 @@ class BwrapBackend(Backend):
         return await self._build_cached("tools", key, build)
 
     async def prepare(self, plan: Plan, repo_dir: Path) -> None:
+        if plan.language == "go":
+            check_host_go(repo_dir)
         self.tools_dir = await self._ensure_tools() if plan.language == "python" else None
         self.env = dict(plan.env)
         if not plan.setup:
@@ -293,15 +325,12 @@ class BwrapBackend(Backend):
             self.env_dir = target
             commands = setup_commands(plan)
             if python:
-                # a virtualenv of its own that sees the tools: the repository may pin other versions
+                # a virtualenv of its own with the check tools installed first and the project after them, as
+                # tox does: the project's pins, and the project itself when a tool depends on it (pluggy,
+                # iniconfig, mypy_extensions...), replace the tools' copies instead of being shadowed by them
                 self.python_env = True
-                make_venv = (
-                    f'"$0" -m venv --without-pip {ENV_DIR}/venv && '
-                    f'{ENV_DIR}/venv/bin/python -c "import sysconfig,sys; '
-                    f"open(sysconfig.get_paths()['purelib'] + '/aura-tools.pth', 'w').write(sys.argv[1])\" "
-                    f"$({TOOLS_DIR}/bin/python -c \"import sysconfig; print(sysconfig.get_paths()['purelib'])\")"
-                )
-                commands.insert(0, ["sh", "-c", make_venv, str(self.settings.bwrap_python)])
+                commands[:0] = [["sh", "-c", f'"$0" -m venv {ENV_DIR}/venv', str(self.settings.bwrap_python)],
+                                [*PIP_INSTALL, *self.settings.tools]]
             script = " && ".join(shlex.join(c) for c in commands)
             logger.info("setting up %s (cache key %s)", repo_dir, key)
             result = await self._one_off(["sh", "-c", script], timeout=self.settings.setup_timeout_s,

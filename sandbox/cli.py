@@ -50,6 +50,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                             f"{SandboxSettings.model_fields['base_image'].default})")
     build.add_argument("--tag", default=None, help="image tag (default: AURA_SANDBOX_IMAGE)")
     build.add_argument("--force", action="store_true", help="rebuild even when an up-to-date image exists")
+    build.add_argument("--language", choices=LANGUAGES, default=None,
+                       help="build the image of one language (Python, the tools and that toolchain only), tagged "
+                            "IMAGE:LANGUAGE, as AURA_SANDBOX_LANGUAGE_IMAGES=true does on first use")
     build.set_defaults(func=cmd_build)
 
 
@@ -120,6 +123,8 @@ def print_report(report: CheckReport) -> None:
     console = Console()
     console.print(table)
     console.print(f"pass rate {report.pass_rate:.2f}: {report.pass_rate_reason}")
+    if report.plan_source:
+        console.print(f"test command from: {report.plan_source}", markup=False, highlight=False)
     if not report.all_green:
         console.print(report.summary(), markup=False, highlight=False)
 
@@ -168,13 +173,33 @@ def cmd_run(args: argparse.Namespace) -> int:
 # --- build ------------------------------------------------------------------------------------------------
 
 
-def image_inputs(settings: SandboxSettings, base_image: str) -> dict[str, str]:
+ALL_LANGUAGES = "go javascript rust java ruby php"  # the toolchains of the default image (Python is in every one)
+LANGUAGES = ("python", *ALL_LANGUAGES.split())
+
+
+def language_tag(settings: SandboxSettings, language: str) -> str:
+    """The per-language image's tag: the check image's name with the language as its tag."""
+    return f"{settings.image.rsplit(':', 1)[0]}:{language}"
+
+
+def language_image(settings: SandboxSettings, language: str, log=print) -> str:
+    """The check image for one language, built on first use from the base image (Python and the tools, then
+    that language's toolchain only) and reused while its recorded inputs match."""
+    if language not in LANGUAGES:
+        raise SandboxError(f"no check image for the language {language!r} (one of {', '.join(LANGUAGES)})")
+    toolchains = "" if language == "python" else language
+    tag, _ = ensure_image(settings, tag=language_tag(settings, language), languages=toolchains, log=log)
+    return tag
+
+
+def image_inputs(settings: SandboxSettings, base_image: str, languages: str = ALL_LANGUAGES) -> dict[str, str]:
     """What the check image is made from, recorded on it as labels; a change to any of them means a rebuild."""
     return {
         f"{IMAGE_LABEL}.dockerfile-sha256": hashlib.sha256(DOCKERFILE.read_bytes()).hexdigest(),
         f"{IMAGE_LABEL}.base-image": base_image,
         f"{IMAGE_LABEL}.sandbox-uid": str(settings.sandbox_uid),
         f"{IMAGE_LABEL}.tools": " ".join(settings.tools),
+        f"{IMAGE_LABEL}.languages": languages,
     }
 
 
@@ -196,15 +221,16 @@ def local_base_hint(missing_base: str) -> str:
 
 
 def ensure_image(settings: SandboxSettings, *, tag: str | None = None, base_image: str | None = None,
-                 force: bool = False, log=print) -> tuple[str, bool]:
-    """Build the check image unless one built from the same inputs exists (or `force`); returns (tag, built)."""
+                 force: bool = False, languages: str = ALL_LANGUAGES, log=print) -> tuple[str, bool]:
+    """Build the check image with the toolchains of `languages` unless one built from the same inputs exists
+    (or `force`); returns (tag, built)."""
     import docker.errors
 
     from sandbox.docker import docker_client
 
     tag = tag or settings.image
     base_image = base_image or settings.base_image
-    inputs = image_inputs(settings, base_image)
+    inputs = image_inputs(settings, base_image, languages)
     client = docker_client(settings)
     try:
         try:
@@ -221,7 +247,7 @@ def ensure_image(settings: SandboxSettings, *, tag: str | None = None, base_imag
             base_is_local = False
         log(f"building {tag} from {base_image} ({reason})")
         try:
-            build_image(client, settings, tag=tag, base_image=base_image, labels=inputs, log=log)
+            build_image(client, settings, tag=tag, base_image=base_image, labels=inputs, languages=languages, log=log)
         except (SandboxError, docker.errors.APIError) as exc:
             message = str(exc) if isinstance(exc, SandboxError) else f"building {tag} failed: {exc}"
             if not base_is_local:
@@ -233,7 +259,7 @@ def ensure_image(settings: SandboxSettings, *, tag: str | None = None, base_imag
 
 
 def build_image(client, settings: SandboxSettings, *, tag: str, base_image: str, labels: dict[str, str],
-                log=print) -> None:
+                languages: str = ALL_LANGUAGES, log=print) -> None:
     """Build sandbox/Dockerfile with its base image as a build argument, labelled with its inputs."""
     context = io.BytesIO()
     with tarfile.open(fileobj=context, mode="w") as tar:
@@ -242,7 +268,8 @@ def build_image(client, settings: SandboxSettings, *, tag: str, base_image: str,
         info.size = len(data)
         tar.addfile(info, io.BytesIO(data))
     context.seek(0)
-    buildargs = {"BASE_IMAGE": base_image, "SANDBOX_UID": str(settings.sandbox_uid), "TOOLS": " ".join(settings.tools)}
+    buildargs = {"BASE_IMAGE": base_image, "SANDBOX_UID": str(settings.sandbox_uid), "TOOLS": " ".join(settings.tools),
+                 "LANGUAGES": languages}
     for chunk in client.api.build(fileobj=context, custom_context=True, tag=tag, buildargs=buildargs, labels=labels,
                                   rm=True, forcerm=True, decode=True, pull=False):
         if "error" in chunk:
@@ -261,7 +288,12 @@ def cmd_build(args: argparse.Namespace) -> int:
     if reason := engine_unreachable_reason(settings):
         return _fail(f"cannot build the check image: {reason}")
     try:
-        tag, built = ensure_image(settings, tag=args.tag, base_image=base_image, force=args.force)
+        if args.language:
+            languages = "" if args.language == "python" else args.language
+            tag, built = ensure_image(settings, tag=args.tag or language_tag(settings, args.language),
+                                      base_image=base_image, force=args.force, languages=languages)
+        else:
+            tag, built = ensure_image(settings, tag=args.tag, base_image=base_image, force=args.force)
     except SandboxError as exc:
         return _fail(str(exc), 1)
     print(json.dumps({"built": tag} if built else {"reused": tag}))

@@ -34,6 +34,8 @@ class SandboxSettings(BaseSettings):
     backend: Literal["auto", "docker", "bwrap", "local"] = "auto"  # local: no isolation, debugging only
     image: str = "aura-sicd-check:latest"  # the check image built by `aura-sicd sandbox build`
     base_image: str = "python:3.12-slim"  # build argument of sandbox/Dockerfile
+    # Docker: one image per language (IMAGE:python, IMAGE:go...), built on first use, instead of `image`
+    language_images: bool = False
     timeout_s: float = Field(300.0, gt=0)  # wall clock, per command and per check
     setup_timeout_s: float = Field(900.0, gt=0)
     memory_mb: int = Field(2048, ge=64)

@@ -23,12 +23,12 @@ import time
 from pathlib import Path
 
 from sandbox.base import (
-    BASE_ENV,
     ENV_DIR,
     WORKSPACE,
     Backend,
     CommandResult,
     OutputBuffer,
+    command_env,
     pid_alive,
     raise_for_setup,
     setup_commands,
@@ -103,6 +103,8 @@ class DockerBackend(Backend):
     def unavailable_reason(cls, settings: SandboxSettings, image: str | None = None) -> str | None:
         import docker.errors
 
+        if image is None and settings.language_images:
+            return engine_unreachable_reason(settings)  # the language's image is built on first use
         image = image or settings.image
         if settings.docker_hosts:
             return pool_unavailable_reason(settings, image)
@@ -138,7 +140,7 @@ class DockerBackend(Backend):
             init=True,  # reaps what commands leave behind
             detach=True,
             working_dir=WORKSPACE,
-            environment=BASE_ENV,
+            environment=command_env(None),  # the image's PATH stays
             labels={LABEL: "1", LABEL_HOST: socket.gethostname(), LABEL_PID: str(os.getpid())},
             network_mode="none",  # the setup reaches registries only through the egress proxy
             read_only=read_only,
@@ -254,6 +256,10 @@ class DockerBackend(Backend):
 
     async def prepare(self, plan: Plan, repo_dir: Path) -> None:
         base = plan.image or self.settings.image
+        if plan.image is None and self.settings.language_images:
+            from sandbox.cli import language_image
+
+            base = await asyncio.to_thread(language_image, self.settings, plan.language, logger.info)
         if self.client is None:
             host = await asyncio.to_thread(choose_engine, self.settings, base)
             self.client = docker_client(self.settings, host)

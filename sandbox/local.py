@@ -11,7 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from sandbox.base import BASE_ENV, Backend, CommandResult
+from sandbox.base import Backend, CommandResult, command_env
 from sandbox.config import SandboxSettings
 from sandbox.errors import SandboxError
 from sandbox.plans import Plan
@@ -56,7 +56,7 @@ class LocalBackend(Backend):
     async def exec(self, argv: list[str], *, timeout: float, env: dict[str, str] | None = None) -> CommandResult:
         logger.warning(WARNING)
         path = os.pathsep.join([os.path.dirname(sys.executable), "/usr/local/bin", "/usr/bin", "/bin"])
-        full_env = {**BASE_ENV, "HOME": str(self.root), "PATH": path, **self.env, **(env or {})}
+        full_env = command_env(path, {"HOME": str(self.root)}, self.env, env)
         return await run_process(argv, timeout=timeout, output_limit=self.settings.output_limit, env=full_env,
                                  cwd=str(self._workspace()))
 

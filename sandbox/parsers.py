@@ -11,6 +11,12 @@ from collections.abc import Iterator
 from sandbox.reports import FailingTest, TestCounts
 
 TRACEBACK_LIMIT = 2000
+# colour and cursor sequences (CSI) and OSC hyperlinks, which runners emit when colours are on under CI
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
+
+
+def strip_ansi(text: str) -> str:
+    return _ANSI.sub("", text)
 
 
 def trim_traceback(text: str, limit: int = TRACEBACK_LIMIT) -> str:

@@ -15,9 +15,10 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from sandbox.ci_config import ci_test_command
 from sandbox.errors import RepoConfigError
 from sandbox.python_env import python_setup, read_pyproject
-from sandbox.repo_config import Command, RepoCheck, SandboxRepoConfig, load_sandbox_config
+from sandbox.repo_config import CONFIG_PATH, Command, RepoCheck, SandboxRepoConfig, load_sandbox_config
 
 Parser = Literal["pytest", "go", "node", "cargo", "surefire", "phpunit", "rspec", "minitest", "none"]
 
@@ -34,6 +35,11 @@ DEPENDENCY_PATTERNS = [
 ]
 
 DEFAULT_TEST_TIMEOUT_S = 60.0
+DETECTED = "detected"
+REPO_CONFIG = CONFIG_PATH
+# in a check's command, replaced by the plan's per-test limit in milliseconds; an argument holding it is left
+# out when the plan has no per-test limit
+TEST_TIMEOUT_MS = "{test_timeout_ms}"
 NODE_CACHE = "/tmp/node-cache"
 
 # skipped by the syntax check: hidden directories, virtualenvs, node_modules
@@ -46,10 +52,13 @@ class CheckSpec(BaseModel):
     parser: Parser = "none"
     required: bool = True
     timeout_s: float | None = Field(None, gt=0)
+    env: dict[str, str] = Field(default_factory=dict)  # for this check only (what the CI sets for its test step)
 
 
 class Plan(BaseModel):
     language: Literal["python", "javascript", "go", "rust", "java", "ruby", "php"]
+    # where the test command comes from: "detected", ".github/aura-sicd.yml", or the CI file, job and step
+    source: str = DETECTED
     setup: list[list[str]] = Field(default_factory=list)
     checks: list[CheckSpec]
     image: str | None = None
@@ -173,6 +182,24 @@ def javascript_install(repo_dir: Path) -> list[str]:
     return ["npm", "install", "--no-audit", "--no-fund"]
 
 
+_SHELL_SYNTAX = re.compile(r"[;&|<>`$()\\]")
+
+
+def javascript_test_command(package: dict) -> list[str]:
+    """`npm test`, or the test script itself with a per-test limit when it runs node's test runner, which
+    has none by default (jest, vitest, mocha and ava have their own, which CI uses as they are). Only a
+    script that is one plain `node --test ...` command without pre/post scripts is run directly."""
+    scripts = package.get("scripts") if isinstance(package.get("scripts"), dict) else {}
+    script = scripts.get("test")
+    npm_test = ["npm", "test", "--silent"]
+    if not isinstance(script, str) or _SHELL_SYNTAX.search(script) or "pretest" in scripts or "posttest" in scripts:
+        return npm_test
+    words = script.split()
+    if words[:1] != ["node"] or "--test" not in words or any(w.startswith("--test-timeout") for w in words):
+        return npm_test
+    return ["node", f"--test-timeout={TEST_TIMEOUT_MS}", *words[1:]]
+
+
 def javascript_plan(repo_dir: Path) -> Plan:
     try:
         package = json.loads((repo_dir / "package.json").read_text(encoding="utf-8"))
@@ -189,7 +216,7 @@ def javascript_plan(repo_dir: Path) -> Plan:
     checks = []
     if (repo_dir / "tsconfig.json").is_file() and "typescript" in deps:
         checks.append(CheckSpec(name="types", command=["npx", "--no-install", "tsc", "--noEmit"]))
-    checks.append(CheckSpec(name="tests", command=["npm", "test", "--silent"], parser="node"))
+    checks.append(CheckSpec(name="tests", command=javascript_test_command(package), parser="node"))
     if not setup:
         return Plan(language="javascript", checks=checks)
     # find-cache-dir and its successors take CACHE_DIR over node_modules/.cache
@@ -223,6 +250,14 @@ def go_plan(repo_dir: Path) -> Plan:
         plan = go_plan_with_module(repo_dir)
         return plan.model_copy(update={"check_files": {"go.mod": module}})
     return go_plan_with_module(repo_dir)
+
+
+_GO_LINE = re.compile(r"^go\s+(\d+\.\d+(?:\.\d+)?)\s*$", re.MULTILINE)
+def go_required(repo_dir: Path) -> str | None:
+    """The version in go.mod's `go` line (`1.21.0`), or None."""
+    path = repo_dir / "go.mod"
+    match = _GO_LINE.search(path.read_text(encoding="utf-8", errors="replace")) if path.is_file() else None
+    return match.group(1) if match else None
 
 
 def go_plan_with_module(repo_dir: Path) -> Plan:
@@ -272,6 +307,7 @@ def apply_config(plan: Plan, config: SandboxRepoConfig) -> Plan:
         update["setup"] = [shell(c) for c in commands]
     if config.checks is not None:
         update["checks"] = [_check_from_config(c) for c in config.checks]
+        update["source"] = REPO_CONFIG
     if config.image is not None:
         update["image"] = config.image
     if config.test_timeout_s is not None:
@@ -279,6 +315,16 @@ def apply_config(plan: Plan, config: SandboxRepoConfig) -> Plan:
     if config.check_timeout_s is not None:
         update["check_timeout_s"] = config.check_timeout_s
     return plan.model_copy(update=update)
+
+
+def with_ci_tests(plan: Plan, repo_dir: Path) -> Plan:
+    """The plan with its `tests` check running the command the project's CI runs, when its CI says."""
+    found = ci_test_command(repo_dir, plan.language)
+    if found is None or not any(c.name == "tests" for c in plan.checks):
+        return plan
+    checks = [c.model_copy(update={"command": found.command, "parser": _default_parser(found.command),
+                                   "env": found.env}) if c.name == "tests" else c for c in plan.checks]
+    return plan.model_copy(update={"checks": checks, "source": found.source})
 
 
 def _other_language_plan(repo_dir: Path) -> Plan | None:
@@ -319,5 +365,5 @@ def detect_plan(repo_dir: Path, *, version: str | None = None) -> Plan:
         plan = javascript_plan(repo_dir)
     else:
         plan = python_plan(repo_dir, version)
-    plan = apply_config(plan, config)
+    plan = apply_config(with_ci_tests(plan, repo_dir), config)
     return plan.model_copy(update={"dependency_files": dependency_files(repo_dir)})

@@ -68,6 +68,7 @@ class CheckReport(BaseModel):
     pass_rate: float = Field(0.0, ge=0.0, le=1.0)
     pass_rate_reason: str = ""  # why the pass rate is what it is, e.g. "syntax error in a.py"
     duration_s: float = 0.0
+    plan_source: str = ""  # where the test command came from: "detected", .github/aura-sicd.yml, or the CI's file
 
     @property
     def all_green(self) -> bool:

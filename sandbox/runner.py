@@ -25,8 +25,9 @@ from sandbox.parsers import (
     parse_junit,
     parse_node_output,
     parse_pytest_summary,
+    strip_ansi,
 )
-from sandbox.plans import CheckSpec, Plan
+from sandbox.plans import TEST_TIMEOUT_MS, CheckSpec, Plan
 from sandbox.reports import CheckReport, CheckResult, CheckStatus, FailingTest, TestCounts, bounded_failing
 
 # pytest exit codes: 2 interrupted (collection errors), 3 internal error, 4 usage error, 5 no tests collected
@@ -56,9 +57,20 @@ def with_timeout_plugin(command: list[str]) -> list[str] | None:
     program = command[0].rsplit("/", 1)[-1] if command else ""
     if program in ("pytest", "py.test"):
         return [command[0], "-p", TIMEOUT_PLUGIN, *command[1:]]
-    if program.startswith("python") and command[1:3] == ["-m", "pytest"]:
-        return [*command[:3], "-p", TIMEOUT_PLUGIN, *command[3:]]
+    if program.startswith("python") and "-m" in command:  # python [-We ...] -m pytest
+        at = command.index("-m")
+        if command[at + 1:at + 2] == ["pytest"] and all(a.startswith("-") for a in command[1:at]):
+            return [*command[:at + 2], "-p", TIMEOUT_PLUGIN, *command[at + 2:]]
     return None
+
+
+def with_test_limit(command: list[str], test_timeout_s: float) -> list[str]:
+    """`command` with the per-test limit filled in where it asks for it (node --test-timeout=...)."""
+    if not any(TEST_TIMEOUT_MS in arg for arg in command):
+        return command
+    if test_timeout_s <= 0:
+        return [arg for arg in command if TEST_TIMEOUT_MS not in arg]
+    return [arg.replace(TEST_TIMEOUT_MS, f"{test_timeout_s * 1000:.0f}") for arg in command]
 
 
 async def write_files(backend: Backend, files: list[tuple[str, str, str]]) -> bool:
@@ -91,12 +103,12 @@ async def run_plan(backend: Backend, plan: Plan, *, default_timeout: float) -> C
         plugged = {}
     results = []
     for spec in plan.checks:
-        env = dict(plan.env)
+        env = {**plan.env, **spec.env}
         run_id = uuid.uuid4().hex[:12]
         junit_path = f"{JUNIT_DIR}/junit-{run_id}.xml"  # fresh per run: no stale report
         current_path = f"{JUNIT_DIR}/current-test-{run_id}.txt"
         inventory_path = f"{JUNIT_DIR}/inventory-{run_id}.jsonl"
-        command = plugged.get(spec.name, spec.command)
+        command = with_test_limit(plugged.get(spec.name, spec.command), plan.test_timeout_s)
         report_path = f"{JUNIT_DIR}-report-{run_id}"  # in /tmp itself, which exists before any command
         if spec.parser in REPORT_PARSERS:
             env[REPORT_ENV] = report_path
@@ -110,6 +122,7 @@ async def run_plan(backend: Backend, plan: Plan, *, default_timeout: float) -> C
             env["AURA_SICD_INVENTORY"] = inventory_path
             env["PYTEST_ADDOPTS"] += f" -p {INVENTORY_PLUGIN}"
         result = await backend.exec(command, timeout=spec.timeout_s or default_timeout, env=env)
+        result = result.model_copy(update={"output": strip_ansi(result.output)})
         junit = None
         if spec.parser == "pytest" and not result.timed_out:
             junit = await backend.read_file(junit_path)
@@ -124,7 +137,7 @@ async def run_plan(backend: Backend, plan: Plan, *, default_timeout: float) -> C
         results.append(check)
     rate, reason = pass_rate(results)
     return CheckReport(backend=backend.name, checks=results, pass_rate=rate, pass_rate_reason=reason,
-                       duration_s=round(time.monotonic() - started, 3))
+                       duration_s=round(time.monotonic() - started, 3), plan_source=plan.source)
 
 
 def judge(spec: CheckSpec, result: CommandResult, junit: bytes | None = None, unfinished: str | None = None,

@@ -122,6 +122,19 @@ async def test_host_environment_is_absent(backend, repo, monkeypatch):
     assert "HOME=/tmp" in result.output
 
 
+async def test_commands_see_a_ci_runners_environment(backend, repo):
+    """CI=true, a UTF-8 locale and a writable home, and no terminal settings forced: picocolors and its
+    kind turn colours on under CI unless NO_COLOR or TERM=dumb say otherwise."""
+    async with open_sandbox(settings_for(backend), repo) as box:
+        result = await box.run(["sh", "-c", 'env; touch "$HOME/.probe" && echo HOME-WRITABLE; '
+                                'python -c "import locale; print(locale.getpreferredencoding())"'])
+    assert result.exit_code == 0, result.output
+    env = dict(line.split("=", 1) for line in result.output.splitlines() if "=" in line)
+    assert env["CI"] == "true" and env["LANG"] == env["LC_ALL"] == "C.UTF-8"
+    assert "NO_COLOR" not in env and "TERM" not in env
+    assert "HOME-WRITABLE" in result.output and "UTF-8" in result.output
+
+
 async def test_runs_as_a_non_root_user(backend, repo):
     async with open_sandbox(settings_for(backend), repo) as box:
         result = await box.run(["id", "-u"])

@@ -29,6 +29,19 @@ UNINTERRUPTIBLE = {
     ),
 }
 
+# QuixBugs' buggy bitcount (`n ^= n - 1` never reaches 0) and its parametrized test, every case of which hangs
+BITCOUNT = {
+    "bitcount.py": "def bitcount(n):\n    count = 0\n    while n:\n        n ^= n - 1\n        count += 1\n"
+                   "    return count\n",
+    "test_bitcount.py": (
+        "import pytest\n\nfrom bitcount import bitcount\n\n\n"
+        "@pytest.mark.parametrize('input_data,expected', [((127,), 7), ((128,), 1), ((3005,), 9), ((13,), 3),"
+        " ((14,), 3), ((27,), 4), ((834,), 4), ((254,), 7), ((256,), 1)])\n"
+        "def test_bitcount(input_data, expected):\n    assert bitcount(*input_data) == expected\n\n\n"
+        "def test_zero():\n    assert bitcount(0) == 0\n"
+    ),
+}
+
 
 def _config(text: str) -> dict[str, str]:
     return {".github/aura-sicd.yml": text}
@@ -131,3 +144,22 @@ async def test_the_check_limit_names_a_hanging_go_test(bwrap_settings, tmp_path)
     assert tests.status == CheckStatus.TIMEOUT
     assert [f.test_id for f in tests.failing_tests] == ["example.com/hang.TestForever"]
     assert report.pass_rate_reason == "the tests timed out after 20 s in example.com/hang.TestForever"
+
+
+@pytest.mark.bwrap
+async def test_a_parametrized_test_whose_cases_all_hang_costs_one_limit(bwrap_settings, tmp_path):
+    """With the default limit of 60 s, nine hanging cases come back in about one limit, not nine."""
+    repo = write_tree(tmp_path / "repo", BITCOUNT)
+    started = time.monotonic()
+    async with open_sandbox(settings_for("bwrap", timeout_s=300.0), repo) as box:
+        assert box.plan.test_timeout_s == 60
+        report = await box.check(repo)
+    elapsed = time.monotonic() - started
+    tests = report.check("tests")
+    assert tests.tests.model_dump() == {"passed": 1, "failed": 9, "errors": 0, "skipped": 0}, report.summary()
+    first, *rest = tests.failing_tests
+    assert first.test_id == "test_bitcount.py::test_bitcount[input_data0-7]"
+    assert "longer than its limit of 60 s" in first.message
+    assert len(rest) == 8 and all("not run: the case test_bitcount.py::test_bitcount[input_data0-7]" in f.message
+                                  for f in rest)
+    assert elapsed < 90, f"the check took {elapsed:.0f} s"

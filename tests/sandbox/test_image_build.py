@@ -120,3 +120,21 @@ def test_an_empty_base_image_setting_is_a_configuration_error(engine, monkeypatc
     monkeypatch.setenv("AURA_SANDBOX_BASE_IMAGE", "")
     assert main(["sandbox", "build"]) == 2
     assert "AURA_SANDBOX_BASE_IMAGE is empty" in capsys.readouterr().err and fake.builds == []
+
+
+def test_a_language_image_has_only_that_toolchain_and_is_reused_by_its_labels(engine, capsys):
+    from sandbox.cli import language_image
+
+    fake = engine({BASE: {}})
+    assert main(["sandbox", "build", "--language", "go"]) == 0
+    [build] = fake.builds
+    assert build["tag"] == "aura-sicd-check:go" and build["buildargs"]["LANGUAGES"] == "go"
+    assert build["labels"][f"{IMAGE_LABEL}.languages"] == "go"
+    settings = SandboxSettings()
+    fake.existing["aura-sicd-check:go"] = build["labels"]
+    assert language_image(settings, "go") == "aura-sicd-check:go" and len(fake.builds) == 1  # reused
+    assert language_image(settings, "python") == "aura-sicd-check:python"
+    assert fake.builds[-1]["buildargs"]["LANGUAGES"] == ""  # Python and the tools only
+    # the default image keeps every toolchain
+    assert main(["sandbox", "build"]) == 0
+    assert fake.builds[-1]["buildargs"]["LANGUAGES"] == "go javascript rust java ruby php"

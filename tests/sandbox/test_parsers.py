@@ -6,7 +6,14 @@ import json
 from pathlib import Path
 
 from sandbox import CheckReport, CheckResult, CheckStatus, CommandResult, FailingTest, TestCounts
-from sandbox.parsers import go_unfinished_tests, parse_go_test_json, parse_junit, parse_node_output, parse_pytest_summary
+from sandbox.parsers import (
+    go_unfinished_tests,
+    parse_go_test_json,
+    parse_junit,
+    parse_node_output,
+    parse_pytest_summary,
+    strip_ansi,
+)
 from sandbox.plans import CheckSpec
 from sandbox.runner import judge, pass_rate
 
@@ -162,3 +169,16 @@ def test_a_junit_report_with_thousands_of_failures_is_bounded():
     assert check.tests is not None and check.tests.failed == 5000  # the counts keep the totals
     assert len(check.failing_tests) == MAX_FAILING_TESTS
     assert len(check.failing_tests[0].test_id) == MAX_TEST_ID_CHARS and len(check.failing_tests[0].message) == 1000
+
+
+def test_colour_codes_are_stripped_before_parsing():
+    # vitest 3 with colours on (CI=true and no NO_COLOR), as recorded: bold/dim codes inside the summary
+    coloured = ("\x1b[2m Test Files \x1b[22m \x1b[1m\x1b[31m1 failed\x1b[39m\x1b[22m\x1b[2m | \x1b[22m"
+                "\x1b[1m\x1b[32m2 passed\x1b[39m\x1b[22m\x1b[90m (3)\x1b[39m\n"
+                "\x1b[2m      Tests \x1b[22m \x1b[1m\x1b[31m2 failed\x1b[39m\x1b[22m\x1b[2m | \x1b[22m"
+                "\x1b[1m\x1b[32m5 passed\x1b[39m\x1b[22m\x1b[90m (7)\x1b[39m\n")
+    assert parse_node_output(coloured)[0] is None  # the codes hide the summary from the parser
+    assert parse_node_output(strip_ansi(coloured))[0] == TestCounts(passed=5, failed=2)
+    spec = CheckSpec(name="tests", command=["npm", "test"], parser="node")
+    assert strip_ansi("\x1b]8;;https://x.org\x07link\x1b]8;;\x07 \x1b[0Kdone") == "link done"
+    assert judge(spec, CommandResult(argv=[], exit_code=1, output=strip_ansi(coloured))).tests.failed == 2

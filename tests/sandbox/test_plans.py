@@ -148,3 +148,26 @@ def test_tests_kept_in_a_loose_test_py_are_given_to_pytest(tmp_path):
     (tmp_path / "tests").mkdir()
     (tmp_path / "tests" / "test_more.py").write_text("def test_y():\n    assert True\n")
     assert tests_command(tmp_path)[-1] != "test.py"  # discovery finds tests: left to it
+
+
+@pytest.mark.parametrize("script, command", [
+    ("node --test", ["node", "--test-timeout={test_timeout_ms}", "--test"]),
+    ("node --test test/", ["node", "--test-timeout={test_timeout_ms}", "--test", "test/"]),
+    ("node --test --test-timeout=5000", ["npm", "test", "--silent"]),  # the project's own limit
+    ("xo && node --test", ["npm", "test", "--silent"]),  # a shell line: npm runs it
+    ("jest", ["npm", "test", "--silent"]),  # jest, vitest, mocha and ava have their own limits
+])
+def test_node_test_runner_gets_a_per_test_limit(script, command):
+    from sandbox.plans import javascript_test_command
+
+    assert javascript_test_command({"scripts": {"test": script}}) == command
+    assert javascript_test_command({"scripts": {"test": script, "pretest": "tsc"}}) == ["npm", "test", "--silent"]
+
+
+def test_the_limit_is_filled_in_or_left_out():
+    from sandbox.runner import with_test_limit
+
+    command = ["node", "--test-timeout={test_timeout_ms}", "--test"]
+    assert with_test_limit(command, 60) == ["node", "--test-timeout=60000", "--test"]
+    assert with_test_limit(command, 0) == ["node", "--test"]
+    assert with_test_limit(["npm", "test"], 60) == ["npm", "test"]

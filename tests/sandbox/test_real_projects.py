@@ -103,3 +103,18 @@ async def test_rust_crate_fnv(bwrap_settings, tmp_path):
     tests = report.check("tests")
     assert tests.status == CheckStatus.PASSED, report.summary()
     assert tests.tests.passed == 4 and report.pass_rate == 1.0  # 2 unit tests, 2 doc tests
+
+
+async def test_a_project_the_check_tools_depend_on_is_tested_from_its_own_code(bwrap_settings, tmp_path):
+    """mypy_extensions is a dependency of mypy: the repository's module, not the tools' copy, is imported,
+    from any directory (an editable install's .pth once came after the tools' on the import path)."""
+    repo = clone("mypy_extensions", "master", tmp_path)
+    async with open_sandbox(settings_for("bwrap", **REAL_LIMITS), repo) as box:
+        where = await box.run(["sh", "-c", "cd tests && python -c 'import mypy_extensions as m, pytest as p; "
+                               "print(m.__file__, p.__file__)'"])
+        tests = await box.run(["python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/testextensions.py"])
+    assert where.ok, where.output
+    module, runner = where.output.split()
+    assert module == "/workspace/mypy_extensions.py"
+    assert runner.startswith("/opt/aura-env/venv/")  # the test runner lives in the project's environment
+    assert tests.ok and "12 passed" in tests.output, tests.output
