@@ -53,6 +53,7 @@ class CheckReport(BaseModel):
     pass_rate: float = Field(0.0, ge=0.0, le=1.0)
     pass_rate_reason: str = ""  # why the pass rate is what it is, e.g. "syntax error in a.py"
     duration_s: float = 0.0
+    selected_tests: list[str] | None = None  # the test files or packages the run was narrowed to; None: all
 
     @property
     def all_green(self) -> bool:

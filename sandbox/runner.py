@@ -24,6 +24,7 @@ from sandbox.parsers import (
     parse_pytest_summary,
 )
 from sandbox.plans import CheckSpec, Plan
+from sandbox.selection import SELECT_ENV, SELECT_PLUGIN
 from sandbox.reports import CheckReport, CheckResult, CheckStatus, FailingTest, TestCounts
 
 # pytest exit codes: 2 interrupted (collection errors), 3 internal error, 4 usage error, 5 no tests collected
@@ -33,6 +34,7 @@ JUNIT_DIR = "/tmp/aura-sicd"
 PLUGIN_DIR = f"{JUNIT_DIR}/plugins"
 TIMEOUT_PLUGIN = "aura_sicd_timeout"
 PLUGIN_SOURCE = Path(__file__).with_name("plugins") / f"{TIMEOUT_PLUGIN}.py"
+SELECT_SOURCE = Path(__file__).with_name("plugins") / f"{SELECT_PLUGIN}.py"
 UNFINISHED = "did not finish"
 REPORT_PARSERS = ("surefire", "phpunit", "rspec")  # whose command writes a report to $AURA_SICD_REPORT
 
@@ -54,6 +56,12 @@ def with_timeout_plugin(command: list[str]) -> list[str] | None:
     if program.startswith("python") and command[1:3] == ["-m", "pytest"]:
         return [*command[:3], "-p", TIMEOUT_PLUGIN, *command[3:]]
     return None
+
+
+def _with_plugin(command: list[str], plugin: str) -> list[str]:
+    """`command` (already loading the timeout plugin) loading `plugin` too."""
+    at = command.index(TIMEOUT_PLUGIN) + 1
+    return [*command[:at], "-p", plugin, *command[at:]]
 
 
 async def write_files(backend: Backend, files: list[tuple[str, str, str]]) -> bool:
@@ -80,8 +88,13 @@ async def run_plan(backend: Backend, plan: Plan, *, default_timeout: float) -> C
     started = time.monotonic()
     await write_files(backend, [("missing", path, text) for path, text in plan.check_files.items()])
     plugged = {s.name: c for s in plan.checks if s.parser == "pytest" and (c := with_timeout_plugin(s.command))}
-    if plugged and not await write_files(backend, [("always", f"{PLUGIN_DIR}/{TIMEOUT_PLUGIN}.py",
-                                                    PLUGIN_SOURCE.read_text(encoding="utf-8"))]):
+    plugins = [("always", f"{PLUGIN_DIR}/{TIMEOUT_PLUGIN}.py", PLUGIN_SOURCE.read_text(encoding="utf-8"))]
+    selection_path = f"{JUNIT_DIR}/selected-{uuid.uuid4().hex[:12]}.txt"
+    if plan.selected_tests is not None and plugged:
+        plugged = {name: _with_plugin(command, SELECT_PLUGIN) for name, command in plugged.items()}
+        plugins += [("always", f"{PLUGIN_DIR}/{SELECT_PLUGIN}.py", SELECT_SOURCE.read_text(encoding="utf-8")),
+                    ("always", selection_path, "".join(f"{p}\n" for p in plan.selected_tests))]
+    if plugged and not await write_files(backend, plugins):
         plugged = {}
     results = []
     for spec in plan.checks:
@@ -100,6 +113,8 @@ async def run_plan(backend: Backend, plan: Plan, *, default_timeout: float) -> C
             env["PYTHONPATH"] = ":".join(p for p in (PLUGIN_DIR, env.get("PYTHONPATH")) if p)
             env["AURA_SICD_TEST_TIMEOUT_S"] = f"{plan.test_timeout_s:g}"
             env["AURA_SICD_CURRENT_TEST"] = current_path
+            if plan.selected_tests is not None:
+                env[SELECT_ENV] = selection_path
         result = await backend.exec(command, timeout=spec.timeout_s or default_timeout, env=env)
         junit = None
         if spec.parser == "pytest" and not result.timed_out:
@@ -111,8 +126,10 @@ async def run_plan(backend: Backend, plan: Plan, *, default_timeout: float) -> C
             unfinished = await _running_test(backend, current_path)
         results.append(judge(spec, result, junit, unfinished))
     rate, reason = pass_rate(results)
+    narrowed = plan.selected_tests is not None and (bool(plugged) or all(s.parser != "pytest" for s in plan.checks))
     return CheckReport(backend=backend.name, checks=results, pass_rate=rate, pass_rate_reason=reason,
-                       duration_s=round(time.monotonic() - started, 3))
+                       duration_s=round(time.monotonic() - started, 3),
+                       selected_tests=plan.selected_tests if narrowed else None)
 
 
 def judge(spec: CheckSpec, result: CommandResult, junit: bytes | None = None, unfinished: str | None = None,

@@ -1,0 +1,61 @@
+"""Narrowing a plan's test checks to a selection of tests: the run that comes before the full suite.
+
+A selection names test files (pytest: paths relative to the workspace) or packages (Go: directories,
+`./pkg/a`). A test check is narrowed when the sandbox knows how to narrow its runner:
+
+- pytest started directly (`pytest ...`, `python -m pytest ...`): the plugin `aura_sicd_select` makes
+  pytest skip, at collection already, every file and directory that holds no selected file, whatever
+  paths or `testpaths` the command names; conftest files on the way still load;
+- `go test ... ./...`: the pattern is replaced by the selected packages.
+
+Checks without tests (syntax, lint, types) run as they are. A test check the sandbox cannot narrow (a
+wrapper such as tox or make, another runner) is left out of the narrowed plan: the full run that follows
+covers it. When no test check can be narrowed, there is no narrowed plan.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from sandbox.plans import CheckSpec, Plan
+
+SELECT_PLUGIN = "aura_sicd_select"
+SELECT_ENV = "AURA_SICD_SELECT"  # the file listing the selected paths, one a line
+
+
+class TestSelection(BaseModel):
+    __test__ = False  # not a pytest class
+
+    paths: list[str] = Field(min_length=1)  # test files (pytest) or package directories (Go, `./dir`)
+
+
+def starts_pytest(command: list[str]) -> bool:
+    """Whether `command` starts pytest itself (not through sh -c, tox or make)."""
+    program = command[0].rsplit("/", 1)[-1] if command else ""
+    return program in ("pytest", "py.test") or (program.startswith("python") and command[1:3] == ["-m", "pytest"])
+
+
+def _narrow_check(spec: CheckSpec, selection: TestSelection) -> CheckSpec | None:
+    if spec.parser == "pytest" and starts_pytest(spec.command):
+        return spec  # the runner loads the plugin (runner.py)
+    if spec.parser == "go" and spec.command[:2] == ["go", "test"] and "./..." in spec.command:
+        at = spec.command.index("./...")
+        packages = [p if p.startswith("./") else f"./{p}" for p in selection.paths]
+        return spec.model_copy(update={"command": [*spec.command[:at], *packages, *spec.command[at + 1:]]})
+    return None
+
+
+def narrow_plan(plan: Plan, selection: TestSelection) -> Plan | None:
+    """The plan with its test checks narrowed to `selection` (see the module's docstring), or None when
+    none of them can be."""
+    checks: list[CheckSpec] = []
+    narrowed = 0
+    for spec in plan.checks:
+        if spec.parser == "none":
+            checks.append(spec)
+        elif (narrow := _narrow_check(spec, selection)) is not None:
+            checks.append(narrow)
+            narrowed += 1
+    if not narrowed:
+        return None
+    return plan.model_copy(update={"checks": checks, "selected_tests": list(selection.paths)})
