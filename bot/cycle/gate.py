@@ -60,7 +60,7 @@ class GatedCheck(BaseModel):
     impact: TestImpact
 
 
-def tests_run(report: CheckReport) -> int:
+def count_tests_run(report: CheckReport) -> int:
     return sum(c.tests.run for c in report.checks if c.tests is not None)
 
 
@@ -85,7 +85,7 @@ async def gated_check(box: SelectingBox, workdir: Path, selection: Selection, ba
             impact.full_run_s = first.duration_s
             impact.note = "The sandbox cannot narrow this project's test command: the full suite ran."
             return GatedCheck(report=first, impact=impact)
-        impact.selected_run_s, impact.selected_tests_run = first.duration_s, tests_run(first)
+        impact.selected_run_s, impact.selected_tests_run = first.duration_s, count_tests_run(first)
         if compare(baseline, _judgeable(first), task_text).blocking:
             impact.stopped_after_selection = True
             return GatedCheck(report=first, impact=impact)

@@ -1,0 +1,99 @@
+"""The gated check in the real bubblewrap sandbox: an attempt that fails its selected tests never reaches
+the full suite; one that passes them does, and the full suite's report is the one judged."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.cycle.baseline import Baseline, compare
+from bot.cycle.gate import count_tests_run, gated_check
+from bot.cycle.impact import select_tests
+from bot.workspace import run_git
+from sandbox import open_sandbox
+from sandbox.box import backend_class
+from sandbox.config import SandboxSettings
+from sandbox.selection import TestSelection
+from tests.repos import make_repo
+
+SHOP = {
+    "shop/__init__.py": "",
+    "shop/price.py": "def net(gross, rate):\n    return round(gross / (1 + rate), 2)\n",
+    "shop/words.py": "def shout(s):\n    return s.upper()\n",
+    "tests/test_price.py": "from shop.price import net\n\n\ndef test_net():\n    assert net(119, 0.19) == 100\n",
+    "tests/test_words.py": "from shop.words import shout\n\n\ndef test_shout():\n    assert shout('a') == 'A'\n",
+    # a dependency no import shows: only the full suite sees it
+    "tests/test_registry.py": "import importlib\n\n\ndef test_loaded_by_name():\n"
+                              "    assert importlib.import_module('shop.' + 'price').net(2, 1) == 1\n",
+    **{f"tests/test_other{i}.py": "def test_other():\n    assert True\n" for i in range(3)},
+}
+TASK = "net() should also accept a rate of zero"
+
+
+class CountingBox:
+    """The real sandbox, with a record of each check's selection (None: the full suite)."""
+
+    def __init__(self, box):
+        self.box = box
+        self.runs: list[list[str] | None] = []
+
+    async def check(self, workdir: Path, *, selection: TestSelection | None = None):
+        self.runs.append(selection.paths if selection else None)
+        return await self.box.check(workdir, selection=selection)
+
+
+@pytest.fixture
+def settings() -> SandboxSettings:
+    settings = SandboxSettings(_env_file=None, backend="bwrap")
+    reason = backend_class("bwrap").unavailable_reason(settings)
+    if reason:
+        pytest.skip(f"bwrap sandbox unavailable: {reason}")
+    return settings
+
+
+def attempt(repo: Path, price: str) -> str:
+    (repo / "shop/price.py").write_text(price)
+    return run_git(["diff"], repo)
+
+
+async def check_attempts(repo: Path, settings: SandboxSettings, *prices: str):
+    async with open_sandbox(settings, repo) as box:
+        baseline = Baseline.of("base", await box.check(repo))
+        out = []
+        for price in prices:
+            counting = CountingBox(box)
+            diff = attempt(repo, price)
+            selection = select_tests(repo, "python", diff, TASK, baseline)
+            out.append((counting, await gated_check(counting, repo, selection, baseline, TASK), baseline))
+            run_git(["checkout", "--", "."], repo)
+        return out
+
+
+async def test_a_failing_attempt_never_reaches_the_full_suite_and_a_passing_one_does(tmp_path, settings):
+    repo = make_repo(tmp_path / "shop", SHOP)
+    broken = "def net(gross, rate):\n    return gross * rate\n"
+    right = "def net(gross, rate):\n    return round(gross / (1 + (rate or 0)), 2)\n"
+    (failing, failed, baseline), (passing, passed, _) = await check_attempts(repo, settings, broken, right)
+
+    assert failing.runs == [["tests/test_price.py"]]  # one run, the selection: never the full suite
+    assert failed.impact.stopped_after_selection and failed.impact.full_run_s is None
+    assert failed.report.selected_tests == ["tests/test_price.py"]
+    assert compare(baseline, failed.report, TASK).new_failures == ["tests/test_price.py::test_net"]
+    assert [t.reasons for t in failed.impact.selection.tests] == [["imports shop/price.py", "named after shop/price.py"]]
+
+    assert passing.runs == [["tests/test_price.py"], None]  # the selection, then the full suite
+    assert not passed.impact.stopped_after_selection
+    assert passed.impact.selected_tests_run == 1 and passed.impact.full_run_s is not None
+    assert passed.report.selected_tests is None and count_tests_run(passed.report) == baseline.tests_run == 6
+    assert not compare(baseline, passed.report, TASK).blocking
+
+
+async def test_the_full_suite_catches_what_the_selection_cannot_see(tmp_path, settings):
+    repo = make_repo(tmp_path / "shop", SHOP)
+    # right for test_net, wrong for the test that loads the module by name
+    odd = "def net(gross, rate):\n    return 100.0 if gross == 119 else -1\n"
+    [(counting, gated, baseline)] = await check_attempts(repo, settings, odd)
+    assert counting.runs == [["tests/test_price.py"], None]
+    assert compare(baseline, gated.report, TASK).new_failures == ["tests/test_registry.py::test_loaded_by_name"]
+    assert "Full suite" in gated.impact.summary()
