@@ -8,9 +8,11 @@ A selection names test files (pytest: paths relative to the workspace) or packag
   paths or `testpaths` the command names; conftest files on the way still load;
 - `go test ... ./...`: the pattern is replaced by the selected packages.
 
-Checks without tests (syntax, lint, types) run as they are. A test check the sandbox cannot narrow (a
-wrapper such as tox or make, another runner) is left out of the narrowed plan: the full run that follows
-covers it. When no test check can be narrowed, there is no narrowed plan.
+The narrowed plan holds the narrowed test checks only. The checks without tests (syntax, lint, types)
+look at the whole project whatever the selection, and a type checker can take as long as the suite: they
+run in the full run that follows a passing selection, as does a test check the sandbox cannot narrow (a
+wrapper such as tox or make, another runner). When no test check can be narrowed, there is no narrowed
+plan.
 """
 
 from __future__ import annotations
@@ -48,14 +50,8 @@ def _narrow_check(spec: CheckSpec, selection: TestSelection) -> CheckSpec | None
 def narrow_plan(plan: Plan, selection: TestSelection) -> Plan | None:
     """The plan with its test checks narrowed to `selection` (see the module's docstring), or None when
     none of them can be."""
-    checks: list[CheckSpec] = []
-    narrowed = 0
-    for spec in plan.checks:
-        if spec.parser == "none":
-            checks.append(spec)
-        elif (narrow := _narrow_check(spec, selection)) is not None:
-            checks.append(narrow)
-            narrowed += 1
-    if not narrowed:
+    checks = [narrow for spec in plan.checks if spec.parser != "none"
+              and (narrow := _narrow_check(spec, selection)) is not None]
+    if not checks:
         return None
     return plan.model_copy(update={"checks": checks, "selected_tests": list(selection.paths)})

@@ -1,9 +1,10 @@
 """An attempt's check: its selected tests first, then the full suite as the gate.
 
-The selection (bot/cycle/impact.py) runs first, with the checks that have no tests (syntax, lint,
-types). Judged against the baseline by the same rules as a full run (bot/cycle/baseline.py `compare`), an
-attempt that fails there is rejected on that report and never pays for the full suite. One that passes is
-checked with the full suite, and that report is the one the verdict reads: a selection approves nothing.
+The selected tests (bot/cycle/impact.py) run first, alone: the checks that look at the whole project
+(syntax, lint, types) wait for the full run. Judged against the baseline by the same rules as a full run
+(bot/cycle/baseline.py `compare`), an attempt that fails there is rejected on that report and never pays
+for the full suite. One that passes is checked with the full suite, and that report is the one the
+verdict reads: a selection approves nothing.
 Without a selection, or without a baseline to judge one by, the full suite runs at once, as before.
 """
 
@@ -32,7 +33,7 @@ class TestImpact(BaseModel):
     __test__ = False  # not a pytest class
 
     selection: Selection
-    selected_run_s: float | None = None  # the selected tests (with the checks that have no tests)
+    selected_run_s: float | None = None  # the selected tests
     selected_tests_run: int | None = None
     stopped_after_selection: bool = False  # the selection failed: the full suite did not run
     full_run_s: float | None = None
