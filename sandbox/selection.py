@@ -1,12 +1,16 @@
 """Narrowing a plan's test checks to a selection of tests: the run that comes before the full suite.
 
-A selection names test files (pytest: paths relative to the workspace) or packages (Go: directories,
-`./pkg/a`). A test check is narrowed when the sandbox knows how to narrow its runner:
+A selection names test files (pytest: paths relative to the workspace), packages (Go: directories,
+`./pkg/a`), crates (Rust: package names), or, for runners that find the tests related to a change
+themselves (jest, vitest), the changed files. A test check is narrowed when the sandbox knows how to
+narrow its runner:
 
 - pytest started directly (`pytest ...`, `python -m pytest ...`): the plugin `aura_sicd_select` makes
   pytest skip, at collection already, every file and directory that holds no selected file, whatever
   paths or `testpaths` the command names; conftest files on the way still load;
-- `go test ... ./...`: the pattern is replaced by the selected packages.
+- `go test ... ./...`: the pattern is replaced by the selected packages;
+- `cargo test ...`: `-p crate` for each selected crate (instead of `--workspace`);
+- `npm test ...` whose script runs jest: `-- --findRelatedTests <files>`; vitest: `-- related <files>`.
 
 The narrowed plan holds the narrowed test checks only. The checks without tests (syntax, lint, types)
 look at the whole project whatever the selection, and a type checker can take as long as the suite: they
@@ -16,6 +20,8 @@ plan.
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -28,7 +34,9 @@ SELECT_ENV = "AURA_SICD_SELECT"  # the file listing the selected paths, one a li
 class TestSelection(BaseModel):
     __test__ = False  # not a pytest class
 
-    paths: list[str] = Field(min_length=1)  # test files (pytest) or package directories (Go, `./dir`)
+    paths: list[str] = Field(min_length=1)  # test files (pytest), packages (Go, `./dir`), crates (Rust), or
+    # with `related`, the changed files whose tests the runner finds itself
+    related: Literal["jest", "vitest"] | None = None
 
 
 def starts_pytest(command: list[str]) -> bool:
@@ -38,12 +46,21 @@ def starts_pytest(command: list[str]) -> bool:
 
 
 def _narrow_check(spec: CheckSpec, selection: TestSelection) -> CheckSpec | None:
-    if spec.parser == "pytest" and starts_pytest(spec.command):
+    if spec.parser == "pytest" and starts_pytest(spec.command) and selection.related is None:
         return spec  # the runner loads the plugin (runner.py)
-    if spec.parser == "go" and spec.command[:2] == ["go", "test"] and "./..." in spec.command:
+    if spec.parser == "go" and spec.command[:2] == ["go", "test"] and "./..." in spec.command \
+            and selection.related is None:
         at = spec.command.index("./...")
         packages = [p if p.startswith("./") else f"./{p}" for p in selection.paths]
         return spec.model_copy(update={"command": [*spec.command[:at], *packages, *spec.command[at + 1:]]})
+    if spec.parser == "cargo" and spec.command[:2] == ["cargo", "test"] and selection.related is None:
+        rest = [a for a in spec.command[2:] if a not in ("--workspace", "--all")]
+        crates = [arg for crate in selection.paths for arg in ("-p", crate)]
+        return spec.model_copy(update={"command": ["cargo", "test", *crates, *rest]})
+    if spec.parser == "node" and spec.command[:2] == ["npm", "test"] and selection.related is not None:
+        extra = ["--findRelatedTests", *selection.paths] if selection.related == "jest" else ["related", *selection.paths]
+        separator = [] if "--" in spec.command else ["--"]
+        return spec.model_copy(update={"command": [*spec.command, *separator, *extra]})
     return None
 
 

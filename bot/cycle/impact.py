@@ -9,6 +9,10 @@ A test file (Python) or a package (Go) is selected, each with the reasons it was
   (bot/context/imports.py), or is named after one (`test_todo.py` for `ext/todo.py`);
 - with `--doctest-modules` in the project's pytest settings, a changed module itself, for its doctests.
 
+Go selects packages (the changed ones and those that import them), Rust the workspace's crates (the
+changed ones and those that depend on them by path), and for jest and vitest the changed files are handed
+to the runner, which finds their related tests itself (`--findRelatedTests`, `related`).
+
 Where nothing is known — another language, a change to a file no import reaches (a setting, a data
 file), nothing selected, or most of the suite selected anyway — there is no selection, and the full suite
 runs at once, as before. A selection never approves anything: the full suite is the gate (gate.py).
@@ -16,8 +20,11 @@ runs at once, as before. A selection never approves anything: the full suite is 
 
 from __future__ import annotations
 
+import json
 import re
+import tomllib
 from pathlib import Path, PurePosixPath
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -46,20 +53,24 @@ class Selection(BaseModel):
     """The tests chosen for an attempt, or why the full suite runs at once."""
 
     tests: list[SelectedTest] = Field(default_factory=list)
-    out_of: int = 0  # the project's test files (Python) or packages with tests (Go)
+    out_of: int = 0  # the project's test files (Python), packages with tests (Go), crates (Rust)
     full_suite_only: str | None = None  # why there is no selection
+    related: Literal["jest", "vitest"] | None = None  # `tests` are changed files; the runner finds their tests
 
     @property
     def paths(self) -> list[str]:
         return [t.path for t in self.tests]
 
     def for_sandbox(self) -> TestSelection | None:
-        return TestSelection(paths=self.paths) if self.tests and self.full_suite_only is None else None
+        if not self.tests or self.full_suite_only is not None:
+            return None
+        return TestSelection(paths=self.paths, related=self.related)
 
     def summary(self) -> str:
         if self.full_suite_only:
             return f"the full suite at once: {self.full_suite_only}"
-        lines = [f"{len(self.tests)} of {self.out_of} test files first:"]
+        what = "changed files, whose related tests the runner finds," if self.related else f"of {self.out_of}"
+        lines = [f"{len(self.tests)} {what} first:"]
         lines += [f"- {t.path}: {'; '.join(t.reasons)}" for t in self.tests[:30]]
         if len(self.tests) > 30:
             lines.append(f"- ... {len(self.tests) - 30} more")
@@ -80,6 +91,10 @@ def select_tests(root: Path, language: str, diff: str, task_text: str, baseline:
         return _python(root, changed, task_text, baseline)
     if language == "go":
         return _go(root, changed)
+    if language == "rust":
+        return _rust(root, changed)
+    if language == "javascript":
+        return _javascript(root, changed)
     return Selection(full_suite_only=f"no test selection is known for {language} projects yet")
 
 
@@ -92,13 +107,13 @@ class _Chooser:
         if reason not in reasons:
             reasons.append(reason)
 
-    def selection(self, out_of: int) -> Selection:
+    def selection(self, out_of: int, unit: str = "test files") -> Selection:
         tests = [SelectedTest(path=p, reasons=r) for p, r in sorted(self.chosen.items())]
         if not tests:
             return Selection(out_of=out_of, full_suite_only="no test is known to depend on the change")
         if out_of and len(tests) >= MOST_OF_THE_SUITE * out_of:
             return Selection(tests=tests, out_of=out_of,
-                             full_suite_only=f"the change reaches {len(tests)} of {out_of} test files")
+                             full_suite_only=f"the change reaches {len(tests)} of {out_of} {unit}")
         return Selection(tests=tests, out_of=out_of)
 
 
@@ -217,8 +232,90 @@ def _go(root: Path, changed: list[str]) -> Selection:
         if package in with_tests:
             chooser.add(_go_path(package), f"imports {_go_path(origin)}"
                         + (f" (through {_go_path(through)})" if through else ""))
-    return chooser.selection(len(with_tests))
+    return chooser.selection(len(with_tests), "packages with tests")
 
 
 def _go_path(package: str) -> str:
     return "." if package == "." else f"./{package}"
+
+
+# --- Rust -----------------------------------------------------------------------------------------------
+
+
+def _toml(path: Path) -> dict:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return {}
+
+
+def _rust(root: Path, changed: list[str]) -> Selection:
+    """A workspace's crates: the changed ones and those that depend on them by path."""
+    top = _toml(root / "Cargo.toml")
+    members = [m for pattern in top.get("workspace", {}).get("members", []) for m in root.glob(pattern)
+               if (m / "Cargo.toml").is_file()]
+    crates: dict[str, str] = {}  # directory -> crate name
+    manifests: dict[str, dict] = {}
+    for directory in [*members, *([root] if "package" in top else [])]:
+        manifest = _toml(directory / "Cargo.toml")
+        name = manifest.get("package", {}).get("name")
+        if isinstance(name, str):
+            rel = directory.relative_to(root).as_posix()
+            crates[rel], manifests[rel] = name, manifest
+    if len(crates) < 2:
+        return Selection(full_suite_only="a single crate: cargo test runs it whole")
+    by_name = {name: rel for rel, name in crates.items()}
+    shared = top.get("workspace", {}).get("dependencies", {})
+    graph = ImportGraph()
+    for rel, manifest in manifests.items():
+        for section in ("dependencies", "dev-dependencies", "build-dependencies"):
+            for dep, spec in manifest.get(section, {}).items():
+                spec = shared.get(dep, spec) if isinstance(spec, dict) and spec.get("workspace") else spec
+                name = spec.get("package", dep) if isinstance(spec, dict) else dep
+                if isinstance(spec, dict) and "path" in spec and name in by_name:
+                    graph.add(crates[rel], name)
+    changed_crates = set()
+    for path in changed:
+        if path in ("Cargo.toml", "Cargo.lock"):
+            return Selection(full_suite_only=f"the attempt changes the workspace's {path}")
+        owner = max((rel for rel in crates if rel == "." or path.startswith(rel + "/")), key=len, default=None)
+        if owner is not None:
+            changed_crates.add(crates[owner])
+        elif not _NEUTRAL.search(path):
+            return Selection(full_suite_only=f"the attempt changes {path}, which belongs to no crate")
+    chooser = _Chooser()
+    for crate in sorted(changed_crates):
+        chooser.add(crate, "the attempt changes it")
+    for crate, (origin, through) in graph.dependents(changed_crates).items():
+        chooser.add(crate, f"depends on {origin}" + (f" (through {through})" if through else ""))
+    return chooser.selection(len(crates), "crates")
+
+
+# --- JavaScript -----------------------------------------------------------------------------------------
+
+_JS_SOURCE = re.compile(r"\.[cm]?[jt]sx?$")
+
+
+def _javascript(root: Path, changed: list[str]) -> Selection:
+    """jest and vitest find the tests related to changed files themselves: hand them the files."""
+    try:
+        package = json.loads((root / "package.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return Selection(full_suite_only="no readable package.json")
+    script = (package.get("scripts") or {}).get("test", "") if isinstance(package, dict) else ""
+    script = script.strip() if isinstance(script, str) else ""
+    if re.match(r"^(npx\s+)?jest(\s|$)", script) and "&&" not in script:
+        runner: Literal["jest", "vitest"] = "jest"
+    elif re.match(r"^(npx\s+)?vitest(\s+--?[\w-]+(=\S+)?)*$", script):
+        runner = "vitest"
+    else:
+        return Selection(full_suite_only="the test script is neither jest nor vitest alone: no related tests known")
+    chooser = _Chooser()
+    for path in changed:
+        if _JS_SOURCE.search(path):
+            if (root / path).is_file():
+                chooser.add(path, f"changed by the attempt: {runner} runs the tests related to it")
+        elif not _NEUTRAL.search(path):
+            return Selection(full_suite_only=f"the attempt changes {path}, which no import leads to")
+    selection = chooser.selection(0)
+    return selection.model_copy(update={"related": runner})

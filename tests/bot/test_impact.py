@@ -146,3 +146,50 @@ def test_a_real_project_selects_by_its_imports(humanize):
     assert "named after src/humanize/filesize.py" in chosen["tests/test_filesize.py"]
     assert not {"tests/test_time.py", "tests/test_number.py", "tests/test_lists.py"} & set(chosen)
     git(humanize, "reset", "-q", "--hard")
+
+
+WORKSPACE = {
+    "Cargo.toml": '[workspace]\nmembers = ["crates/*"]\nresolver = "2"\n',
+    "crates/money/Cargo.toml": '[package]\nname = "money"\nversion = "0.1.0"\nedition = "2021"\n',
+    "crates/money/src/lib.rs": "pub fn cents(x: u32) -> u32 { x * 100 }\n",
+    "crates/cart/Cargo.toml": '[package]\nname = "cart"\nversion = "0.1.0"\nedition = "2021"\n\n'
+                              '[dependencies]\nmoney = { path = "../money" }\n',
+    "crates/cart/src/lib.rs": "pub fn total(x: u32) -> u32 { money::cents(x) }\n",
+    "crates/shop/Cargo.toml": '[package]\nname = "shop"\nversion = "0.1.0"\nedition = "2021"\n\n'
+                              '[dev-dependencies]\ncart = { path = "../cart" }\n',
+    "crates/shop/src/lib.rs": "pub fn open() -> bool { true }\n",
+    "crates/auth/Cargo.toml": '[package]\nname = "auth"\nversion = "0.1.0"\nedition = "2021"\n',
+    "crates/auth/src/lib.rs": "pub fn ok() -> bool { true }\n",
+    "crates/log/Cargo.toml": '[package]\nname = "log2"\nversion = "0.1.0"\nedition = "2021"\n',
+    "crates/log/src/lib.rs": "pub fn log() {}\n",
+}
+
+
+def test_rust_selects_the_changed_crate_and_those_that_depend_on_it(tmp_path):
+    repo = make_repo(tmp_path / "ws", WORKSPACE)
+    diff = diff_of(repo, {"crates/money/src/lib.rs": "pub fn cents(x: u32) -> u32 { x * 100 + 0 }\n"})
+    selection = select_tests(repo, "rust", diff, "", None)
+    assert selected(selection) == {"money": ["the attempt changes it"], "cart": ["depends on money"],
+                                   "shop": ["depends on money (through cart)"]}
+    assert selection.full_suite_only == "the change reaches 3 of 5 crates"
+    git(repo, "reset", "-q", "--hard")
+    diff = diff_of(repo, {"crates/cart/src/lib.rs": "pub fn total(x: u32) -> u32 { money::cents(x) + 0 }\n"})
+    assert select_tests(repo, "rust", diff, "", None).for_sandbox().paths == ["cart", "shop"]
+    git(repo, "reset", "-q", "--hard")
+    lock = select_tests(repo, "rust", diff_of(repo, {"Cargo.toml": WORKSPACE["Cargo.toml"] + "\n"}), "", None)
+    assert lock.full_suite_only == "the attempt changes the workspace's Cargo.toml"
+
+
+@pytest.mark.parametrize("script, runner", [("jest --ci", "jest"), ("vitest", "vitest"),
+                                            ("vitest --reporter=verbose", "vitest"), ("node --test", None),
+                                            ("vitest run", None), ("jest && eslint .", None)])
+def test_jest_and_vitest_are_handed_the_changed_files(tmp_path, script, runner):
+    repo = make_repo(tmp_path / "js", {"package.json": '{"scripts": {"test": "%s"}}' % script,
+                                       "src/sum.js": "module.exports = (a, b) => a + b\n"})
+    selection = select_tests(repo, "javascript", diff_of(repo, {"src/sum.js": "module.exports = (a, b) => b + a\n"}),
+                             "", None)
+    if runner is None:
+        assert selection.for_sandbox() is None and selection.full_suite_only
+    else:
+        narrowed = selection.for_sandbox()
+        assert (narrowed.related, narrowed.paths) == (runner, ["src/sum.js"])

@@ -71,3 +71,35 @@ async def test_a_narrowed_run_collects_only_the_selected_files(tmp_path: Path, b
     tests = only_mul.check("tests")
     assert tests.tests is not None and (tests.tests.passed, tests.tests.failed) == (1, 1)  # the conftest fixture loaded
     assert [t.test_id for t in tests.failing_tests] == ["tests/sub/test_mul.py::test_mul_wrong"]
+
+
+def test_cargo_and_npm_test_commands_are_narrowed():
+    cargo = Plan(language="rust", checks=[CheckSpec(name="tests", command=["cargo", "test", "--workspace",
+                                                                           "--offline"], parser="cargo")])
+    narrowed = narrow_plan(cargo, TestSelection(paths=["money", "cart"]))
+    assert narrowed.checks[0].command == ["cargo", "test", "-p", "money", "-p", "cart", "--offline"]
+
+    npm = Plan(language="javascript", checks=[CheckSpec(name="tests", command=["npm", "test", "--silent"],
+                                                        parser="node")])
+    jest = narrow_plan(npm, TestSelection(paths=["src/a.js"], related="jest"))
+    assert jest.checks[0].command == ["npm", "test", "--silent", "--", "--findRelatedTests", "src/a.js"]
+    vitest = narrow_plan(npm, TestSelection(paths=["src/a.ts"], related="vitest"))
+    assert vitest.checks[0].command == ["npm", "test", "--silent", "--", "related", "src/a.ts"]
+    assert narrow_plan(npm, TestSelection(paths=["tests/test_a.py"])) is None  # test files: not for npm test
+
+
+@pytest.mark.bwrap
+async def test_a_narrowed_cargo_run_tests_only_the_selected_crates(tmp_path: Path, bwrap_settings):
+    crate = '[package]\nname = "{0}"\nversion = "0.1.0"\nedition = "2021"\n'
+    test = "#[cfg(test)]\nmod tests {{\n    #[test]\n    fn {0}_works() {{ assert!({1}); }}\n}}\n"
+    repo = write_tree(tmp_path / "ws", {
+        "Cargo.toml": '[workspace]\nmembers = ["a", "b"]\nresolver = "2"\n',
+        "a/Cargo.toml": crate.format("a"), "a/src/lib.rs": test.format("a", "true"),
+        "b/Cargo.toml": crate.format("b"), "b/src/lib.rs": test.format("b", "false"),
+    })
+    async with open_sandbox(bwrap_settings, repo) as box:
+        report = await box.check(repo, selection=TestSelection(paths=["a"]))
+    tests = report.check("tests")
+    assert report.selected_tests == ["a"]
+    assert tests.status is CheckStatus.PASSED, tests.output  # b's failing test never ran
+    assert tests.tests is not None and tests.tests.passed == 1
