@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, model_validator
 
 from bot.cycle.baseline import Comparison
+from bot.cycle.gate import TestImpact
 from sandbox.reports import CheckReport
 
 
@@ -183,6 +184,7 @@ class IterationRecord(BaseModel):
     diff: str = ""
     check_report: CheckReport | None = None
     comparison: Comparison | None = None  # the check report against the base's (bot/cycle/baseline.py)
+    test_impact: TestImpact | None = None  # which tests ran first and why, and what the check cost (gate.py)
     rubric: Rubric | None = None
     reward: Reward | None = None
     guidance_out: AgitatorGuidance | None = None

@@ -28,7 +28,6 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from bot.context.imports import ImportGraph, go_graph, go_module, python_graph
 from bot.cycle.baseline import Baseline, relates_to_task
 from bot.workspace import GitError, run_git
 from sandbox.selection import TestSelection
@@ -157,6 +156,8 @@ def _python(root: Path, changed: list[str], task_text: str, baseline: Baseline |
                 chooser.add(where, f"{test_id} fails on the base and relates to the task")
     modules = [p for p in changed if p.endswith(".py") and not _PYTHON_TEST.search(p)]
     if modules:
+        from bot.context.imports import python_graph  # here: bot.context's package imports the records
+
         graph = python_graph(texts)
         _importers(chooser, graph, set(modules), set(tests))
         _named_after(chooser, modules, tests)
@@ -181,7 +182,7 @@ def _named_in_task(chooser: _Chooser, task_text: str, tests: list[str], texts: d
                 chooser.add(path, f"the task names {function}")
 
 
-def _importers(chooser: _Chooser, graph: ImportGraph, modules: set[str], tests: set[str]) -> None:
+def _importers(chooser: _Chooser, graph, modules: set[str], tests: set[str]) -> None:
     for path, (origin, through) in graph.dependents(modules).items():
         if path in tests:
             chooser.add(path, f"imports {origin}" + (f" (through {through})" if through else ""))
@@ -210,6 +211,7 @@ def _doctest_modules(root: Path) -> bool:
 
 
 def _go(root: Path, changed: list[str]) -> Selection:
+    from bot.context.imports import go_graph, go_module
     module = go_module((root / "go.mod").read_text(encoding="utf-8", errors="replace")) \
         if (root / "go.mod").is_file() else None
     if module is None:
@@ -251,6 +253,7 @@ def _toml(path: Path) -> dict:
 
 def _rust(root: Path, changed: list[str]) -> Selection:
     """A workspace's crates: the changed ones and those that depend on them by path."""
+    from bot.context.imports import ImportGraph
     top = _toml(root / "Cargo.toml")
     members = [m for pattern in top.get("workspace", {}).get("members", []) for m in root.glob(pattern)
                if (m / "Cargo.toml").is_file()]

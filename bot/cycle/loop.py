@@ -199,9 +199,11 @@ class Cycle(CycleSteps):
             return await self._finish(record, started, external_ms)
 
         check_started = time.perf_counter()
-        report = await self.step(f"check-{number}-{candidate_index}", self.check, ws, applied.diff, box)
+        gated = await self.step(f"check-{number}-{candidate_index}", self.check, ws, applied.diff, box,
+                                req.task.text, baseline)
         external_ms += (time.perf_counter() - check_started) * 1000
-        record.check_report = report
+        report = record.check_report = gated.report
+        record.test_impact = gated.impact
         await self.bus.emit(
             ChecksFinished(run_id=req.run_id, episode_id=req.episode_id, number=number, candidate=candidate_index, report=report)
         )
