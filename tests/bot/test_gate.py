@@ -97,3 +97,34 @@ async def test_the_full_suite_catches_what_the_selection_cannot_see(tmp_path, se
     assert counting.runs == [["tests/test_price.py"], None]
     assert compare(baseline, gated.report, TASK).new_failures == ["tests/test_registry.py::test_loaded_by_name"]
     assert "Full suite" in gated.impact.summary()
+
+
+async def test_in_the_cycle_the_wrong_fix_stops_at_its_selection_and_the_right_one_is_gated(tmp_path, fake_ollama):
+    from bot.config import Settings
+    from bot.cycle.loop import Cycle, CycleRequest
+    from bot.records import EpisodeStatus, IterationStatus
+    from tests.repos import CALC_FILES, CALC_TASK, DISC, GEN, GOOD_RUBRIC, RIGHT_FIX, WEAK_RUBRIC, WRONG_FIX
+
+    fillers = {f"tests/test_other{i}.py": "def test_other():\n    assert True\n" for i in range(3)}
+    repo = make_repo(tmp_path / "calc", {**CALC_FILES, **fillers})
+    fake_ollama.pull(GEN, DISC)
+    fake_ollama.queue("generator", WRONG_FIX, RIGHT_FIX)
+    fake_ollama.queue("discriminator", WEAK_RUBRIC, GOOD_RUBRIC)
+    fake_ollama.queue("agitator", {"guidance": "add must add", "focus_points": [], "improvement_plan": []})
+    settings = Settings(_env_file=None, ollama_host=fake_ollama.host, data_dir=tmp_path / "data", max_iterations=2,
+                        sandbox=SandboxSettings(_env_file=None, backend="bwrap"))
+
+    episode = await Cycle(settings, fake_ollama.llm()).run(CycleRequest(repo_dir=repo, task=CALC_TASK))
+
+    assert episode.status is EpisodeStatus.APPROVED
+    wrong, right = episode.iterations
+    assert wrong.status is IterationStatus.REJECTED
+    assert wrong.test_impact.stopped_after_selection and wrong.test_impact.full_run_s is None
+    assert wrong.check_report.selected_tests == ["tests/test_calc.py"]
+    assert wrong.comparison.still_failing_related == ["tests/test_calc.py::test_add"]
+    assert right.status is IterationStatus.APPROVED
+    assert right.test_impact.selected_tests_run == 2 and right.test_impact.full_run_s is not None
+    assert right.check_report.selected_tests is None  # the verdict read the full suite's report
+    assert right.check_report.check("tests").tests.passed == 5
+    reasons = {t.path: t.reasons for t in right.test_impact.selection.tests}
+    assert "imports calc.py" in reasons["tests/test_calc.py"]
