@@ -141,7 +141,8 @@ async def bench(project: Project, mirrors: Path, settings: SandboxSettings) -> l
                     selected_tests_run=impact.selected_tests_run, selected_s=impact.selected_run_s,
                     full_s=impact.full_run_s, check_s=impact.check_s, full_suite_s=full_s,
                     share=round(impact.check_s / full_s, 3) if full_s else 0.0,
-                    approved=impact.full_run_s is not None and not compare(baseline, gated.report, project.task).blocking,
+                    approved=impact.full_run_s is not None
+                and not compare(baseline, gated.report, project.task).blocking,
                     stopped_after_selection=impact.stopped_after_selection,
                     reasons={t.path: t.reasons for t in selection.tests},
                 )
@@ -158,8 +159,9 @@ def table(rows: list[Row]) -> str:
         selected = f"{r.selected} of {r.out_of}" if r.selected is not None else f"— ({r.why_full})"
         verdict = "approved" if r.approved else ("rejected, full suite skipped" if r.stopped_after_selection
                                                  else "rejected by the full suite")
-        lines.append(f"| {r.project} | {r.attempt} | {selected} | {r.selected_tests_run if r.selected_tests_run is not None else '—'} "
-                     f"| {_s(r.selected_s)} | {_s(r.full_s)} | {r.check_s:.1f} | {r.full_suite_s:.1f} | {r.share:.0%} | {verdict} |")
+        first = "—" if r.selected_tests_run is None else str(r.selected_tests_run)
+        lines.append(f"| {r.project} | {r.attempt} | {selected} | {first} | {_s(r.selected_s)} | {_s(r.full_s)} "
+                     f"| {r.check_s:.1f} | {r.full_suite_s:.1f} | {r.share:.0%} | {verdict} |")
     return "\n".join(lines)
 
 

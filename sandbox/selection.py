@@ -58,7 +58,8 @@ def _narrow_check(spec: CheckSpec, selection: TestSelection) -> CheckSpec | None
         crates = [arg for crate in selection.paths for arg in ("-p", crate)]
         return spec.model_copy(update={"command": ["cargo", "test", *crates, *rest]})
     if spec.parser == "node" and spec.command[:2] == ["npm", "test"] and selection.related is not None:
-        extra = ["--findRelatedTests", *selection.paths] if selection.related == "jest" else ["related", *selection.paths]
+        option = "--findRelatedTests" if selection.related == "jest" else "related"
+        extra = [option, *selection.paths]
         separator = [] if "--" in spec.command else ["--"]
         return spec.model_copy(update={"command": [*spec.command, *separator, *extra]})
     return None

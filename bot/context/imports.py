@@ -5,10 +5,10 @@ takes from them. A package's `__init__.py` often re-exports every submodule, so 
 would make every test depend on every module; a name taken from a package is followed to the module that
 defines it instead (`from pkg import thing`, `pkg.thing`), and the `__init__.py` itself counts only for
 its own code. A name that cannot be traced, or `from pkg import *`, counts the whole `__init__.py`
-with everything it imports. Imports under `if TYPE_CHECKING:` never run and do not count; a string that
-names a module in a test ("pkg.ext" handed to an extension loader, a mock.patch target) does. Tests depend on the
-conftest.py files above them. A dependency made otherwise (a registry filled by decorators, a plugin
-entry point) is not seen: the full suite, which always runs before approval, covers it.
+with everything it imports. Imports under `if TYPE_CHECKING:` never run and do not count; a string in a
+test that names a module ("pkg.ext" handed to an extension loader, a mock.patch target) does. Tests
+depend on the conftest.py files above them. A dependency made otherwise (a registry filled by
+decorators, a plugin entry point) is not seen: the full suite, which always runs before approval, does.
 
 Go: a package (a directory) depends on the module's packages its files import, its tests included.
 """

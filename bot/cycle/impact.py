@@ -35,8 +35,8 @@ from sandbox.selection import TestSelection
 MOST_OF_THE_SUITE = 0.5  # a selection this share of the test files or more: the full suite at once
 _DIFF_PATHS = re.compile(r"^diff --git a/(\S+) b/(\S+)$", re.M)
 _PYTHON_TEST = re.compile(r"(^|/)(test_[^/]*|[^/]*_test|tests?)\.py$")
-_NEUTRAL = re.compile(r"\.(md|rst|txt)$|(^|/)(docs?|changelog\.d|changes)/|(^|/)(CHANGES|CHANGELOG|AUTHORS|LICENSE)[^/]*$",
-                      re.I)
+_NEUTRAL = re.compile(  # prose: no test imports it
+    r"\.(md|rst|txt)$|(^|/)(docs?|changelog\.d|changes)/|(^|/)(CHANGES|CHANGELOG|AUTHORS|LICENSE)[^/]*$", re.I)
 _TEST_FUNCTION = re.compile(r"\b(test_?\w+|Test\w+)\b")
 _GENERIC_STEMS = {"__init__", "__main__", "util", "utils", "base", "core", "common", "misc", "main", "types",
                   "conftest", "helpers", "compat", "_version", "version", "setup"}
@@ -223,8 +223,9 @@ def _go(root: Path, changed: list[str]) -> Selection:
         parts = PurePosixPath(path).parts
         if path.endswith(".go"):
             changed_packages.add(str(PurePosixPath(path).parent))
-        elif "testdata" in parts:
-            changed_packages.add(str(PurePosixPath(*parts[: parts.index("testdata")])) if parts.index("testdata") else ".")
+        elif "testdata" in parts:  # read by the tests of the package that holds it
+            at = parts.index("testdata")
+            changed_packages.add(str(PurePosixPath(*parts[:at])) if at else ".")
         elif not _NEUTRAL.search(path):
             return Selection(full_suite_only=f"the attempt changes {path}, which no import leads to")
     chooser = _Chooser()

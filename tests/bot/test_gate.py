@@ -80,7 +80,8 @@ async def test_a_failing_attempt_never_reaches_the_full_suite_and_a_passing_one_
     assert failed.impact.stopped_after_selection and failed.impact.full_run_s is None
     assert failed.report.selected_tests == ["tests/test_price.py"]
     assert compare(baseline, failed.report, TASK).new_failures == ["tests/test_price.py::test_net"]
-    assert [t.reasons for t in failed.impact.selection.tests] == [["imports shop/price.py", "named after shop/price.py"]]
+    reasons = [t.reasons for t in failed.impact.selection.tests]
+    assert reasons == [["imports shop/price.py", "named after shop/price.py"]]
 
     assert passing.runs == [["tests/test_price.py"], None]  # the selection, then the full suite
     assert not passed.impact.stopped_after_selection

@@ -30,7 +30,8 @@ PACKAGE = {
     "tests/test_shapes.py": "from pkg import area\n\n\ndef test_area():\n    assert area(2, 3) == 6\n",
     "tests/test_words.py": "import pkg\n\n\ndef test_shout():\n    assert pkg.shout('a') == 'A'\n",
     "tests/test_deep.py": "import pkg\n\n\ndef test_twice():\n    assert pkg.sub.deep.twice(2) == 4\n",
-    "tests/test_patch.py": "from unittest import mock\n\n\n@mock.patch('pkg.words.shout')\ndef test_patched(m):\n    pass\n",
+    "tests/test_patch.py": "from unittest import mock\n\n\n@mock.patch('pkg.words.shout')\n"
+                           "def test_patched(m):\n    pass\n",
     "README.md": "# pkg\n",
     **{f"tests/test_other{i}.py": "def test_other():\n    assert True\n" for i in range(4)},
 }
@@ -77,10 +78,12 @@ def test_a_changed_module_selects_the_tests_that_import_it_with_the_reason(tmp_p
 
 def test_tests_the_attempt_changes_the_task_names_and_the_base_fails_are_chosen(tmp_path):
     repo = make_repo(tmp_path / "pkg", PACKAGE)
-    diff = diff_of(repo, {"tests/test_new.py": "from pkg import area\n\n\ndef test_new():\n    assert area(1, 1) == 1\n"})
+    new_test = "from pkg import area\n\n\ndef test_new():\n    assert area(1, 1) == 1\n"
+    diff = diff_of(repo, {"tests/test_new.py": new_test})
     baseline = Baseline(base_sha="x", checks=[CheckBaseline(name="tests", status=CheckStatus.FAILED,
                                                             failing_tests=["tests/test_deep.py::test_twice"])])
-    selection = select_tests(repo, "python", diff, "twice() is wrong, test_twice fails; see also tests/test_shapes.py", baseline)
+    task = "twice() is wrong, test_twice fails; see also tests/test_shapes.py"
+    selection = select_tests(repo, "python", diff, task, baseline)
     chosen = selected(selection)
     assert chosen["tests/test_new.py"] == ["the attempt changes it"]
     assert chosen["tests/test_shapes.py"] == ["the task names it"]
