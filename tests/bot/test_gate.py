@@ -129,3 +129,52 @@ async def test_in_the_cycle_the_wrong_fix_stops_at_its_selection_and_the_right_o
     assert right.check_report.check("tests").tests.passed == 5
     reasons = {t.path: t.reasons for t in right.test_impact.selection.tests}
     assert "imports calc.py" in reasons["tests/test_calc.py"]
+
+
+class ScriptedBox:
+    """Answers each check with the next report: for the gate's decisions alone."""
+
+    def __init__(self, *reports):
+        self.reports = list(reports)
+        self.runs: list[list[str] | None] = []
+
+    async def check(self, workdir, *, selection=None):
+        self.runs.append(selection.paths if selection else None)
+        return self.reports.pop(0)
+
+
+def _report(passed: int, *, exit_code: int = 0, selected: list[str] | None = None):
+    from sandbox.reports import CheckReport, CheckResult, CheckStatus, TestCounts
+
+    status = CheckStatus.PASSED if exit_code == 0 else CheckStatus.FAILED
+    tests = CheckResult(name="tests", command=["pytest"], status=status, exit_code=exit_code,
+                        tests=TestCounts(passed=passed))
+    return CheckReport(backend="scripted", checks=[tests], duration_s=1.0, selected_tests=selected)
+
+
+def _selection():
+    from bot.cycle.impact import SelectedTest, Selection
+
+    return Selection(tests=[SelectedTest(path="tests/test_a.py", reasons=["imports a.py"])], out_of=10)
+
+
+async def test_a_selection_that_collects_nothing_goes_on_to_the_full_suite(tmp_path):
+    baseline = Baseline.of("base", _report(10))
+    box = ScriptedBox(_report(0, exit_code=5, selected=["tests/test_a.py"]), _report(10))
+    gated = await gated_check(box, tmp_path, _selection(), baseline, "task")
+    assert box.runs == [["tests/test_a.py"], None]
+    assert gated.impact.selected_tests_run == 0 and gated.report.selected_tests is None
+
+
+async def test_a_box_that_cannot_narrow_runs_the_full_suite_once(tmp_path):
+    box = ScriptedBox(_report(10))  # the sandbox ran the whole plan: selected_tests is None
+    gated = await gated_check(box, tmp_path, _selection(), Baseline.of("base", _report(10)), "task")
+    assert box.runs == [["tests/test_a.py"]]
+    assert gated.impact.full_run_s == 1.0 and "cannot narrow" in gated.impact.note
+
+
+async def test_without_a_baseline_the_full_suite_runs_at_once(tmp_path):
+    box = ScriptedBox(_report(10))
+    gated = await gated_check(box, tmp_path, _selection(), None, "task")
+    assert box.runs == [None] and gated.impact.selected_run_s is None
+    assert "No baseline" in gated.impact.note
