@@ -98,7 +98,7 @@ def attempt_diff(repo: Path, attempt: Attempt) -> str:
         return git(repo, "diff", f"{attempt.commit}^", attempt.commit)
     if attempt.kind == "tests-only":
         return git(repo, "diff", f"{attempt.commit}^", attempt.commit, "--", *tests)
-    source = [f for f in files if f not in tests]
+    source = [f for f in files if f not in tests and f.endswith(".py")]  # not its changelog entry
     return git(repo, "diff", attempt.commit, f"{attempt.commit}^", "--", *source)  # undone
 
 

@@ -94,7 +94,7 @@ class _Facts:
     from a module, bound to a module, star-imported), every import in it, and the attributes it takes
     from each name (`name.attr`)."""
 
-    defined: dict[str, set[str]] = field(default_factory=dict)  # name -> the names its statement reads
+    defined: dict[str, set[tuple[str, ...]]] = field(default_factory=dict)  # name -> what its statement reads
     taken: dict[str, tuple[int, str, str]] = field(default_factory=dict)  # name -> (level, module, its name there)
     modules: dict[str, str] = field(default_factory=dict)  # name -> module (`import a.b as name`)
     stars: list[tuple[int, str]] = field(default_factory=list)
@@ -167,19 +167,27 @@ def _assigned(target: ast.expr) -> list[str]:
 
 
 def _chain(node: ast.Attribute, inner: set[int]) -> tuple[str, ...] | None:
-    """`a.b.c` as ("a", "b", "c"); None when it does not start with a name. Marks the inner attributes."""
+    """`a.b.c` as ("a", "b", "c"); None when it does not start with a name. Marks the inner attributes and
+    the name."""
     attrs = []
     current: ast.expr = node
     while isinstance(current, ast.Attribute):
         attrs.append(current.attr)
         current = current.value
-        if isinstance(current, ast.Attribute):
-            inner.add(id(current))
+        inner.add(id(current))
     return (current.id, *reversed(attrs)) if isinstance(current, ast.Name) else None
 
 
-def _reads(node: ast.stmt) -> set[str]:
-    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+def _reads(node: ast.stmt) -> set[tuple[str, ...]]:
+    """The names a statement reads, each with the attributes it takes from it: ("utils", "backends")."""
+    inner: set[int] = set()
+    reads = set()
+    for child in ast.walk(node):
+        if isinstance(child, ast.Attribute) and id(child) not in inner and (chain := _chain(child, inner)):
+            reads.add(chain)
+    reads.update((child.id,) for child in ast.walk(node)
+                 if isinstance(child, ast.Name) and isinstance(child.ctx, ast.Load) and id(child) not in inner)
+    return reads
 
 
 def _type_checking(node: ast.AST) -> bool:
@@ -249,14 +257,16 @@ class _PythonFiles:
         facts = self.facts[module_path]
         if hops > MAX_HOPS or (name in facts.defined and not _is_package(module_path)):
             return [(module_path, True)]  # its code may use anything the module imports
-        if name in facts.defined:  # defined in a package's own code: that code, and the names it reads
+        if name in facts.defined:  # defined in a package's own code: that code, and what it reads
             edges = [(module_path, False)]
-            for read in sorted(facts.defined[name] - {name}):
-                if read in facts.taken or read in facts.modules or read in facts.defined:
-                    found = list(self.definition(module_path, read, hops + 1))
-                    if _is_package(found[-1][0]):  # a subpackage: `read.anything`
-                        found[-1] = (found[-1][0], True)
-                    edges.extend(found)
+            for first, *rest in sorted(facts.defined[name]):
+                if first != name and (first in facts.taken or first in facts.modules or first in facts.defined):
+                    *through, (last, whole) = self.definition(module_path, first, hops + 1)
+                    edges.extend(through)
+                    if _is_package(last) and last != module_path and not whole and rest:
+                        edges += [(last, False), *self.chain(last, tuple(rest))]  # `sub.attr...`
+                    else:
+                        edges.append((last, whole or _is_package(last)))
             return edges
         if name in facts.taken:
             level, module, original = facts.taken[name]
