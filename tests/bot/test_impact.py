@@ -196,3 +196,16 @@ def test_jest_and_vitest_are_handed_the_changed_files(tmp_path, script, runner):
     else:
         narrowed = selection.for_sandbox()
         assert (narrowed.related, narrowed.paths) == (runner, ["src/sum.js"])
+
+
+def test_a_name_a_package_defines_depends_on_what_its_definition_reads_not_the_whole_subpackage():
+    files = {
+        "app/__init__.py": "from app import util\n\nsettings = util.config.load()\n",
+        "app/util/__init__.py": "from . import config, heavy\n",
+        "app/util/config.py": "def load():\n    return {}\n",
+        "app/util/heavy.py": "def crunch():\n    return 1\n",
+        "tests/test_settings.py": "from app import settings\n\n\ndef test_settings():\n    assert settings == {}\n",
+    }
+    graph = python_graph(files)
+    assert "tests/test_settings.py" in graph.dependents({"app/util/config.py"})
+    assert "tests/test_settings.py" not in graph.dependents({"app/util/heavy.py"})
