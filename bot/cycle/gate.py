@@ -5,7 +5,8 @@ The selected tests (bot/cycle/impact.py) run first, alone: the checks that look 
 (bot/cycle/baseline.py `compare`), an attempt that fails there is rejected on that report and never pays
 for the full suite. One that passes is checked with the full suite, and that report is the one the
 verdict reads: a selection approves nothing.
-Without a selection, or without a baseline to judge one by, the full suite runs at once, as before.
+Without a selection, without a baseline to judge one by, or on a small suite, the full suite runs at
+once, as before.
 """
 
 from __future__ import annotations
@@ -74,12 +75,16 @@ def _judgeable(report: CheckReport) -> CheckReport:
 
 
 async def gated_check(box: SelectingBox, workdir: Path, selection: Selection, baseline: Baseline | None,
-                      task_text: str) -> GatedCheck:
-    """The attempt in `workdir` checked as the module's docstring says."""
+                      task_text: str, *, min_suite_s: float = 0.0) -> GatedCheck:
+    """The attempt in `workdir` checked as the module's docstring says; with a selection only when the
+    base's full check took at least `min_suite_s` (a small suite gains nothing from a run before it)."""
     impact = TestImpact(selection=selection)
     narrowed = selection.for_sandbox()
     if narrowed is not None and baseline is None:
         narrowed, impact.note = None, "No baseline to judge a selection by: the full suite at once."
+    elif narrowed is not None and baseline is not None and 0 < baseline.duration_s < min_suite_s:
+        impact.note = f"The full check takes {baseline.duration_s:.0f} s on the base: no selection first."
+        narrowed = None
     if narrowed is not None and baseline is not None:
         first = await box.check(workdir, selection=narrowed)
         if first.selected_tests is None:  # the sandbox could not narrow its test command: a full run

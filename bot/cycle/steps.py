@@ -283,7 +283,8 @@ class CycleSteps:
         """The tests the attempt can affect first, then the full suite as the gate (bot/cycle/gate.py)."""
         await asyncio.to_thread(apply_diff, ws, diff)  # the attempt's exact state, also after a restart
         selection = await asyncio.to_thread(select_tests, ws.path, _language(box), diff, task_text, baseline)
-        return await gated_check(box, ws.path, selection, baseline, task_text)
+        return await gated_check(box, ws.path, selection, baseline, task_text,
+                                 min_suite_s=self.settings.test_impact_min_suite_s)
 
     async def score(self, task: Task, diff: str, report: CheckReport) -> ScoreOutcome:
         s = self.settings

@@ -113,7 +113,7 @@ async def test_in_the_cycle_the_wrong_fix_stops_at_its_selection_and_the_right_o
     fake_ollama.queue("discriminator", WEAK_RUBRIC, GOOD_RUBRIC)
     fake_ollama.queue("agitator", {"guidance": "add must add", "focus_points": [], "improvement_plan": []})
     settings = Settings(_env_file=None, ollama_host=fake_ollama.host, data_dir=tmp_path / "data", max_iterations=2,
-                        sandbox=SandboxSettings(_env_file=None, backend="bwrap"))
+                        sandbox=SandboxSettings(_env_file=None, backend="bwrap"), test_impact_min_suite_s=0)
 
     episode = await Cycle(settings, fake_ollama.llm()).run(CycleRequest(repo_dir=repo, task=CALC_TASK))
 
@@ -178,3 +178,10 @@ async def test_without_a_baseline_the_full_suite_runs_at_once(tmp_path):
     gated = await gated_check(box, tmp_path, _selection(), None, "task")
     assert box.runs == [None] and gated.impact.selected_run_s is None
     assert "No baseline" in gated.impact.note
+
+
+async def test_a_small_suite_runs_whole_at_once(tmp_path):
+    baseline = Baseline.of("base", _report(10))  # its full check took 1 s
+    box = ScriptedBox(_report(10))
+    gated = await gated_check(box, tmp_path, _selection(), baseline, "task", min_suite_s=30)
+    assert box.runs == [None] and "takes 1 s on the base" in gated.impact.note
