@@ -44,7 +44,7 @@ _PYTEST_SETTINGS = ("pyproject.toml", "setup.cfg", "pytest.ini", "tox.ini")
 
 
 class SelectedTest(BaseModel):
-    path: str  # a test file (Python) or a package directory (Go)
+    path: str  # a test file (Python), a package (Go, `./dir`), a crate (Rust), a changed file (jest, vitest)
     reasons: list[str]
 
 
