@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     approval_threshold: float = Field(0.6, ge=0.0, le=1.0)  # rubric score needed for approval
     require_all_checks: bool = True
     baseline: bool = True  # judge attempts against the checks on the unmodified base (bot/cycle/baseline.py)
+    # the affected tests first only when the base's full check takes at least this long (docs/test-impact.md)
+    test_impact_min_suite_s: float = Field(30.0, ge=0.0)
 
     # --- learning across runs (docs/learning.md) ---
     generator_models: list[str] = Field(default_factory=list)  # several: a bandit per repository picks one

@@ -72,6 +72,8 @@ def render_pr(episode: Episode, *, closes: int | None = None) -> tuple[str, str]
         lines += ["", *_against_main(record.comparison, episode.context.get("base_sha", ""))]
     if record is not None and record.judgment is not None:
         lines += _tests_touched(record.judgment)
+    if record is not None and record.test_impact is not None and record.test_impact.selection.tests:
+        lines += ["", "<details><summary>Tests run first</summary>", "", record.test_impact.summary(), "", "</details>"]
 
     lines += ["", "## Reward Trace", "", "| iteration | candidate | model | status | pass rate | rubric | reward |", "|---|---|---|---|---|---|---|"]
     for r in episode.iterations:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from bot.cycle.baseline import Comparison
 from bot.cycle.judging import Judgment
+from bot.cycle.gate import TestImpact
 from sandbox.reports import CheckReport
 
 
@@ -187,6 +188,7 @@ class IterationRecord(BaseModel):
     check_report: CheckReport | None = None
     comparison: Comparison | None = None  # the check report against the base's (bot/cycle/baseline.py)
     judgment: Judgment | None = None  # the attempt's tests judged (bot/cycle/judging.py)
+    test_impact: TestImpact | None = None  # which tests ran first and why, and what the check cost (gate.py)
     rubric: Rubric | None = None
     reward: Reward | None = None
     guidance_out: AgitatorGuidance | None = None

@@ -8,9 +8,10 @@ from sandbox.errors import RepoConfigError, SandboxError, SandboxUnavailable, Se
 from sandbox.plans import CheckSpec, Plan, detect_plan
 from sandbox.repo_config import SandboxRepoConfig, load_sandbox_config
 from sandbox.reports import CheckReport, CheckResult, CheckStatus, FailingTest, TestCounts
+from sandbox.selection import TestSelection
 
 __all__ = [
     "Box", "CheckReport", "CheckResult", "CheckSpec", "CheckStatus", "CommandResult", "FailingTest", "Outcome", "Plan",
     "RepoConfigError", "SandboxError", "SandboxRepoConfig", "SandboxSettings", "SandboxUnavailable", "SetupError",
-    "TestCounts", "TestInventory", "choose_backend", "detect_plan", "load_sandbox_config", "open_sandbox",
+    "TestCounts", "TestInventory", "TestSelection", "choose_backend", "detect_plan", "load_sandbox_config", "open_sandbox",
 ]

@@ -16,6 +16,7 @@ from sandbox.plans import Plan, detect_plan
 from sandbox.reports import CheckReport
 from sandbox.runner import run_plan
 from sandbox.scrub import scrub, secret_values
+from sandbox.selection import TestSelection, narrow_plan
 
 logger = logging.getLogger("sandbox")
 
@@ -74,15 +75,18 @@ class Box:
     def backend_name(self) -> str:
         return self._backend.name
 
-    async def check(self, workdir: Path) -> CheckReport:
-        """Copy `workdir` (without .git) into a fresh /workspace and run the plan."""
+    async def check(self, workdir: Path, *, selection: TestSelection | None = None) -> CheckReport:
+        """Copy `workdir` (without .git) into a fresh /workspace and run the plan; with a `selection`,
+        its test checks narrowed to those tests where the plan allows (sandbox/selection.py), else the
+        whole plan. The report's `selected_tests` says which it was."""
         workdir = Path(workdir)
         if not workdir.is_dir():
             raise SandboxError(f"{workdir} is not a directory")
         await self._backend.fresh_check_run()
+        plan = (narrow_plan(self.plan, selection) if selection is not None else None) or self.plan
         await self._backend.replace_workspace(workdir)
         default_timeout = self.plan.check_timeout_s or self.settings.timeout_s
-        return await run_plan(self._backend, self.plan, default_timeout=default_timeout)
+        return await run_plan(self._backend, plan, default_timeout=default_timeout)
 
     async def run(self, argv: list[str], *, timeout: float | None = None) -> CommandResult:
         """One command in the current workspace, without network."""

@@ -73,6 +73,7 @@ class Plan(BaseModel):
     check_files: dict[str, str] = Field(default_factory=dict)
     test_timeout_s: float = Field(DEFAULT_TEST_TIMEOUT_S, ge=0)  # per pytest test; 0: no per-test limit
     check_timeout_s: float | None = Field(None, gt=0)  # per check without its own; None: the settings' limit
+    selected_tests: list[str] | None = None  # the run is narrowed to these tests (sandbox/selection.py)
 
     def dependency_hash(self, repo_dir: Path, *extra: str) -> str:
         """Cache key of the setup phase: the dependency files, the setup commands and `extra` (base image...)."""

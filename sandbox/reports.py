@@ -69,6 +69,7 @@ class CheckReport(BaseModel):
     pass_rate_reason: str = ""  # why the pass rate is what it is, e.g. "syntax error in a.py"
     duration_s: float = 0.0
     plan_source: str = ""  # where the test command came from: "detected", .github/aura-sicd.yml, or the CI's file
+    selected_tests: list[str] | None = None  # the test files or packages the run was narrowed to; None: all
 
     @property
     def all_green(self) -> bool:

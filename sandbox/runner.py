@@ -29,6 +29,7 @@ from sandbox.parsers import (
 )
 from sandbox.plans import TEST_TIMEOUT_MS, CheckSpec, Plan
 from sandbox.reports import CheckReport, CheckResult, CheckStatus, FailingTest, TestCounts, bounded_failing
+from sandbox.selection import SELECT_ENV, SELECT_PLUGIN
 
 # pytest exit codes: 2 interrupted (collection errors), 3 internal error, 4 usage error, 5 no tests collected
 PYTEST_NO_TESTS = 5
@@ -39,6 +40,7 @@ TIMEOUT_PLUGIN = "aura_sicd_timeout"
 PLUGIN_SOURCE = Path(__file__).with_name("plugins") / f"{TIMEOUT_PLUGIN}.py"
 INVENTORY_PLUGIN = "aura_sicd_inventory"
 INVENTORY_SOURCE = Path(__file__).with_name("plugins") / f"{INVENTORY_PLUGIN}.py"
+SELECT_SOURCE = Path(__file__).with_name("plugins") / f"{SELECT_PLUGIN}.py"
 UNFINISHED = "did not finish"
 REPORT_PARSERS = ("surefire", "phpunit", "rspec")  # whose command writes a report to $AURA_SICD_REPORT
 
@@ -73,6 +75,12 @@ def with_test_limit(command: list[str], test_timeout_s: float) -> list[str]:
     return [arg.replace(TEST_TIMEOUT_MS, f"{test_timeout_s * 1000:.0f}") for arg in command]
 
 
+def _with_plugin(command: list[str], plugin: str) -> list[str]:
+    """`command` (already loading the timeout plugin) loading `plugin` too."""
+    at = command.index(TIMEOUT_PLUGIN) + 1
+    return [*command[:at], "-p", plugin, *command[at:]]
+
+
 async def write_files(backend: Backend, files: list[tuple[str, str, str]]) -> bool:
     """Write (mode, path, text) into the sandbox; paths are relative to the workspace or absolute."""
     if not files:
@@ -99,6 +107,11 @@ async def run_plan(backend: Backend, plan: Plan, *, default_timeout: float) -> C
     plugged = {s.name: c for s in plan.checks if s.parser == "pytest" and (c := with_timeout_plugin(s.command))}
     plugins = [("always", f"{PLUGIN_DIR}/{source.name}", source.read_text(encoding="utf-8"))
                for source in (PLUGIN_SOURCE, INVENTORY_SOURCE)]
+    selection_path = f"{JUNIT_DIR}/selected-{uuid.uuid4().hex[:12]}.txt"
+    if plan.selected_tests is not None and plugged:
+        plugged = {name: _with_plugin(command, SELECT_PLUGIN) for name, command in plugged.items()}
+        plugins += [("always", f"{PLUGIN_DIR}/{SELECT_PLUGIN}.py", SELECT_SOURCE.read_text(encoding="utf-8")),
+                    ("always", selection_path, "".join(f"{p}\n" for p in plan.selected_tests))]
     if plugged and not await write_files(backend, plugins):
         plugged = {}
     results = []
@@ -121,6 +134,8 @@ async def run_plan(backend: Backend, plan: Plan, *, default_timeout: float) -> C
             env["AURA_SICD_CURRENT_TEST"] = current_path
             env["AURA_SICD_INVENTORY"] = inventory_path
             env["PYTEST_ADDOPTS"] += f" -p {INVENTORY_PLUGIN}"
+            if plan.selected_tests is not None:
+                env[SELECT_ENV] = selection_path
         result = await backend.exec(command, timeout=spec.timeout_s or default_timeout, env=env)
         result = result.model_copy(update={"output": strip_ansi(result.output)})
         junit = None
@@ -136,8 +151,10 @@ async def run_plan(backend: Backend, plan: Plan, *, default_timeout: float) -> C
             check.inventory = from_pytest_plugin(await backend.read_file(inventory_path) or b"") or check.inventory
         results.append(check)
     rate, reason = pass_rate(results)
+    narrowed = plan.selected_tests is not None and (bool(plugged) or all(s.parser != "pytest" for s in plan.checks))
     return CheckReport(backend=backend.name, checks=results, pass_rate=rate, pass_rate_reason=reason,
-                       duration_s=round(time.monotonic() - started, 3), plan_source=plan.source)
+                       duration_s=round(time.monotonic() - started, 3), plan_source=plan.source,
+                       selected_tests=plan.selected_tests if narrowed else None)
 
 
 def judge(spec: CheckSpec, result: CommandResult, junit: bytes | None = None, unfinished: str | None = None,

@@ -92,6 +92,8 @@ async def improve(settings: Settings, args: argparse.Namespace, task: Task) -> i
             if not why and r.reward is not None and r.status is not IterationStatus.APPROVED:
                 why = " ".join(r.reward.reasons)
             console.print(f"[bold]iteration {r.number}[/bold] {r.status.value}: {checks}; {reward}" + (f"\n  {why}" if why else ""))
+            if r.test_impact is not None:
+                console.print("  " + r.test_impact.summary().replace("\n", "\n  "), markup=False, highlight=False)
 
         def on_prepared(e: EpisodePrepared) -> None:
             chosen = f" (the bandit's choice among {e.model_choices})" if e.model_choices > 1 else ""

@@ -84,11 +84,13 @@ class Baseline(BaseModel):
     base_sha: str
     checks: list[CheckBaseline] = Field(default_factory=list)
     tests_run: int = 0
+    duration_s: float = 0.0  # the full check's time on the base (0: not known)
 
     @classmethod
     def of(cls, base_sha: str, report: CheckReport) -> Baseline:
         ran = sum(c.tests.run for c in report.checks if c.tests is not None)
-        return cls(format=2, base_sha=base_sha, checks=[CheckBaseline.of(c) for c in report.checks], tests_run=ran)
+        return cls(format=2, base_sha=base_sha, checks=[CheckBaseline.of(c) for c in report.checks], tests_run=ran,
+                   duration_s=report.duration_s)
 
     def check(self, name: str) -> CheckBaseline | None:
         return next((c for c in self.checks if c.name == name), None)

@@ -215,14 +215,16 @@ class Cycle(CycleSteps):
             return await self._finish(record, started, external_ms)
 
         check_started = time.perf_counter()
-        report = await self.step(f"check-{number}-{candidate_index}", self.check, ws, applied.diff, box)
+        gated = await self.step(f"check-{number}-{candidate_index}", self.check, ws, applied.diff, box,
+                                req.task.text, baseline)
         external_ms += (time.perf_counter() - check_started) * 1000
-        record.check_report = report
+        report = record.check_report = gated.report
+        record.test_impact = gated.impact
         await self.bus.emit(
             ChecksFinished(run_id=req.run_id, episode_id=req.episode_id, number=number, candidate=candidate_index, report=report)
         )
 
-        if baseline is not None:
+        if baseline is not None and report.selected_tests is None:  # a failed selection is rejected as it is
             record.judgment = await self.step(f"judge-{number}-{candidate_index}", self.judge, ws, applied.diff,
                                               req.task, baseline, report, box)
         notes = for_reviewer(record.judgment)

@@ -22,6 +22,8 @@ from pydantic import BaseModel, Field
 
 from bot.cycle.baseline import Baseline, Comparison, reproduced_tests
 from bot.cycle.judging import Judgment, judge_attempt
+from bot.cycle.gate import GatedCheck, gated_check
+from bot.cycle.impact import select_tests
 from bot.config import Settings
 from bot.context import RepoIndex
 from bot.edits import AppliedChange, EditError, apply_changes
@@ -52,6 +54,7 @@ from bot.workspace import (
 from sandbox import open_sandbox
 from sandbox.config import SandboxSettings
 from sandbox.reports import CheckReport
+from sandbox.selection import TestSelection
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -70,7 +73,13 @@ async def run_inline(name: str, fn: Callable[..., Awaitable[T]], *args: Any) -> 
 class SandboxBox(Protocol):
     backend_name: str
 
-    async def check(self, workdir: Path) -> CheckReport: ...
+    async def check(self, workdir: Path, *, selection: TestSelection | None = None) -> CheckReport: ...
+
+
+def _language(box: SandboxBox) -> str:
+    """The box's plan's language ("" for a box without a plan: a stand-in runs every check itself)."""
+    plan = getattr(box, "plan", None)
+    return plan.language if plan is not None else ""
 
 
 SandboxOpener = Callable[[SandboxSettings, Path], AbstractAsyncContextManager[SandboxBox]]
@@ -267,12 +276,19 @@ class CycleSteps:
                         report: CheckReport, box: SandboxBox) -> list[str]:
         """The attempt's tests on the base code: which fail there and pass with the change."""
         await asyncio.to_thread(apply_diff, ws, diff, only=test_files)
-        tests_on_base = await box.check(ws.path)
+        if _language(box) == "python":  # only the attempt's test files matter here
+            tests_on_base = await box.check(ws.path, selection=TestSelection(paths=test_files))
+        else:
+            tests_on_base = await box.check(ws.path)
         return reproduced_tests(baseline, tests_on_base, report, test_files)
 
-    async def check(self, ws: Workspace, diff: str, box: SandboxBox) -> CheckReport:
+    async def check(self, ws: Workspace, diff: str, box: SandboxBox, task_text: str = "",
+                    baseline: Baseline | None = None) -> GatedCheck:
+        """The tests the attempt can affect first, then the full suite as the gate (bot/cycle/gate.py)."""
         await asyncio.to_thread(apply_diff, ws, diff)  # the attempt's exact state, also after a restart
-        return await box.check(ws.path)
+        selection = await asyncio.to_thread(select_tests, ws.path, _language(box), diff, task_text, baseline)
+        return await gated_check(box, ws.path, selection, baseline, task_text,
+                                 min_suite_s=self.settings.test_impact_min_suite_s)
 
     async def judge(self, ws: Workspace, diff: str, task: Task, baseline: Baseline, report: CheckReport,
                     box: SandboxBox) -> Judgment:
