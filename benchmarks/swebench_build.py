@@ -30,7 +30,7 @@ from bot.runs.swebench.build import BuildError, from_commit, from_toy
 from bot.runs.swebench.instances import Instance, write_instances
 from sandbox import SandboxError, SandboxSettings
 
-DATA = ROOT / "bot" / "learning" / "swebench" / "data"
+DATA = ROOT / "bot" / "runs" / "swebench" / "data"
 BUNDLES = ROOT / "tests" / "data" / "realrepos"
 
 
