@@ -43,7 +43,10 @@ def parse_junit(text: str) -> dict[str, str]:
     for case in root.iter("testcase"):
         tags = {child.tag for child in case}
         status = FAILED if tags & {"failure", "error"} else SKIPPED if "skipped" in tags else PASSED
-        statuses[_test_id(case)] = status
+        test_id = _test_id(case)
+        if test_id in statuses:  # a test inherited by several classes of one file: the check's id repeats
+            test_id = f"{case.get('classname', '')}::{case.get('name', '')}"
+        statuses[test_id] = status
     return statuses
 
 
