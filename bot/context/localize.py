@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from bot.context.excerpts import MIN_PART_TOKENS, fence_for, lines_matching, merge_windows
+from bot.context.hops import used_definitions
 from bot.context.index import RepoIndex
 from bot.context.symbols import Symbol, innermost
 from bot.context.terms import STOPWORDS, code_tokens
@@ -34,6 +35,8 @@ AMBIGUOUS = 4  # a name defined more often than this counts only where lexical s
 SEARCH_DEFINITIONS = 3
 CUT_RADII = (12, 8, 5, 3, 1, 0)
 SECTION_TITLE = "Code the task is about (whole definitions, most relevant first)"
+HOPS_TITLE = "Used by the code above (module-level names, class attributes, helpers):"
+HOP_SHARE = 0.25  # of the section, set aside for what the located code uses
 
 _FENCED = re.compile(r"```.*?(?:```|\Z)", re.DOTALL)
 _CODE_SPAN = re.compile(r"`([^`\n]+)`")
@@ -264,11 +267,14 @@ def definition_block(index: RepoIndex, located: Located, max_tokens: int, terms:
 
 
 def located_body(index: RepoIndex, located: list[Located], max_tokens: int, terms: dict[str, float]) -> str:
-    """The definitions in rank order within `max_tokens`; any that did not fit is named at the end."""
+    """The definitions in rank order within `max_tokens`, then what they use (hops.py) in a share of it and
+    whatever room they leave; a located definition that did not fit is named at the end."""
     if not located:
         return ""
     note = "Not shown for lack of room: " + "; ".join(_where(c.symbol) for c in located)
-    available = max_tokens - count_tokens(note) - 2
+    hops = used_definitions(index, [c.symbol for c in located], is_test=is_test_path)
+    used = _hop_blocks(index, hops, int(max_tokens * HOP_SHARE), terms)
+    available = max_tokens - count_tokens(note) - 2 - sum(count_tokens(b) + 1 for b in used.values())
     blocks: dict[Symbol, str] = {}
     for position, candidate in enumerate(located):
         # In rank order, each may take all but a minimal part for each one after it, and at least an even share.
@@ -278,11 +284,25 @@ def located_body(index: RepoIndex, located: list[Located], max_tokens: int, term
         if block is not None:
             blocks[candidate.symbol] = block
             available -= count_tokens(block) + 1
+    used |= _hop_blocks(index, [s for s in hops if s not in used], available - count_tokens(HOPS_TITLE), terms)
     parts = [blocks[c.symbol] for c in located if c.symbol in blocks]
+    if used:
+        parts.append(HOPS_TITLE + "\n\n" + "\n\n".join(used[s] for s in hops if s in used))
     left_out = [c.symbol for c in located if c.symbol not in blocks]
     if left_out:
         parts.append("Not shown for lack of room: " + "; ".join(_where(s) for s in left_out))
     return "\n\n".join(parts)
+
+
+def _hop_blocks(index: RepoIndex, symbols: list[Symbol], max_tokens: int, terms: dict[str, float]) -> dict[Symbol, str]:
+    """Each definition whole (or cut) while the room lasts, in order."""
+    blocks: dict[Symbol, str] = {}
+    for symbol in symbols:
+        block = definition_block(index, Located(symbol, ()), max_tokens, terms)
+        if block is not None:
+            blocks[symbol] = block
+            max_tokens -= count_tokens(block) + 1
+    return blocks
 
 
 def _where(symbol: Symbol) -> str:

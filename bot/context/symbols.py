@@ -71,6 +71,7 @@ def python_symbols(path: str, tree: ast.Module) -> list[Symbol]:
 # One definition per line, in the usual spellings of C-family and scripting languages.
 _GO_FUNC = re.compile(r"^func\s+(?:\(\s*\w*\s*\*?\s*(\w+)(?:\[[^\]]*\])?\s*\)\s*)?(\w+)")
 _GO_TYPE = re.compile(r"^type\s+(\w+)\s")
+_GO_VALUE = re.compile(r"^(?:var|const)\s+(\w+)\b")  # one top-level name; `var (...)` groups are not split
 _FUNCTION = re.compile(
     r"^\s*(?:export\s+)?(?:default\s+)?(?:pub(?:\([\w:]+\))?\s+)?(?:async\s+)?(?:unsafe\s+)?"
     r"(?:function\*?|fn|def)\s+([A-Za-z_$][\w$]*)"
@@ -122,6 +123,8 @@ def _match_definition(line: str, go: bool) -> tuple[str, str | None, str]:
             return ("method" if receiver else "function"), match.group(2), receiver
         if match := _GO_TYPE.match(line):
             return "class", match.group(1), ""
+        if match := _GO_VALUE.match(line):
+            return "variable", match.group(1), ""
         return "", None, ""
     if match := _FUNCTION.match(line):
         return "function", match.group(1), ""
