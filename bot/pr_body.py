@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from bot.cycle.baseline import Comparison
-from bot.records import Episode, IterationRecord, IterationStatus
+from bot.records import Comparison, Episode, IterationRecord, IterationStatus
 from sandbox.reports import CheckStatus
 
 STATUS_MARK = {

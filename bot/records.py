@@ -13,7 +13,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from bot.cycle.baseline import Comparison
 from sandbox.reports import CheckReport
 
 
@@ -164,6 +163,21 @@ class IterationStatus(StrEnum):
     NO_CHANGE = "no_change"  # the generator says nothing needs to change
 
 
+class Comparison(BaseModel):
+    """An attempt's check report against the base's (bot/cycle/baseline.py `compare`)."""
+
+    new_failures: list[str] = Field(default_factory=list)  # fail now, did not fail at base
+    still_failing_related: list[str] = Field(default_factory=list)  # the task is about them, and they still fail
+    fixed: list[str] = Field(default_factory=list)  # failed at base, pass now
+    unchanged: list[str] = Field(default_factory=list)  # failing on main and unchanged: tests and checks
+    worse_checks: dict[str, str] = Field(default_factory=dict)  # check -> why it is worse than at base
+    reproduced: list[str] = Field(default_factory=list)  # tests the change adds or edits: fail on base, pass now
+
+    @property
+    def blocking(self) -> bool:
+        return bool(self.new_failures or self.still_failing_related or self.worse_checks)
+
+
 class IterationRecord(BaseModel):
     run_id: str
     episode_id: str
@@ -182,7 +196,7 @@ class IterationRecord(BaseModel):
     apply_error: str | None = None
     diff: str = ""
     check_report: CheckReport | None = None
-    comparison: Comparison | None = None  # the check report against the base's (bot/cycle/baseline.py)
+    comparison: Comparison | None = None
     rubric: Rubric | None = None
     reward: Reward | None = None
     guidance_out: AgitatorGuidance | None = None

@@ -21,6 +21,7 @@ from collections import Counter
 
 from pydantic import BaseModel, Field
 
+from bot.records import Comparison
 from sandbox.reports import CheckReport, CheckResult, CheckStatus, FailingTest
 
 GREEN = (CheckStatus.PASSED, CheckStatus.SKIPPED)
@@ -96,21 +97,6 @@ class Baseline(BaseModel):
     @property
     def red_checks(self) -> list[str]:
         return [c.name for c in self.checks if c.status not in GREEN]
-
-
-class Comparison(BaseModel):
-    """An attempt's report against the baseline."""
-
-    new_failures: list[str] = Field(default_factory=list)  # fail now, did not fail at base
-    still_failing_related: list[str] = Field(default_factory=list)  # the task is about them, and they still fail
-    fixed: list[str] = Field(default_factory=list)  # failed at base, pass now
-    unchanged: list[str] = Field(default_factory=list)  # failing on main and unchanged: tests and checks
-    worse_checks: dict[str, str] = Field(default_factory=dict)  # check -> why it is worse than at base
-    reproduced: list[str] = Field(default_factory=list)  # tests the change adds or edits: fail on base, pass now
-
-    @property
-    def blocking(self) -> bool:
-        return bool(self.new_failures or self.still_failing_related or self.worse_checks)
 
 
 def relates_to_task(test_id: str, task_text: str) -> bool:

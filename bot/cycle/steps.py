@@ -41,6 +41,7 @@ from bot.records import (
     proposal_id_for,
 )
 from bot.cycle.reward import compute_reward
+from bot.edit_formats import edit_format_for
 from bot.roles.agitator import Agitator
 from bot.roles.discriminator import Discriminator
 from bot.roles.generator import Generator, cacheable_context
@@ -206,7 +207,7 @@ class CycleSteps:
         s = self.settings
         num_ctx = await self.llm.for_role("generator").context_window(cand.model, s.generator_num_ctx)
         guidance = fit_guidance(history, self._guidance_budget(num_ctx))
-        edit_format = s.edit_format_for(cand.model)
+        edit_format = edit_format_for(s, cand.model)
         generator = Generator(
             self.llm, model=cand.model, num_ctx=num_ctx, max_output_tokens=s.max_output_tokens,
             temperature=cand.temperature, edit_format=edit_format, read_file=index.text,
