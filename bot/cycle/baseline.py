@@ -16,11 +16,14 @@ What was already failing on main and is unchanged is named, never hidden (`Compa
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections import Counter
+from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from bot.config import Settings
 from bot.records import Comparison
 from sandbox.reports import CheckReport, CheckResult, CheckStatus, FailingTest
 
@@ -30,8 +33,8 @@ FAILURE_CHARS = 1500
 # test files by their usual names: tests/ folders, test_*.py, *_test.py / *_test.go, *.test.js / *.spec.ts
 _TEST_PATH = re.compile(r"(^|/)(tests?|__tests__|spec)/|(^|/)test_[^/]*\.py$|_test\.(py|go)$|\.(test|spec)\.[cm]?[jt]sx?$")
 _DIFF_PATH = re.compile(r"^diff --git a/(\S+) b/(\S+)$", re.M)
-# path:line[:col]: message — ruff (concise), mypy, flake8, pyright (plain), go vet, tsc (plain), eslint (unix)
-_FINDING = re.compile(r"^(?P<path>[^\s:]+):(?P<line>\d+)(?::\d+)?:\s*(?P<message>\S.*)$")
+# path.ext:line[:col]: message — ruff (concise), mypy, flake8, pyright (plain), go vet, tsc (plain), eslint (unix)
+FINDING_LINE = re.compile(r"^(?P<path>[^\s:]+\.[A-Za-z0-9]+):(?P<line>\d+)(?::\d+)?:\s*(?P<message>\S.*)$")
 _LINE_REF = re.compile(r"\b(line|lines) \d+")
 _FOUND = re.compile(r"\bFound (\d+) (?:errors?|problems?|issues?)\b")
 _NAME_PREFIX = re.compile(r"^(test_?|Test)")
@@ -41,7 +44,7 @@ def findings(output: str) -> Counter[str]:
     """A tool's findings, each keyed as `path: message` without line or column numbers."""
     keys: Counter[str] = Counter()
     for line in output.splitlines():
-        match = _FINDING.match(line.strip())
+        match = FINDING_LINE.match(line.strip())
         if match:
             message = _LINE_REF.sub(r"\1 N", match.group("message").strip())
             keys[f"{match.group('path')}: {message}"] += 1
@@ -97,6 +100,19 @@ class Baseline(BaseModel):
     @property
     def red_checks(self) -> list[str]:
         return [c.name for c in self.checks if c.status not in GREEN]
+
+
+def baseline_cache_file(settings: Settings, base_sha: str) -> Path:
+    """Where the baseline of `base_sha` under these sandbox settings is kept."""
+    key = hashlib.sha256(f"{base_sha}\x1f{settings.sandbox.model_dump_json()}".encode()).hexdigest()[:24]
+    return settings.data_dir / "baselines" / f"{key}.json"
+
+
+def save_baseline(settings: Settings, baseline: Baseline) -> None:
+    """Keep `baseline` for the episodes on its base commit (the cycle's baseline step, `aura-sicd scan`)."""
+    cached = baseline_cache_file(settings, baseline.base_sha)
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    cached.write_text(baseline.model_dump_json(), encoding="utf-8")
 
 
 def relates_to_task(test_id: str, task_text: str) -> bool:
