@@ -151,7 +151,7 @@ POSTGRES_URL = os.environ.get("AURA_TEST_POSTGRES_URL")
 @pytest.fixture(
     params=[
         "sqlite",
-        pytest.param("postgres", marks=pytest.mark.skipif(not POSTGRES_URL, reason="AURA_TEST_POSTGRES_URL not set")),
+        pytest.param("postgres", marks=pytest.mark.postgres),
     ]
 )
 def url(request: pytest.FixtureRequest, tmp_path) -> str:
