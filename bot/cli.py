@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from bot import __version__
-from bot.errors import ConfigError  # commands import it from here too
+from bot.errors import ConfigError
 
 # Modules that add subcommands: each has `register(subparsers)` and sets `func` on its parsers;
 # `func(args)` returns the exit code. Exit codes: 0 success, 1 the work failed, 2 configuration error.

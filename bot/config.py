@@ -9,7 +9,18 @@ from typing import Literal
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.errors import UnknownEditFormat
 from sandbox.config import SandboxSettings
+
+# the generator's edit formats, one module each in bot/edit_formats/ (its registry must name the same)
+EDIT_FORMATS = ("json-search-replace", "search-replace", "whole-file")
+
+
+def known_edit_format(name: str) -> str:
+    """`name` when it is one of EDIT_FORMATS; else UnknownEditFormat (a ValueError) naming the known ones."""
+    if name not in EDIT_FORMATS:
+        raise UnknownEditFormat(f"unknown edit format {name!r}: the known formats are {', '.join(sorted(EDIT_FORMATS))}")
+    return name
 
 # What a proposal may never change by default: what verifies it (CI workflows, composite actions, the
 # bot's own config that defines the checks, CODEOWNERS that decides who must review) and secrets.
@@ -129,34 +140,20 @@ class Settings(BaseSettings):
     @field_validator("edit_format")
     @classmethod
     def _known_edit_format(cls, v: str) -> str:
-        # Imported here: bot.edit_formats imports bot.llm.client, which imports this module.
-        from bot.edit_formats import get_format
-
-        return get_format(v).name
+        return known_edit_format(v)
 
     @field_validator("edit_formats")
     @classmethod
     def _known_edit_formats(cls, v: dict[str, str]) -> dict[str, str]:
-        from bot.edit_formats import get_format
-
-        return {pattern: get_format(name).name for pattern, name in v.items()}
+        return {pattern: known_edit_format(name) for pattern, name in v.items()}
 
     @field_validator("edit_format_choices")
     @classmethod
     def _known_edit_format_choices(cls, v: list[str]) -> list[str]:
-        from bot.edit_formats import get_format
-
-        return [get_format(name).name for name in v]
+        return [known_edit_format(name) for name in v]
 
     def provider_for(self, role: str) -> Provider:
         return getattr(self, f"{role}_provider") or self.llm_provider
-
-    def edit_format_for(self, model: str) -> str:
-        """The generator's edit format for `model`: AURA_EDIT_FORMATS, then AURA_EDIT_FORMAT when set,
-        then the model family's default (bot/edit_formats/), then json-search-replace."""
-        from bot.edit_formats import format_for_model
-
-        return format_for_model(model, self.edit_formats, self.edit_format if "edit_format" in self.model_fields_set else None)
 
     @property
     def database_url(self) -> str:

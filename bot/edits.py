@@ -19,7 +19,7 @@ from pathlib import Path, PurePosixPath
 
 from pydantic import BaseModel
 
-from bot.records import Change, ChangeType
+from bot.records import Change, ChangeType, Edit
 
 SEARCH_PREVIEW_LINES = 15
 CLOSEST_CONTEXT_LINES = 2
@@ -137,6 +137,16 @@ def nested_files(paths: list[str]) -> str | None:
 
 
 # --- text helpers ----------------------------------------------------------------------------------
+
+
+def whole_file_update(path: str, current: str, new_content: str, rationale: str = "") -> Change | None:
+    """A rewrite of an existing file as the applier's operation: one edit whose search text is the file's
+    whole `current` text. None for a blank file, which has no text to search for (the caller deletes and
+    creates it again, or asks for that)."""
+    if not current.strip():
+        return None
+    return Change(file_path=path, change_type=ChangeType.UPDATE, edits=[Edit(search=current, replace=new_content)],
+                  rationale=rationale)
 
 
 def _to_lf(text: str) -> str:

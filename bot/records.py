@@ -13,9 +13,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+# the verdict's records are defined with the verdict (an upward import that tests/test_layers.py names)
 from bot.cycle.baseline import Comparison
-from bot.cycle.judging import Judgment
 from bot.cycle.gate import TestImpact
+from bot.cycle.judging import Judgment
 from sandbox.reports import CheckReport
 
 
@@ -186,7 +187,7 @@ class IterationRecord(BaseModel):
     apply_error: str | None = None
     diff: str = ""
     check_report: CheckReport | None = None
-    comparison: Comparison | None = None  # the check report against the base's (bot/cycle/baseline.py)
+    comparison: Comparison | None = None
     judgment: Judgment | None = None  # the attempt's tests judged (bot/cycle/judging.py)
     test_impact: TestImpact | None = None  # which tests ran first and why, and what the check cost (gate.py)
     rubric: Rubric | None = None

@@ -171,13 +171,23 @@ def commit_diff(ws: Workspace, diff: str, message: str, trailers: dict[str, str]
     head = run_git(["rev-parse", "HEAD"], ws.path).strip()
     if head != ws.base_sha:
         body = run_git(["log", "-1", "--format=%B", head], ws.path)
-        if all(f"{k}: {v}" in body for k, v in trailers.items()):
+        if all(trailer(key, value) in body for key, value in trailers.items()):
             return head
     apply_diff(ws, diff)
-    trailer_text = "\n".join(f"{k}: {v}" for k, v in trailers.items())
     run_git(["add", "--all"], ws.path)
-    run_git(["commit", "--quiet", "--no-verify", "-F", "-"], ws.path, input=f"{message.strip()}\n\n{trailer_text}\n")
-    return run_git(["rev-parse", "HEAD"], ws.path).strip()
+    return commit_staged(ws.path, message, trailers)
+
+
+def trailer(key: str, value: str) -> str:
+    """One git trailer line: `Aura-Run-Id: 3f2a…`."""
+    return f"{key}: {value}"
+
+
+def commit_staged(path: Path, message: str, trailers: Mapping[str, str]) -> str:
+    """Commit what is staged in `path` with `message` and its trailers after a blank line; the new HEAD."""
+    trailer_text = "\n".join(trailer(key, value) for key, value in trailers.items())
+    run_git(["commit", "--quiet", "--no-verify", "-F", "-"], path, input=f"{message.strip()}\n\n{trailer_text}\n")
+    return run_git(["rev-parse", "HEAD"], path).strip()
 
 
 def remove_worktree(repo: Path, path: Path) -> None:

@@ -16,12 +16,11 @@ import re
 import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
 
-import httpx
+from tests.wait import answers, still_running, wait_until
 
 MODEL_ALIAS = "smollm2"
 N_CTX = 8192  # SmolLM2's trained window
@@ -84,18 +83,20 @@ class LlamaServer:
         log = log_path.open("wb")
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         server = cls(process, port, log_path)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"llama_cpp.server exited with {process.returncode}:\n{server.log()[-3000:]}")
-            try:
-                if httpx.get(f"{server.base_url}/models", timeout=2).status_code == 200:
-                    return server
-            except httpx.TransportError:
-                pass
-            time.sleep(0.5)
-        server.stop()
-        raise RuntimeError(f"llama_cpp.server did not answer within {timeout_s:g} s:\n{server.log()[-3000:]}")
+
+        def log_tail() -> str:
+            return server.log()[-3000:]
+
+        def ready() -> bool:
+            still_running(process, "llama_cpp.server", log_tail)
+            return answers(f"{server.base_url}/models")
+
+        try:
+            wait_until(ready, timeout=timeout_s, interval=0.5, what="llama_cpp.server to answer", details=log_tail)
+        except AssertionError:
+            server.stop()
+            raise
+        return server
 
     def stop(self) -> None:
         if self.process.poll() is None:

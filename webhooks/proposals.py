@@ -15,18 +15,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.edits import EditError, UnsafePathError, apply_changes, safe_path
+from bot.edits import EditError, UnsafePathError, apply_changes, safe_path, whole_file_update
 from bot.github.client import GitHubApp
 from bot.github.mirror import RepoMirror
 from bot.github.publish import Publisher, PullRef
 from bot.jobs.git import PushRejected, push_commit
 from bot.cycle.policy import Policy
-from bot.records import Change, ChangeType, Edit, PolicyDecision, Proposal
+from bot.records import Change, ChangeType, PolicyDecision, Proposal
 from bot.store.github import BotPullRequest, GitHubStore
-from bot.workspace import run_git
+from bot.workspace import commit_staged, run_git, trailer
 
 if TYPE_CHECKING:
     from webhooks.admin_models import ProposedChange, ProposePR
+
+PROPOSAL_TRAILER = "Aura-Proposal-Id"  # the commit's proposal: asking again finds it, nothing is pushed twice
 
 
 class ProposalRefused(Exception):
@@ -96,9 +98,8 @@ def _commit_and_push(
         run_git(["add", "--all"], worktree)
         if not run_git(["diff", "--cached", "--name-only"], worktree).strip():
             raise ProposalRefused(422, f"invalid request: the changes leave {base} as it is")
-        message = f"{proposal.title}\n\nAura-Run-Id: {proposal.run_id}\nAura-Proposal-Id: {proposal.proposal_id}\n"
-        run_git(["commit", "--quiet", "--no-verify", "-F", "-"], worktree, input=message)
-        commit = mirror.head_sha(worktree)
+        commit = commit_staged(worktree, proposal.title,
+                               {"Aura-Run-Id": proposal.run_id, PROPOSAL_TRAILER: proposal.proposal_id})
     finally:
         mirror.remove_worktree(repo, job)
     try:
@@ -110,7 +111,7 @@ def _commit_and_push(
 
 def _has_commit_of(mirror: Path, base: str, branch: str, proposal_id: str) -> bool:
     """Whether the fetched `branch` has, since `base`, a commit carrying the proposal's trailer."""
-    found = run_git(["log", "--format=%H", "--fixed-strings", f"--grep=Aura-Proposal-Id: {proposal_id}",
+    found = run_git(["log", "--format=%H", "--fixed-strings", f"--grep={trailer(PROPOSAL_TRAILER, proposal_id)}",
                      f"refs/remotes/origin/{base}..refs/remotes/origin/{branch}"], mirror)
     return bool(found.strip())
 
@@ -144,9 +145,9 @@ def whole_file_changes(root: Path, proposed: list[ProposedChange]) -> list[Chang
         if kind is ChangeType.CREATE and target.exists():
             raise ProposalRefused(422, f"invalid request: {path}: cannot create, the file exists "
                                        "(use change_type update)")
-        if kind is ChangeType.UPDATE and (old := _text_of(target, path)).strip():
-            edit = Edit(search=old, replace=_lf(change.new_content or ""))
-            changes.append(Change(file_path=path, change_type=kind, edits=[edit], rationale=why))
+        if kind is ChangeType.UPDATE and (update := whole_file_update(path, _text_of(target, path),
+                                                                      _lf(change.new_content or ""), why)):
+            changes.append(update)
         elif kind is ChangeType.UPDATE:  # a blank file: no text to search for, so it is replaced
             changes.append(Change(file_path=path, change_type=ChangeType.DELETE, rationale=why))
             changes.append(Change(file_path=path, change_type=ChangeType.CREATE, new_content=change.new_content,

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from bot.cli import ConfigError
+from bot.errors import ConfigError
 from bot.config import Settings
 from bot.store import Store, StoreError
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from bot.cli import ConfigError
+from bot.errors import ConfigError
 from bot.commands.common import checked_client, load_settings
 from bot.config import Settings
 from bot.records import Episode, EpisodeStatus, GuidanceEntry, IterationStatus, Task

@@ -6,7 +6,7 @@ import argparse
 import asyncio
 from pathlib import Path
 
-from bot.cli import ConfigError
+from bot.errors import ConfigError
 from bot.commands.common import load_settings
 
 

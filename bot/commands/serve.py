@@ -6,7 +6,7 @@ import argparse
 
 from pydantic import ValidationError
 
-from bot.cli import ConfigError
+from bot.errors import ConfigError
 from bot.config import Settings
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import argparse
 
-from bot.cli import ConfigError
+from bot.errors import ConfigError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

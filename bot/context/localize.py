@@ -18,7 +18,7 @@ from bot.context.hops import used_definitions
 from bot.context.index import RepoIndex
 from bot.context.symbols import Symbol, innermost
 from bot.context.terms import STOPWORDS, code_tokens
-from bot.cycle.path_kinds import is_test_path
+from bot.path_kinds import is_test_path
 from bot.context.tracebacks import PATH_LINE, PY_FRAME
 from bot.records import Task
 from bot.llm.tokens import count_tokens

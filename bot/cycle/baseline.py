@@ -16,13 +16,16 @@ What was already failing on main and is unchanged is named, never hidden (`Compa
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections import Counter
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from bot.cycle.path_kinds import is_test_path
+from bot.config import Settings
+from bot.path_kinds import is_test_path
 from sandbox.inventory import TestInventory
 from sandbox.reports import CheckReport, CheckResult, CheckStatus, FailingTest
 
@@ -30,8 +33,8 @@ GREEN = (CheckStatus.PASSED, CheckStatus.SKIPPED)
 MAX_FAILURES = 10  # failures kept per check, with their tracebacks, for the first prompt
 FAILURE_CHARS = 1500
 _DIFF_PATH = re.compile(r"^diff --git a/(\S+) b/(\S+)$", re.M)
-# path:line[:col]: message — ruff (concise), mypy, flake8, pyright (plain), go vet, tsc (plain), eslint (unix)
-_FINDING = re.compile(r"^(?P<path>[^\s:]+):(?P<line>\d+)(?::\d+)?:\s*(?P<message>\S.*)$")
+# path.ext:line[:col]: message — ruff (concise), mypy, flake8, pyright (plain), go vet, tsc (plain), eslint (unix)
+FINDING_LINE = re.compile(r"^(?P<path>[^\s:]+\.[A-Za-z0-9]+):(?P<line>\d+)(?::\d+)?:\s*(?P<message>\S.*)$")
 _LINE_REF = re.compile(r"\b(line|lines) \d+")
 _FOUND = re.compile(r"\bFound (\d+) (?:errors?|problems?|issues?)\b")
 _NAME_PREFIX = re.compile(r"^(test_?|Test)")
@@ -41,7 +44,7 @@ def findings(output: str) -> Counter[str]:
     """A tool's findings, each keyed as `path: message` without line or column numbers."""
     keys: Counter[str] = Counter()
     for line in output.splitlines():
-        match = _FINDING.match(line.strip())
+        match = FINDING_LINE.match(line.strip())
         if match:
             message = _LINE_REF.sub(r"\1 N", match.group("message").strip())
             keys[f"{match.group('path')}: {message}"] += 1
@@ -105,7 +108,7 @@ class Baseline(BaseModel):
 
 
 class Comparison(BaseModel):
-    """An attempt's report against the baseline."""
+    """An attempt's check report against the base's (bot/cycle/baseline.py `compare`)."""
 
     new_failures: list[str] = Field(default_factory=list)  # fail now, did not fail at base
     still_failing_related: list[str] = Field(default_factory=list)  # the task is about them, and they still fail
@@ -118,6 +121,20 @@ class Comparison(BaseModel):
     @property
     def blocking(self) -> bool:
         return bool(self.new_failures or self.still_failing_related or self.worse_checks or self.dodges)
+
+
+
+def baseline_cache_file(settings: Settings, base_sha: str) -> Path:
+    """Where the baseline of `base_sha` under these sandbox settings is kept."""
+    key = hashlib.sha256(f"{base_sha}\x1f{settings.sandbox.model_dump_json()}".encode()).hexdigest()[:24]
+    return settings.data_dir / "baselines" / f"{key}.json"
+
+
+def save_baseline(settings: Settings, baseline: Baseline) -> None:
+    """Keep `baseline` for the episodes on its base commit (the cycle's baseline step, `aura-sicd scan`)."""
+    cached = baseline_cache_file(settings, baseline.base_sha)
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    cached.write_text(baseline.model_dump_json(), encoding="utf-8")
 
 
 def relates_to_task(test_id: str, task_text: str) -> bool:
@@ -224,7 +241,7 @@ def no_change_refusal(baseline: Baseline | None, task_text: str) -> str:
 
 
 def changed_test_files(diff: str) -> list[str]:
-    """The tests, test data and collection hooks a diff adds or changes (bot/cycle/path_kinds.py)."""
+    """The tests, test data and collection hooks a diff adds or changes (bot/path_kinds.py)."""
     paths = {b for _, b in _DIFF_PATH.findall(diff)}
     return sorted(p for p in paths if is_test_path(p))
 

@@ -1,7 +1,7 @@
 """The verdict runs the tests the base had: an attempt that touches tests, their data, their configuration
 or what collects them is judged a second time with those files as the base had them.
 
-`plan_judging` reads the attempt's diff: every path that is not source (bot/cycle/path_kinds.py) and that
+`plan_judging` reads the attempt's diff: every path that is not source (bot/path_kinds.py) and that
 the attempt adds, changes, deletes or renames. In the judging run what the base had is restored and what
 it did not have is left out — new tests too: they ran in the attempt's own run, and in the judging run a
 new test module could patch the code under test when it is imported. Configuration files count only
@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 
 from bot.cycle.baseline import Baseline, compare, relates_to_task
 from bot.cycle.inventory import Regression, describe, file_of, regressions, task_asks_to_change
-from bot.cycle.path_kinds import PathKind, changes_test_settings, classify
+from bot.path_kinds import PathKind, changes_test_settings, classify
 from bot.workspace import Workspace, apply_diff, run_git
 from sandbox.reports import CheckReport
 

@@ -13,7 +13,7 @@ from pathlib import Path, PurePosixPath
 from pydantic import BaseModel, Field
 
 from bot.config import DEFAULT_DENY, Settings
-from bot.cycle.path_kinds import is_test_path
+from bot.path_kinds import is_test_path
 from bot.edits import UnsafePathError, nested_files, normalize_rel_path, safe_path, writable_path
 from bot.records import Change, ChangeType, PolicyDecision, Proposal
 from sandbox.repo_config import CONFIG_PATH

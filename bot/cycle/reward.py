@@ -10,8 +10,7 @@ With a baseline (the checks on the unmodified base, bot/cycle/baseline.py) "all 
 
 from __future__ import annotations
 
-from bot.cycle.baseline import Comparison
-from bot.records import Reward, Rubric, Verdict
+from bot.records import Comparison, Reward, Rubric, Verdict
 from sandbox.reports import CheckReport
 
 PASS_RATE_WEIGHT = 0.7

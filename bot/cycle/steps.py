@@ -9,7 +9,6 @@ step's recorded output is returned on replay instead of running it again. `Cycle
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import time
 import uuid
@@ -20,7 +19,7 @@ from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, Field
 
-from bot.cycle.baseline import Baseline, Comparison, reproduced_tests
+from bot.cycle.baseline import Baseline, Comparison, baseline_cache_file, reproduced_tests, save_baseline
 from bot.cycle.judging import Judgment, judge_attempt
 from bot.cycle.gate import GatedCheck, gated_check
 from bot.cycle.impact import select_tests
@@ -44,6 +43,7 @@ from bot.records import (
     proposal_id_for,
 )
 from bot.cycle.reward import compute_reward
+from bot.edit_formats import edit_format_for
 from bot.roles.agitator import Agitator
 from bot.roles.discriminator import Discriminator
 from bot.roles.generator import Generator, cacheable_context
@@ -170,12 +170,6 @@ def fit_guidance(history: list[GuidanceEntry], budget_tokens: int) -> list[Guida
 
 
 
-def baseline_cache_file(settings: Settings, base_sha: str) -> Path:
-    """Where the baseline of `base_sha` under these sandbox settings is kept (`aura-sicd scan` fills it too)."""
-    key = hashlib.sha256(f"{base_sha}\x1f{settings.sandbox.model_dump_json()}".encode()).hexdigest()[:24]
-    return settings.data_dir / "baselines" / f"{key}.json"
-
-
 class CycleSteps:
     def __init__(
         self,
@@ -219,7 +213,7 @@ class CycleSteps:
         s = self.settings
         num_ctx = await self.llm.for_role("generator").context_window(cand.model, s.generator_num_ctx)
         guidance = fit_guidance(history, self._guidance_budget(num_ctx))
-        edit_format = s.edit_format_for(cand.model)
+        edit_format = edit_format_for(s, cand.model)
         generator = Generator(
             self.llm, model=cand.model, num_ctx=num_ctx, max_output_tokens=s.max_output_tokens,
             temperature=cand.temperature, edit_format=edit_format, read_file=index.text,
@@ -268,8 +262,7 @@ class CycleSteps:
                 log.warning("ignoring an unreadable baseline cache file %s", cached)
         await asyncio.to_thread(reset_worktree, ws)
         baseline = Baseline.of(ws.base_sha, await box.check(ws.path))
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        cached.write_text(baseline.model_dump_json(), encoding="utf-8")
+        save_baseline(self.settings, baseline)
         return baseline
 
     async def reproduce(self, ws: Workspace, diff: str, test_files: list[str], baseline: Baseline,

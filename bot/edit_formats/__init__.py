@@ -8,14 +8,18 @@ prompts/<name>.md, and list it in FORMATS.
 
 from fnmatch import fnmatchcase
 
-from bot.edit_formats.base import EditFormat, UnknownEditFormat
+from bot.config import EDIT_FORMATS, Settings, known_edit_format
+from bot.edit_formats.base import EditFormat
 from bot.edit_formats.json_search_replace import JsonSearchReplace
 from bot.edit_formats.text_blocks import SearchReplaceBlocks, WholeFile
+from bot.errors import UnknownEditFormat
 
 FORMATS: dict[str, EditFormat] = {
     edit_format.name: edit_format for edit_format in (JsonSearchReplace(), SearchReplaceBlocks(), WholeFile())
 }
 DEFAULT_EDIT_FORMAT = JsonSearchReplace.name
+if sorted(FORMATS) != sorted(EDIT_FORMATS):  # the settings validate names against EDIT_FORMATS
+    raise RuntimeError(f"bot.config.EDIT_FORMATS {EDIT_FORMATS} does not name the formats {sorted(FORMATS)}")
 
 # Defaults per model family (globs over the model's name, lower-cased), first match wins; any other
 # model keeps json-search-replace, the documented default. Code wrapped
@@ -43,16 +47,19 @@ def format_for_model(model: str, per_model: dict[str, str] | None = None, chosen
     return next((fmt for pattern, fmt in FAMILY_DEFAULTS if fnmatchcase(name, pattern)), DEFAULT_EDIT_FORMAT)
 
 
+def edit_format_for(settings: Settings, model: str) -> str:
+    """The generator's edit format for `model`: AURA_EDIT_FORMATS, then AURA_EDIT_FORMAT when set,
+    then the model family's default, then json-search-replace."""
+    chosen = settings.edit_format if "edit_format" in settings.model_fields_set else None
+    return format_for_model(model, settings.edit_formats, chosen)
+
+
 def get_format(name: str) -> EditFormat:
     """The registered format called `name`; UnknownEditFormat (a ValueError) naming the known ones."""
-    try:
-        return FORMATS[name]
-    except KeyError:
-        known = ", ".join(sorted(FORMATS))
-        raise UnknownEditFormat(f"unknown edit format {name!r}: the known formats are {known}") from None
+    return FORMATS.get(name) or FORMATS[known_edit_format(name)]
 
 
 __all__ = [
-    "DEFAULT_EDIT_FORMAT", "FAMILY_DEFAULTS", "FORMATS", "EditFormat", "UnknownEditFormat", "format_for_model",
-    "get_format",
+    "DEFAULT_EDIT_FORMAT", "FAMILY_DEFAULTS", "FORMATS", "EditFormat", "UnknownEditFormat", "edit_format_for",
+    "format_for_model", "get_format",
 ]

@@ -22,10 +22,6 @@ PART_MARKER = re.compile(r"^<!-- part: ([\w-]+) -->$", re.MULTILINE)
 SLOT = re.compile(r"<!-- edit format: ([\w-]+) -->")
 
 
-class UnknownEditFormat(ValueError):
-    """A format name that is not in the registry (bot/edit_formats/__init__.py)."""
-
-
 class EditFormat(ABC):
     """One way for the generator to write changes.
 

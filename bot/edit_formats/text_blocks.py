@@ -32,6 +32,7 @@ from pydantic import ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from bot.edit_formats.base import EditFormat
+from bot.edits import whole_file_update
 from bot.records import Change, ChangeType, Edit, Proposal
 
 FileReader = Callable[[str], str | None]  # a file's current text by path; None if it does not exist
@@ -153,9 +154,10 @@ def _whole_file(path: str, content: str, read_file: FileReader | None) -> Change
             f"`{path}` has {current.count(chr(10))} lines, too many to rewrite whole: change it with "
             "SEARCH/REPLACE blocks", path,
         )
-    if not current.strip():  # nothing to search for: an empty file is rewritten by its edit-free form
+    change = whole_file_update(path, current, content)
+    if change is None:  # nothing to search for: an empty file is rewritten by its edit-free form
         raise reply_error(f"`{path}` is empty: DELETE it and write it again with an empty SEARCH block", path)
-    return Change(file_path=path, change_type=ChangeType.UPDATE, edits=[Edit(search=current, replace=content)])
+    return change
 
 
 class SearchReplaceBlocks(EditFormat):

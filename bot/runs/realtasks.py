@@ -18,7 +18,7 @@ from pydantic import BaseModel, TypeAdapter
 
 from bot.config import Settings
 from bot.context import PromptContext, RepoIndex, build_generator_context
-from bot.cycle.path_kinds import is_test_path
+from bot.path_kinds import is_test_path
 from bot.records import Task
 from bot.roles.generator import Generator
 from bot.llm.tokens import TokenCounter

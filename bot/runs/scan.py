@@ -18,10 +18,9 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from bot.cycle.baseline import GREEN, Baseline
+from bot.cycle.baseline import FINDING_LINE, GREEN, Baseline, save_baseline
 from bot.config import Settings
 from bot.cycle.loop import CycleRequest, SandboxOpener
-from bot.cycle.steps import baseline_cache_file
 from bot.cycle.episode import EpisodeRunner, ServerUnavailable
 from bot.events import EventBus
 from bot.llm.client import LLMError, ModelClient
@@ -30,8 +29,6 @@ from bot.runs.scan_report import CheckLine, Finding, ScanReport, TaskOutcome
 from bot.workspace import GitError, WorkspaceError, ensure_repository, remove_worktree, resolve_commit, run_git
 from sandbox import CheckReport, CheckResult, SandboxError, open_sandbox
 
-# path:line[:col]: message — the tools' usual form (ruff concise, mypy, flake8, go vet, tsc plain)
-_FINDING = re.compile(r"^(?P<path>[^\s:]+\.[A-Za-z0-9]+):(?P<line>\d+)(?::\d+)?:\s*(?P<message>\S.*)$")
 _NOTE = re.compile(r":\s*note:")  # mypy's notes explain an error; they are not findings of their own
 # the sandbox's environment, not the code: a module or its stubs are not installed where the tool runs
 _ENVIRONMENT = re.compile(r"\[(import-not-found|import-untyped|import)\]\s*$")
@@ -68,7 +65,7 @@ def _check_findings(check: CheckResult) -> list[Finding]:
     environment = 0
     if check.tests is None:
         for line in check.output.splitlines():
-            match = _FINDING.match(line.strip())
+            match = FINDING_LINE.match(line.strip())
             if not match or _NOTE.search(line):
                 continue
             if _ENVIRONMENT.search(line):
@@ -106,9 +103,7 @@ async def checks_on_base(settings: Settings, repo: Path, base_sha: str, *,
             report = await box.check(path)
     finally:
         await asyncio.to_thread(remove_worktree, repo, path)
-    cached = baseline_cache_file(settings, base_sha)
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    cached.write_text(Baseline.of(base_sha, report).model_dump_json(), encoding="utf-8")
+    save_baseline(settings, Baseline.of(base_sha, report))
     return report
 
 

@@ -16,7 +16,7 @@ import re
 import xml.etree.ElementTree as ET
 from typing import Literal
 
-from sandbox.parsers import _test_id, go_events
+from sandbox.parsers import go_events, junit_test_id
 
 Format = Literal["junit", "go", "cargo", "vitest", "tap", "testunit", "uvu"]
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
@@ -43,7 +43,7 @@ def parse_junit(text: str) -> dict[str, str]:
     for case in root.iter("testcase"):
         tags = {child.tag for child in case}
         status = FAILED if tags & {"failure", "error"} else SKIPPED if "skipped" in tags else PASSED
-        test_id = _test_id(case)
+        test_id = junit_test_id(case)
         if test_id in statuses:  # a test inherited by several classes of one file: the check's id repeats
             test_id = f"{case.get('classname', '')}::{case.get('name', '')}"
         statuses[test_id] = status

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from tests.bot.test_cycle import AGITATION
+from tests.cycle.test_cycle import AGITATION
 from tests.fakes.ollama import FakeOllama
 from tests.repos import CALC_FILES, DISC, GEN, GOOD_RUBRIC, RIGHT_FIX, WEAK_RUBRIC, WRONG_FIX, git, make_repo
 
@@ -27,6 +27,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_ollama: FakeOllama
     return data
 
 
+@pytest.mark.bwrap  # the CLI end to end: the sandbox of its settings
 def test_approved_run_prints_the_pr_and_exits_0(repo, env, fake_ollama, capsys):
     fake_ollama.pull(GEN, DISC).queue("generator", RIGHT_FIX).queue("discriminator", GOOD_RUBRIC)
 
@@ -44,6 +45,7 @@ def test_approved_run_prints_the_pr_and_exits_0(repo, env, fake_ollama, capsys):
     assert "approved" in err and branch in err
 
 
+@pytest.mark.bwrap
 def test_exhausted_run_exits_1(repo, fake_ollama, capsys):
     fake_ollama.pull(GEN, DISC)
     fake_ollama.always("generator", WRONG_FIX).always("discriminator", WEAK_RUBRIC).always("agitator", AGITATION)
@@ -104,6 +106,7 @@ def test_missing_task_exits_2(repo, capsys):
     assert "--task" in capsys.readouterr().err
 
 
+@pytest.mark.bwrap
 def test_task_file(repo, tmp_path, fake_ollama, capsys):
     fake_ollama.pull(GEN, DISC).queue("generator", RIGHT_FIX).queue("discriminator", GOOD_RUBRIC)
     task = tmp_path / "issue.md"

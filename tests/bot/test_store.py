@@ -32,7 +32,6 @@ from bot.records import (
     Verdict,
 )
 from bot.store import Store, StoreError, export_episodes
-from bot.store.schema import metadata
 from bot.store.engine import current_revision, head_revision, migrate
 from bot.store.tables import Base, EpisodeRow, IterationRow
 from sandbox.reports import CheckReport, CheckResult, CheckStatus, FailingTest, TestCounts
@@ -152,7 +151,7 @@ POSTGRES_URL = os.environ.get("AURA_TEST_POSTGRES_URL")
 @pytest.fixture(
     params=[
         "sqlite",
-        pytest.param("postgres", marks=pytest.mark.skipif(not POSTGRES_URL, reason="AURA_TEST_POSTGRES_URL not set")),
+        pytest.param("postgres", marks=pytest.mark.postgres),
     ]
 )
 def url(request: pytest.FixtureRequest, tmp_path) -> str:
@@ -196,7 +195,7 @@ def test_open_creates_the_directory_and_every_table(tmp_path):
 def test_migrations_match_the_table_models(store: Store):
     with store.engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
-        assert compare_metadata(context, metadata) == []
+        assert compare_metadata(context, Base.metadata) == []
 
 
 def test_downgrade_to_base_drops_every_table_and_upgrade_restores_them(store: Store):

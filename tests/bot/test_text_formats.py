@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from bot.config import Settings
-from bot.edit_formats import format_for_model, get_format
+from bot.edit_formats import edit_format_for, format_for_model, get_format
 from bot.edit_formats.text_blocks import WHOLE_FILE_MAX_LINES
 from bot.edits import apply_changes
 from bot.llm.client import describe_validation_error
@@ -141,11 +141,11 @@ def test_format_per_model_then_setting_then_family_then_default(monkeypatch):
     assert format_for_model("hf.co/bartowski/deepseek-coder-v2-lite-instruct-GGUF") == "search-replace"
     assert format_for_model("smollm2:135m", chosen="json-search-replace") == "json-search-replace"
     assert format_for_model("smollm2:135m", {"smollm2*": "search-replace"}, "json-search-replace") == "search-replace"
-    assert Settings().edit_format_for("smollm2") == "whole-file"
+    assert edit_format_for(Settings(), "smollm2") == "whole-file"
     monkeypatch.setenv("AURA_EDIT_FORMAT", "search-replace")
-    assert Settings().edit_format_for("smollm2") == "search-replace"  # set explicitly: it wins over the family
+    assert edit_format_for(Settings(), "smollm2") == "search-replace"  # set explicitly: it wins over the family
     monkeypatch.setenv("AURA_EDIT_FORMATS", '{"qwen2.5-coder:*": "whole-file"}')
-    assert Settings().edit_format_for("qwen2.5-coder:32b") == "whole-file"
+    assert edit_format_for(Settings(), "qwen2.5-coder:32b") == "whole-file"
     monkeypatch.setenv("AURA_EDIT_FORMATS", '{"x": "udiff"}')
     with pytest.raises(ValidationError, match="unknown edit format 'udiff'"):
         Settings()

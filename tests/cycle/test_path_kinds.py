@@ -6,7 +6,7 @@ import pytest
 
 from bot.context import localize
 from bot.cycle import baseline, policy
-from bot.cycle.path_kinds import PathKind, changes_test_settings, classify, is_test_path
+from bot.path_kinds import PathKind, changes_test_settings, classify, is_test_path
 
 
 @pytest.mark.parametrize(("path", "kind"), [

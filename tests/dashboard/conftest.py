@@ -3,20 +3,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-import respx
 from starlette.testclient import TestClient
 
 from bot.jobs.memory_queue import InMemoryJobQueue
 from tests.admin.conftest import make_settings
 from tests.dashboard.data import fill
-from tests.fakes.github import FakeGitHub
 from tests.webhooks.conftest import make_client
-
-
-@pytest.fixture
-def github() -> Iterator[FakeGitHub]:
-    with respx.mock(assert_all_called=False) as mock:
-        yield FakeGitHub(mock)
 
 
 @pytest.fixture

@@ -1,15 +1,14 @@
 """The dashboard in a real browser: Debian's chromium driven by Playwright, the app served by uvicorn on
 127.0.0.1 with a filled store. Screenshots go to test-artifacts/ (CI keeps them).
 
-Skipped when chromium or Playwright is missing, except with AURA_REQUIRE_SANDBOXES=1 (CI), where that fails.
+Marked `browser` (tests/backends.py): skipped when chromium or Playwright is missing, except with
+AURA_REQUIRE_SANDBOXES=1 (CI), where that fails.
 """
 
 from __future__ import annotations
 
-import os
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,29 +17,14 @@ import uvicorn
 
 from bot.jobs.memory_queue import InMemoryJobQueue
 from tests.admin.conftest import TOKEN, make_settings
+from tests.backends import CHROMIUM
 from tests.dashboard.data import LESSON, fill
+from tests.wait import wait_until
 from webhooks.app import create_app
 
-CHROMIUM = os.environ.get("AURA_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-def _require_browser():
-    reason = None
-    if not Path(CHROMIUM).exists():
-        reason = f"no chromium at {CHROMIUM} (apt-get install chromium)"
-    else:
-        try:
-            from playwright.sync_api import sync_playwright
-        except ImportError:
-            reason = "playwright is not installed (pip install -e '.[test]')"
-    if reason:
-        if os.environ.get("AURA_REQUIRE_SANDBOXES") == "1":
-            pytest.fail(f"{reason} (AURA_REQUIRE_SANDBOXES=1)")
-        pytest.skip(reason)
-    return sync_playwright
 
 
 def _free_port() -> int:
@@ -62,10 +46,11 @@ def served(tmp_path) -> Iterator[tuple[str, dict]]:
                                            host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
-        time.sleep(0.05)
+    def started() -> bool:
+        assert thread.is_alive(), "uvicorn stopped before it started"
+        return server.started
+
+    wait_until(started, timeout=20, what="uvicorn to start")
     try:
         yield f"http://127.0.0.1:{port}", ids
     finally:
@@ -75,7 +60,8 @@ def served(tmp_path) -> Iterator[tuple[str, dict]]:
 
 @pytest.mark.browser
 def test_dashboard_and_episode_page_in_chromium(served):
-    sync_playwright = _require_browser()
+    from playwright.sync_api import sync_playwright
+
     base, ids = served
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as p:

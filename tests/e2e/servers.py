@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from collections.abc import Callable
 
 import httpx
 import respx
 import uvicorn
+
+from tests.wait import wait_until
 
 
 def free_port() -> int:
@@ -63,11 +64,8 @@ class RouterServer:
 
     def __enter__(self) -> RouterServer:
         self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"fake server on {self.base_url} did not start")
-            time.sleep(0.02)
+        wait_until(lambda: self.server.started, timeout=10, interval=0.02,
+                   what=f"the fake server on {self.base_url} to start")
         return self
 
     def __exit__(self, *exc_info: object) -> None:

@@ -15,7 +15,6 @@ import base64
 import json
 import os
 import re
-import shutil
 import stat
 import subprocess
 import sys
@@ -32,11 +31,12 @@ from bot.records import GuidanceEntry
 from bot.store import Store
 from tests.e2e.git_http import GitHTTPServer
 from tests.e2e.servers import RouterServer, free_port
-from tests.e2e.test_serve_process import INSTALLATION, REPO, Fakes, labeled_delivery, wait_for
+from tests.e2e.test_serve_process import INSTALLATION, REPO, Fakes, labeled_delivery
 from tests.fakes.github import APP_ID, TOKEN, WEBHOOK_SECRET, private_key_pem, signed_headers, webhook_payload
 from tests.jobs.conftest import make_remote
+from tests.wait import wait_until
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap")]
+pytestmark = [pytest.mark.slow, pytest.mark.bwrap]
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN, METRICS = "e2e-admin-token", "e2e-metrics-token"
@@ -60,7 +60,7 @@ class Server:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
                 cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=log)
-        wait_for(self._healthy, 30, "aura-sicd serve to answer /healthz")
+        wait_until(self._healthy, 30, "aura-sicd serve to answer /healthz")
 
     def _healthy(self) -> bool:
         if self.process.poll() is not None:
@@ -164,9 +164,9 @@ def test_a_delivery_naming_another_host_publishes_through_flaky_github_without_o
     world.git.fail_pushes = 1  # the first push gets HTTP 500
 
     assert server.deliver("issues", json.dumps(payload).encode()).status_code == 202
-    wait_for(lambda: len(fakes.pulls_created()) == 1, 90, "the pull request despite 502, 502, 429")
+    wait_until(lambda: len(fakes.pulls_created()) == 1, 90, "the pull request despite 502, 502, 429")
     [pr] = fakes.pulls_created()
-    wait_for(lambda: any("opened a pull request" in c for c in comments_on(world, 12)), 30, "the link comment")
+    wait_until(lambda: any("opened a pull request" in c for c in comments_on(world, 12)), 30, "the link comment")
 
     assert world.git.failed_pushes == 1
     assert subprocess.run(["git", "rev-parse", f"refs/heads/{pr['head']}"], cwd=world.remote,
@@ -185,14 +185,14 @@ def test_a_job_that_cannot_open_its_pr_says_so_and_never_claims_success(world):
     fakes.github.create_pull_route.side_effect = lambda request, **_: httpx.Response(502, json={"message": "Bad Gateway"})
     try:
         assert server.deliver("issues", issue_delivery(world, 50, "add() subtracts")).status_code == 202
-        wait_for(lambda: any("gave up" in c for c in comments_on(world, 50)), 90, "the job to give up and say so")
+        wait_until(lambda: any("gave up" in c for c in comments_on(world, 50)), 90, "the job to give up and say so")
     finally:
         fakes.github.create_pull_route.side_effect = ok
     [text] = [c for c in comments_on(world, 50) if "gave up" in c]
     assert "opening the pull request" in text and "HTTP 502" in text
     [branch] = [line.split("`")[1] for line in text.splitlines() if "pushed the change" in line]
     assert subprocess.run(["git", "rev-parse", f"refs/heads/{branch}"], cwd=world.remote, capture_output=True).returncode == 0
-    wait_for(lambda: any("failed while opening the pull request" in b for b in progress_edits(world, 50)), 30,
+    wait_until(lambda: any("failed while opening the pull request" in b for b in progress_edits(world, 50)), 30,
              "the progress comment to say it failed")
     assert not any("done:" in b for b in progress_edits(world, 50))
 
@@ -208,7 +208,7 @@ def test_twenty_requests_by_an_outsider_get_one_reply(world):
     statuses = [server.deliver("issue_comment", json.dumps({**payload, "comment": {**payload["comment"], "id": 5000 + n}}).encode())
                 .status_code for n in range(20)]
     assert statuses == [202] * 20
-    wait_for(lambda: len(comments_on(world, 30)) >= 1, 30, "the refusal")
+    wait_until(lambda: len(comments_on(world, 30)) >= 1, 30, "the refusal")
     time.sleep(3)  # every delivery is admitted by now; any second reply would be here
     [reply] = comments_on(world, 30)
     assert "write access" in reply
@@ -222,7 +222,7 @@ def test_a_proposal_that_edits_its_own_checks_is_not_approved(world):
     fakes.ollama.queue("generator", hostile)
     before = len(fakes.pulls_created())
     assert server.deliver("issues", issue_delivery(world, 40, "make CI faster")).status_code == 202
-    wait_for(lambda: any("could not produce an approved change" in c for c in comments_on(world, 40)), 60, "the report")
+    wait_until(lambda: any("could not produce an approved change" in c for c in comments_on(world, 40)), 60, "the report")
     assert len(fakes.pulls_created()) == before  # nothing approved, nothing to draft: the edit was refused
     [report] = [c for c in comments_on(world, 40) if "could not produce" in c]
     assert "aura-sicd.yml" in report and "approved" not in report.split("could not produce")[0]

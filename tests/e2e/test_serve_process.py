@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -35,8 +34,9 @@ from tests.fakes.github import (
 from tests.fakes.ollama import FakeOllama
 from tests.jobs.conftest import make_remote
 from tests.repos import DISC, GEN, GOOD_RUBRIC, RIGHT_FIX, git
+from tests.wait import answers, still_running, wait_until
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap")]
+pytestmark = [pytest.mark.slow, pytest.mark.bwrap]
 
 ROOT = Path(__file__).resolve().parents[2]
 REPO = "octo/calc"
@@ -97,18 +97,16 @@ def start_serve(tmp_path: Path, fakes: Fakes, port: int) -> subprocess.Popen:
         cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=log,
     )
     log.close()  # the child keeps its own descriptor
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"aura-sicd serve exited with {process.returncode}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return process
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    process.kill()
-    raise AssertionError("aura-sicd serve did not answer /healthz within 30 s")
+    def ready() -> bool:
+        still_running(process, "aura-sicd serve")
+        return answers(f"http://127.0.0.1:{port}/healthz")
+
+    try:
+        wait_until(ready, timeout=30, interval=0.1, what="aura-sicd serve to answer /healthz")
+    except AssertionError:
+        process.kill()
+        raise
+    return process
 
 
 def labeled_delivery(remote: Path) -> bytes:
@@ -127,15 +125,6 @@ def post_delivery(port: int, body: bytes, delivery: str) -> httpx.Response:
                       headers=signed_headers("issues", body, delivery), timeout=10)
 
 
-def wait_for(condition, timeout: float, what: str) -> float:
-    started = time.monotonic()
-    while not condition():
-        if time.monotonic() - started > timeout:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.1)
-    return time.monotonic() - started
-
-
 def test_delivery_in_pr_out_and_a_sigkill_mid_job_still_makes_exactly_one_pr(tmp_path: Path, fakes: Fakes):
     timings: dict[str, float] = {}
     remote = make_remote(tmp_path / "origin")
@@ -149,7 +138,7 @@ def test_delivery_in_pr_out_and_a_sigkill_mid_job_still_makes_exactly_one_pr(tmp
     try:
         response = post_delivery(port, body, str(uuid.uuid4()))
         assert response.status_code == 202, response.text
-        timings["first PR"] = wait_for(lambda: len(fakes.pulls_created()) == 1, 45, "the first pull request")
+        timings["first PR"] = wait_until(lambda: len(fakes.pulls_created()) == 1, 45, "the first pull request")
     finally:
         serve.terminate()
         serve.wait(timeout=20)
@@ -166,7 +155,7 @@ def test_delivery_in_pr_out_and_a_sigkill_mid_job_still_makes_exactly_one_pr(tmp
         second["issue"].update(number=13, title="add() still subtracts", body="add(1, 1) should be 2.")
         response = post_delivery(port, json.dumps(second).encode(), str(uuid.uuid4()))
         assert response.status_code == 202, response.text
-        timings["to scoring"] = wait_for(fakes.scoring_started.is_set, 45, "the job to reach scoring")
+        timings["to scoring"] = wait_until(fakes.scoring_started.is_set, 45, "the job to reach scoring")
         os.kill(serve.pid, signal.SIGKILL)
         serve.wait(timeout=10)
     finally:
@@ -181,7 +170,7 @@ def test_delivery_in_pr_out_and_a_sigkill_mid_job_still_makes_exactly_one_pr(tmp
     restarted = time.monotonic()
     serve = start_serve(tmp_path, fakes, port)
     try:
-        wait_for(lambda: len(fakes.pulls_created()) == 2, 45, "the resumed job's pull request")
+        wait_until(lambda: len(fakes.pulls_created()) == 2, 45, "the resumed job's pull request")
         timings["resume to PR"] = time.monotonic() - restarted
         time.sleep(1.5)  # anything doubled would show up now
     finally:

@@ -30,25 +30,16 @@ from bot.config import Settings
 from bot.github.job_request import JobKind, JobRequest
 from bot.jobs.fairness import queue_partition
 from tests.e2e.servers import free_port
-from tests.e2e.test_serve_process import INSTALLATION, Fakes, labeled_delivery, post_delivery, wait_for
+from tests.e2e.test_serve_process import INSTALLATION, Fakes, labeled_delivery, post_delivery
 from tests.fakes.github import APP_ID, WEBHOOK_SECRET, private_key_pem
 from tests.jobs.conftest import make_remote
 from tests.postgres import fresh_database
+from tests.wait import wait_until
 
-pytestmark = [pytest.mark.slow]
+pytestmark = [pytest.mark.slow, pytest.mark.bwrap, pytest.mark.postgres]
 
 ROOT = Path(__file__).resolve().parents[2]
 TAKEOVER_POLL_S = 1.0
-
-
-@pytest.fixture(autouse=True)
-def needs_bwrap() -> None:
-    import shutil
-
-    if shutil.which("bwrap") is None:
-        if os.environ.get("AURA_REQUIRE_SANDBOXES") == "1":
-            pytest.fail("bubblewrap is required (AURA_REQUIRE_SANDBOXES=1)")
-        pytest.skip("needs bubblewrap")
 
 
 @pytest.fixture
@@ -121,7 +112,7 @@ class Cluster:
             except httpx.TransportError:
                 return False
 
-        wait_for(healthy, 30, "aura-sicd serve to answer /healthz")
+        wait_until(healthy, 30, "aura-sicd serve to answer /healthz")
 
     def start_worker(self, name: str, *, named: bool = True) -> subprocess.Popen:
         """A worker; `named=False` leaves its executor id to the worker (the first free worker-<host>-N)."""
@@ -134,7 +125,7 @@ class Cluster:
         """Until each worker has launched its queue (so the first jobs do not all go to the fastest)."""
         for name in names:
             log = self.tmp_path / f"{name}.log"
-            wait_for(lambda log=log: " ready: " in log.read_text(), 60, f"worker {name} to be ready")
+            wait_until(lambda log=log: " ready: " in log.read_text(), 60, f"worker {name} to be ready")
 
     def workflows(self) -> list[dict]:
         query = ("SELECT workflow_uuid, status, executor_id, queue_partition_key, started_at_epoch_ms, completed_at "
@@ -191,7 +182,7 @@ def test_two_workers_share_the_queue_and_take_over_a_killed_workers_job(tmp_path
         for number in (21, 22, 23, 21):
             response = post_delivery(port, issue(remote, number), str(uuid.uuid4()))
             assert response.status_code == 202, response.text
-        wait_for(lambda: sum(w["status"] == "SUCCESS" for w in cluster.workflows()) == 4, 120, "four jobs done")
+        wait_until(lambda: sum(w["status"] == "SUCCESS" for w in cluster.workflows()) == 4, 120, "four jobs done")
         jobs = cluster.workflows()
         assert len(jobs) == 4 and {w["status"] for w in jobs} == {"SUCCESS"}
         assert {w["executor"] for w in jobs} == {"w1", "w2"}  # both workers took jobs
@@ -207,7 +198,7 @@ def test_two_workers_share_the_queue_and_take_over_a_killed_workers_job(tmp_path
         fakes.hold_scoring.set()
         generated_before = len(fakes.ollama.requests_for("generator"))
         assert post_delivery(port, issue(remote, 31), str(uuid.uuid4())).status_code == 202
-        wait_for(fakes.scoring_started.is_set, 60, "the job to reach scoring")
+        wait_until(fakes.scoring_started.is_set, 60, "the job to reach scoring")
         [job] = [w for w in cluster.workflows() if w["status"] == "PENDING"]
         victim = job["executor"]
         survivor = "w2" if victim == "w1" else "w1"
@@ -220,8 +211,8 @@ def test_two_workers_share_the_queue_and_take_over_a_killed_workers_job(tmp_path
         def taken_over() -> bool:
             return any(w["id"] == job["id"] and w["executor"] == survivor for w in cluster.workflows())
 
-        takeover_s = wait_for(taken_over, 30, f"{survivor} to take over the job of {victim}")
-        wait_for(lambda: len(pulls_closing(fakes, 31)) == 1, 60, "the taken-over job's pull request")
+        takeover_s = wait_until(taken_over, 30, f"{survivor} to take over the job of {victim}")
+        wait_until(lambda: len(pulls_closing(fakes, 31)) == 1, 60, "the taken-over job's pull request")
         to_pr_s = time.monotonic() - killed
         time.sleep(2 * TAKEOVER_POLL_S + 1)  # anything doubled would show up now
 
@@ -243,7 +234,7 @@ def test_executor_ids_are_unique_among_live_workers(tmp_path: Path, fakes: Fakes
     cluster = Cluster(tmp_path, fakes, store_url, dbos_url)
     try:
         first = cluster.start_worker("w1")
-        wait_for(lambda: _locks_held(dbos_url) == 1, 30, "w1 to hold its executor lock")
+        wait_until(lambda: _locks_held(dbos_url) == 1, 30, "w1 to hold its executor lock")
         second = cluster.start_worker("w1")
         assert second.wait(timeout=60) == 2  # after waiting ACQUIRE_WAIT_S for the id
         assert "the executor id 'w1' is held by another running process" in (tmp_path / "w1.log").read_text()
@@ -251,7 +242,7 @@ def test_executor_ids_are_unique_among_live_workers(tmp_path: Path, fakes: Fakes
         # unnamed workers take worker-<host>-1, -2, …: each a name of its own
         cluster.start_worker("a", named=False)
         cluster.start_worker("b", named=False)
-        wait_for(lambda: _locks_held(dbos_url) == 3, 30, "two unnamed workers holding locks of their own")
+        wait_until(lambda: _locks_held(dbos_url) == 3, 30, "two unnamed workers holding locks of their own")
         assert all(p.poll() is None for name, p in cluster.workers.items() if name != "w1") and first.poll() is None
     finally:
         cluster.stop()

@@ -33,12 +33,6 @@ def credentials() -> AppCredentials:
     return AppCredentials(app_id=APP_ID, private_key=SecretStr(private_key_pem()), webhook_secret=SecretStr(WEBHOOK_SECRET))
 
 
-@pytest.fixture
-def github():
-    with respx.mock(assert_all_called=False) as mock:
-        yield FakeGitHub(mock)
-
-
 async def test_installation_token_is_requested_once_and_shared_with_git(credentials, github):
     app = GitHubApp(credentials)
     gh = app.installation_client(5)

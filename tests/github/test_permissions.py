@@ -2,18 +2,11 @@ from __future__ import annotations
 
 import httpx
 import pytest
-import respx
 from pydantic import SecretStr
 
 from bot.github.client import AppCredentials, GitHubApp
 from bot.github.permissions import PermissionChecker
-from tests.fakes.github import APP_ID, WEBHOOK_SECRET, FakeGitHub, private_key_pem
-
-
-@pytest.fixture
-def github():
-    with respx.mock(assert_all_called=False) as mock:
-        yield FakeGitHub(mock)
+from tests.fakes.github import APP_ID, WEBHOOK_SECRET, private_key_pem
 
 
 def _checker(clock) -> PermissionChecker:

@@ -4,23 +4,16 @@ from __future__ import annotations
 
 import httpx
 import pytest
-import respx
 from pydantic import SecretStr
 
 from bot.github.client import AppCredentials, GitHubApp
 from bot.github.job_request import ReplyTarget
 from bot.github.messages import permission_denied, pr_body, progress_comment, progress_marker
 from bot.github.publish import Publisher
-from tests.fakes.github import APP_ID, WEBHOOK_SECRET, FakeGitHub, private_key_pem
+from tests.fakes.github import APP_ID, WEBHOOK_SECRET, private_key_pem
 
 REPO = "octo/calc"
 BRANCH = "aura-sicd/0123456789ab"
-
-
-@pytest.fixture
-def github():
-    with respx.mock(assert_all_called=False) as mock:
-        yield FakeGitHub(mock)
 
 
 @pytest.fixture

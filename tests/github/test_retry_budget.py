@@ -6,20 +6,13 @@ import time
 
 import httpx
 import pytest
-import respx
 from githubkit.exception import RequestFailed
 from pydantic import SecretStr
 
 from bot.github.client import AppCredentials, GitHubApp, RetryPolicy, is_transient
-from tests.fakes.github import APP_ID, WEBHOOK_SECRET, FakeGitHub, private_key_pem
+from tests.fakes.github import APP_ID, WEBHOOK_SECRET, private_key_pem
 
 PR = {"title": "t", "head": "aura-sicd/abc", "base": "main"}
-
-
-@pytest.fixture
-def github():
-    with respx.mock(assert_all_called=False) as mock:
-        yield FakeGitHub(mock)
 
 
 def app(**kwargs) -> GitHubApp:

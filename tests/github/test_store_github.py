@@ -11,7 +11,7 @@ from bot.store.github import BotPullRequest, DeliveryRecord, DeliveryUpdate, Git
 from tests.postgres import fresh_database
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def store(request, tmp_path):
     with contextlib.ExitStack() as stack:
         if request.param == "postgres":  # a database of its own on AURA_TEST_POSTGRES_URL's server

@@ -1,11 +1,12 @@
 """A durable job queue for real: DBOS on SQLite in a temporary directory, git against a local bare
-repository, the bubblewrap sandbox, and GitHub and Ollama faked at the HTTP level (respx)."""
+repository, the fast tier's sandbox (tests/fakes/sandbox.py), and GitHub and Ollama faked at the HTTP
+level (respx)."""
 
 from __future__ import annotations
 
 import asyncio
-import shutil
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,16 +20,14 @@ from bot.github.job_request import JobKind, JobRequest, ReplyTarget
 from bot.github.mirror import RepoMirror
 from bot.jobs import DBOSJobQueue, JobServices
 from bot.store import Store
-from sandbox.config import SandboxSettings
 from tests.fakes.github import APP_ID, WEBHOOK_SECRET, FakeGitHub, private_key_pem
 from tests.fakes.ollama import FakeOllama
+from tests.fakes.sandbox import HOST_SANDBOX, host_sandbox
 from tests.repos import CALC_FILES, DISC, GEN, git, make_repo
+from tests.wait import wait_for
 
 REPO = "octo/calc"
 INSTALLATION = 7
-
-needs_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap")
-
 
 AGITATION = {"guidance": "add must use +", "focus_points": ["calc.py"], "improvement_plan": ["use a + b"]}
 
@@ -56,11 +55,8 @@ class JobsEnv:
 
 
 async def result_of(workflow_id: str, *, timeout: float = 60) -> dict:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while await DBOS.get_workflow_status_async(workflow_id) is None:
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"workflow {workflow_id} never started")
-        await asyncio.sleep(0.1)
+    await wait_for(lambda: DBOS.get_workflow_status_async(workflow_id), timeout=timeout, interval=0.1,
+                   what=f"workflow {workflow_id} to start")
     handle = await DBOS.retrieve_workflow_async(workflow_id)
     return await asyncio.wait_for(handle.get_result(), timeout)
 
@@ -82,35 +78,36 @@ def issue_job(remote: Path, delivery: str = "delivery-1", **update) -> JobReques
     return job.model_copy(update=update)
 
 
-@pytest.fixture
-async def jobs_env(tmp_path: Path) -> AsyncIterator[JobsEnv]:
-    settings = Settings(
-        _env_file=None,
-        data_dir=tmp_path / "data",
-        store_url=f"sqlite:///{tmp_path / 'aura.db'}",
-        github_app_id=APP_ID,
-        github_private_key=private_key_pem(),
-        github_webhook_secret=WEBHOOK_SECRET,
-        ollama_host="http://ollama.test",
-        max_iterations=2,
-        review_coalesce_s=0.5,
-        public_url="https://bot.example.com",
-        sandbox=SandboxSettings(_env_file=None, backend="bwrap"),
+@asynccontextmanager
+async def running_jobs(tmp_path: Path, **settings: object) -> AsyncIterator[JobsEnv]:
+    """DBOS running jobs against a bare remote of the calc repository, with `settings` over the defaults."""
+    defaults = dict(
+        data_dir=tmp_path / "data", store_url=f"sqlite:///{tmp_path / 'aura.db'}", github_app_id=APP_ID,
+        github_private_key=private_key_pem(), github_webhook_secret=WEBHOOK_SECRET, ollama_host="http://ollama.test",
+        max_iterations=2, review_coalesce_s=0.5, public_url="https://bot.example.com", sandbox=HOST_SANDBOX,
     )
+    config = Settings(_env_file=None, **{**defaults, **settings})
     remote = make_remote(tmp_path / "origin")
     with respx.mock(assert_all_called=False) as mock:
         github = FakeGitHub(mock)
         ollama = FakeOllama(mock).pull(GEN, DISC)
-        store = Store.open(settings.database_url)
+        store = Store.open(config.database_url)
         creds = AppCredentials(app_id=APP_ID, private_key=private_key_pem(), webhook_secret=WEBHOOK_SECRET)
-        app = GitHubApp(creds, api_url=settings.github_api_url, retry_backoff_s=0.01)
-        queue = DBOSJobQueue(settings, run_jobs=True)
-        services = JobServices(settings=settings, store=store, github=lambda: app, mirror=RepoMirror(settings.data_dir),
-                               llm_factory=lambda s: ollama.llm())
+        app = GitHubApp(creds, api_url=config.github_api_url, retry_backoff_s=0.01,
+                        retry_budget_s=config.github_retry_budget_s)
+        queue = DBOSJobQueue(config, run_jobs=True)
+        services = JobServices(settings=config, store=store, github=lambda: app, mirror=RepoMirror(config.data_dir),
+                               llm_factory=lambda s: ollama.llm(), sandbox_opener=host_sandbox)
         await queue.launch(services)
         try:
-            yield JobsEnv(settings=settings, remote=remote, github=github, ollama=ollama, store=store, queue=queue)
+            yield JobsEnv(settings=config, remote=remote, github=github, ollama=ollama, store=store, queue=queue)
         finally:
             await queue.stop()
             await app.aclose()
             store.close()
+
+
+@pytest.fixture
+async def jobs_env(tmp_path: Path) -> AsyncIterator[JobsEnv]:
+    async with running_jobs(tmp_path) as env:
+        yield env

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import respx
 
 from bot.config import Settings
 from bot.github.client import AppCredentials, GitHubApp
@@ -28,6 +27,7 @@ from bot.store import Store
 from bot.store.github import DeliveryRecord, DeliveryUpdate, GitHubStore
 from tests.fakes.clock import ManualClock
 from tests.fakes.github import APP_ID, WEBHOOK_SECRET, FakeGitHub, private_key_pem, webhook_bytes
+from tests.wait import wait_for
 from tests.webhooks.conftest import deliver, make_client
 
 REPO = "Codertocat/Hello-World"
@@ -66,14 +66,6 @@ def clock(monkeypatch) -> ManualClock:
     return manual
 
 
-async def until(condition: Callable[[], bool], timeout: float = 10) -> None:
-    """Let the admitter's tasks run (HTTP fakes, store threads) until `condition` holds."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "timed out"
-        await asyncio.sleep(0.005)
-
-
 @pytest.fixture
 def db_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'aura.db'}"
@@ -86,11 +78,9 @@ def store(db_url: str) -> Iterator[GitHubStore]:
 
 
 @pytest.fixture
-def github() -> Iterator[FakeGitHub]:
-    with respx.mock(assert_all_called=False) as mock:
-        fake = FakeGitHub(mock)
-        fake.installations[REPO] = 7
-        yield fake
+def github(github: FakeGitHub) -> FakeGitHub:
+    github.installations[REPO] = 7
+    return github
 
 
 @pytest.fixture
@@ -285,9 +275,12 @@ async def test_while_the_receiver_is_busy_admissions_start_at_the_busy_rate(stor
                              clock=clock.monotonic, sleep=clock.sleep)
     record(store, "a", "b", "c")
     settling = asyncio.create_task(admitter.settle())
-    await until(lambda: len(queue.calls) == 1 and clock.sleeping == 2)  # one started, two wait their turn
+    # the admitter's tasks run (HTTP fakes, store threads): one starts, two wait their turn
+    await wait_for(lambda: len(queue.calls) == 1 and clock.sleeping == 2, timeout=10, interval=0.005,
+                   what="one admission running and two waiting")
     clock.advance(0.1)
-    await until(lambda: len(queue.calls) == 2 and clock.sleeping == 1)
+    await wait_for(lambda: len(queue.calls) == 2 and clock.sleeping == 1, timeout=10, interval=0.005,
+                   what="the second admission running")
     clock.advance(0.1)
     await asyncio.wait_for(settling, 10)
     assert sorted(queue.calls) == ["a", "b", "c"]

@@ -11,13 +11,11 @@ from pathlib import Path
 
 import httpx
 
-from bot.jobs.scheduler import AutonomyScheduler, GitHubRepoSource
 from bot.jobs.job_steps import current_services
+from bot.jobs.scheduler import AutonomyScheduler, GitHubRepoSource
 from bot.store.github import GitHubStore
-from tests.jobs.conftest import AGITATION, INSTALLATION, REPO, JobsEnv, make_remote, needs_bwrap, result_of
+from tests.jobs.conftest import AGITATION, INSTALLATION, REPO, JobsEnv, make_remote, result_of
 from tests.repos import CALC_FILES, GOOD_RUBRIC, RIGHT_FIX, WEAK_RUBRIC, WRONG_FIX, git
-
-pytestmark = needs_bwrap
 
 CONFIG = "autonomy: {schedule: '0 3 * * 1', max_open_prs: 2, label: found-by-aura}\n"
 MONDAY_3AM = datetime(2026, 11, 30, 3, 0, tzinfo=UTC)

@@ -7,10 +7,8 @@ from pathlib import Path
 from bot.github.messages import progress_marker
 from bot.store.github import GitHubStore
 from tests.fakes.github import TOKEN
-from tests.jobs.conftest import AGITATION, INSTALLATION, REPO, JobsEnv, issue_job, needs_bwrap
+from tests.jobs.conftest import AGITATION, INSTALLATION, REPO, JobsEnv, issue_job
 from tests.repos import GOOD_RUBRIC, NO_CHANGE, RIGHT_FIX, WEAK_RUBRIC, WRONG_FIX
-
-pytestmark = needs_bwrap
 
 
 def created(env: JobsEnv, suffix: str) -> list[dict]:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-import respx
 
 import bot.jobs.admission as admission_module
 from bot.github.client import AppCredentials, GitHubApp
@@ -16,22 +14,15 @@ from bot.jobs.delivery_log import DeliveryLog
 from bot.records import utcnow
 from bot.store import Store
 from bot.store.github import DeliveryRecord, GitHubStore
-from tests.fakes.github import APP_ID, WEBHOOK_SECRET, FakeGitHub, private_key_pem
-from tests.jobs.conftest import JobsEnv, issue_job, needs_bwrap
+from tests.fakes.github import APP_ID, WEBHOOK_SECRET, private_key_pem
+from tests.jobs.conftest import JobsEnv, issue_job
 from tests.jobs.test_admitter import REPO, RecordingQueue, job_payload
 from tests.repos import GOOD_RUBRIC, RIGHT_FIX
 
 
 @pytest.fixture
-def store(tmp_path) -> Iterator[GitHubStore]:
-    with Store.open(f"sqlite:///{tmp_path / 'aura.db'}") as opened:
-        yield GitHubStore(opened)
-
-
-@pytest.fixture
-def github() -> Iterator[FakeGitHub]:
-    with respx.mock(assert_all_called=False) as mock:
-        yield FakeGitHub(mock)
+def store(store: Store) -> GitHubStore:
+    return GitHubStore(store)
 
 
 @pytest.fixture
@@ -80,7 +71,6 @@ async def test_twenty_requests_by_an_outsider_get_one_refusal_an_hour(store, git
     assert sorted(number for number, _ in github.comments) == [1, 1, 1, 2]
 
 
-@needs_bwrap
 async def test_only_collaborators_with_write_access_reach_the_prompt(jobs_env: JobsEnv):
     env = jobs_env
     env.ollama.queue("generator", RIGHT_FIX).queue("discriminator", GOOD_RUBRIC)

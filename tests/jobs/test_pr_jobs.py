@@ -8,10 +8,9 @@ import asyncio
 from bot.github.job_request import JobKind, JobRequest, ReplyTarget
 from bot.records import GuidanceEntry
 from bot.store.github import BotPullRequest, GitHubStore
-from tests.jobs.conftest import INSTALLATION, REPO, JobsEnv, needs_bwrap, result_of
+from tests.jobs.conftest import INSTALLATION, REPO, JobsEnv, result_of
 from tests.repos import GOOD_RUBRIC, calc_update, git
-
-pytestmark = needs_bwrap
+from tests.wait import wait_for
 
 BOT_BRANCH = "aura-sicd/0123456789ab"
 
@@ -111,10 +110,7 @@ async def test_jobs_on_one_branch_never_overlap(jobs_env: JobsEnv):
     for name, key in (("a", "octo/calc:aura-sicd/x"), ("b", "octo/calc:aura-sicd/x"), ("c", "octo/calc#9")):
         with SetEnqueueOptions(queue_partition_key=key):
             handles.append(await queue.enqueue_async(probe, name))
-    deadline = asyncio.get_running_loop().time() + 30
-    while len(started) < 2:  # both slots taken
-        assert asyncio.get_running_loop().time() < deadline, f"only {started} started"
-        await asyncio.sleep(0.05)
+    await wait_for(lambda: len(started) >= 2, timeout=30, what="both slots taken")
     assert "c" in started  # one of a and b waits for the other, its partition's job
     release.set()
     await asyncio.gather(*(h.get_result() for h in handles))

@@ -2,7 +2,7 @@
 still cannot publish is retried by the durable queue, then says on the issue what was done and what
 failed, and its progress comment never claims success without a pull request.
 
-DBOS on SQLite, git against a local bare repository, the bubblewrap sandbox, GitHub and Ollama faked.
+DBOS on SQLite, git against a local bare repository, the fast tier's sandbox, GitHub and Ollama faked.
 """
 
 from __future__ import annotations
@@ -12,50 +12,22 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
-import respx
 
 import bot.jobs.git as jobgit
 from bot.config import Settings
-from bot.github.client import AppCredentials, GitHubApp
 from bot.github.mirror import RepoMirror
-from bot.jobs import DBOSJobQueue, JobServices
-from bot.store import Store
+from bot.jobs import JobServices
 from bot.workspace import GitError, run_git
-from sandbox.config import SandboxSettings
-from tests.fakes.github import APP_ID, WEBHOOK_SECRET, FakeGitHub, private_key_pem
-from tests.fakes.ollama import FakeOllama
-from tests.jobs.conftest import JobsEnv, issue_job, make_remote, needs_bwrap
-from tests.repos import DISC, GEN, GOOD_RUBRIC, RIGHT_FIX
-
-pytestmark = needs_bwrap
+from tests.jobs.conftest import JobsEnv, issue_job, running_jobs
+from tests.repos import GOOD_RUBRIC, RIGHT_FIX
 
 
 @asynccontextmanager
 async def jobs(tmp_path: Path, *, budget_s: float, attempts: int) -> AsyncIterator[JobsEnv]:
-    settings = Settings(
-        _env_file=None, data_dir=tmp_path / "data", store_url=f"sqlite:///{tmp_path / 'aura.db'}",
-        github_app_id=APP_ID, github_private_key=private_key_pem(), github_webhook_secret=WEBHOOK_SECRET,
-        ollama_host="http://ollama.test", max_iterations=1, public_url="https://bot.example.com",
-        github_retry_budget_s=budget_s, publish_attempts=attempts, publish_retry_interval_s=0.05,
-        sandbox=SandboxSettings(_env_file=None, backend="bwrap"),
-    )
-    remote = make_remote(tmp_path / "origin")
-    with respx.mock(assert_all_called=False) as mock:
-        github = FakeGitHub(mock)
-        ollama = FakeOllama(mock).pull(GEN, DISC)
-        ollama.always("generator", RIGHT_FIX).always("discriminator", GOOD_RUBRIC)
-        store = Store.open(settings.database_url)
-        creds = AppCredentials(app_id=APP_ID, private_key=private_key_pem(), webhook_secret=WEBHOOK_SECRET)
-        app = GitHubApp(creds, api_url=settings.github_api_url, retry_backoff_s=0.01, retry_budget_s=budget_s)
-        queue = DBOSJobQueue(settings, run_jobs=True)
-        await queue.launch(JobServices(settings=settings, store=store, github=lambda: app,
-                                       mirror=RepoMirror(settings.data_dir), llm_factory=lambda s: ollama.llm()))
-        try:
-            yield JobsEnv(settings=settings, remote=remote, github=github, ollama=ollama, store=store, queue=queue)
-        finally:
-            await queue.stop()
-            await app.aclose()
-            store.close()
+    async with running_jobs(tmp_path, max_iterations=1, review_coalesce_s=5.0, github_retry_budget_s=budget_s,
+                            publish_attempts=attempts, publish_retry_interval_s=0.05) as env:
+        env.ollama.always("generator", RIGHT_FIX).always("discriminator", GOOD_RUBRIC)
+        yield env
 
 
 def progress_edits(env: JobsEnv) -> list[str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import pytest
@@ -52,10 +51,9 @@ class Source:
 
 
 @pytest.fixture
-def store(tmp_path: Path):
-    with Store.open(f"sqlite:///{tmp_path / 'aura.db'}") as store:
-        GitHubStore(store).record_installation(7, account="octo", repositories=["octo/a", "octo/b", "octo/c"])
-        yield store
+def store(store: Store) -> Store:
+    GitHubStore(store).record_installation(7, account="octo", repositories=["octo/a", "octo/b", "octo/c"])
+    return store
 
 
 def scheduler(store: Store, source: Source, clock: Clock, **settings) -> tuple[AutonomyScheduler, InMemoryJobQueue]:

@@ -5,10 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
@@ -16,6 +14,7 @@ from mcp.client.streamable_http import streamable_http_client
 from bot.cli import main
 from tests.e2e.servers import free_port
 from tests.repos import CALC_FILES, make_repo
+from tests.wait import answers, still_running, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,15 +30,11 @@ def http_server(tmp_path: Path):
                                     str(tmp_path / "repos")], env=env, cwd=tmp_path, stdout=log, stderr=log)
     url = f"http://127.0.0.1:{port}/mcp"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert process.poll() is None, (tmp_path / "mcp.log").read_text()
-            try:
-                httpx.get(url, timeout=1)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "aura-sicd mcp --http did not answer within 30 s"
-                time.sleep(0.1)
+        def ready() -> bool:
+            still_running(process, "aura-sicd mcp --http", lambda: (tmp_path / "mcp.log").read_text())
+            return answers(url, status=None)
+
+        wait_until(ready, timeout=30, interval=0.1, what="aura-sicd mcp --http to answer")
         yield url
     finally:
         process.terminate()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import sys
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -26,7 +25,7 @@ from tests.e2e.servers import RouterServer, free_port
 from tests.fakes.ollama import FakeOllama
 from tests.repos import CALC_FILES, DISC, GEN, GOOD_RUBRIC, RIGHT_FIX, git, make_repo
 
-pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap")
+pytestmark = pytest.mark.bwrap
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS = {"improve", "code_feedback", "check", "episodes", "run_summary", "bench_report"}

@@ -7,25 +7,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.llama_server import LlamaServer, _free_port, gguf_path, missing
-
-REQUIRE = os.environ.get("AURA_REQUIRE_REAL_MODEL") == "1"
-
-
-def require_real_model() -> None:
-    reason = missing()
-    if reason:
-        if REQUIRE:
-            pytest.fail(f"real model unavailable: {reason} (AURA_REQUIRE_REAL_MODEL=1)")
-        pytest.skip(f"real model unavailable: {reason}")
+from tests.backends import require
+from tests.llama_server import LlamaServer, _free_port, gguf_path
+from tests.wait import answers, still_running, wait_until
 
 
 @dataclass
@@ -37,7 +27,7 @@ class OllamaOverLlama:
 @pytest.fixture(scope="module")
 def ollama_over_llama(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OllamaOverLlama]:
     """Ollama's API over the same GGUF (tests/ollama_over_llama.py), in its own process."""
-    require_real_model()
+    require("real_model")
     work = tmp_path_factory.mktemp("ollama")
     port = _free_port()
     root = Path(__file__).resolve().parents[2]
@@ -48,15 +38,14 @@ def ollama_over_llama(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Olla
         )
     host = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                if httpx.get(f"{host}/api/tags", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.5)
-        else:
-            pytest.fail(f"the Ollama API over llama.cpp did not start:\n{(work / 'server.log').read_text()[-2000:]}")
+        def log() -> str:
+            return (work / "server.log").read_text()[-2000:]
+
+        def ready() -> bool:
+            still_running(process, "the Ollama API over llama.cpp", log)
+            return answers(f"{host}/api/tags")
+
+        wait_until(ready, timeout=120, interval=0.5, what="the Ollama API over llama.cpp to answer", details=log)
         yield OllamaOverLlama(host, work / "requests.jsonl")
     finally:
         process.terminate()
@@ -65,7 +54,7 @@ def ollama_over_llama(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Olla
 
 @pytest.fixture(scope="module")
 def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServer]:
-    require_real_model()
+    require("real_model")
     server = LlamaServer.start(tmp_path_factory.mktemp("llama") / "server.log")
     yield server
     server.stop()

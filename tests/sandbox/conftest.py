@@ -1,17 +1,15 @@
 """Sandbox fixtures. A backend that is unavailable skips its tests, except with AURA_REQUIRE_SANDBOXES=1
-(CI), where it fails them."""
+(CI), where it fails them (tests/backends.py)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from sandbox import SandboxSettings
 from sandbox.box import backend_class
-
-REQUIRE = os.environ.get("AURA_REQUIRE_SANDBOXES") == "1"
+from tests.backends import skip_or_fail
 
 # small limits keep the hostile tests quick
 LIMITS = {"memory_mb": 256, "pids": 64, "timeout_s": 60.0, "output_limit": 20000}
@@ -25,10 +23,7 @@ def require_backend(backend: str) -> SandboxSettings:
     settings = settings_for(backend)
     reason = backend_class(backend).unavailable_reason(settings)
     if reason:
-        message = f"{backend} sandbox unavailable: {reason}"
-        if REQUIRE:
-            pytest.fail(f"{message} (AURA_REQUIRE_SANDBOXES=1)")
-        pytest.skip(message)
+        skip_or_fail(backend, f"{backend} sandbox unavailable: {reason}")
     return settings
 
 

@@ -12,7 +12,6 @@ import os
 import shutil
 import subprocess
 import tarfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,20 +22,16 @@ from sandbox.docker import DockerBackend
 from sandbox.docker_pool import choose_engine, engine_load, survey
 from sandbox.errors import SandboxError
 from sandbox.plans import CheckSpec, Plan
+from tests.backends import skip_or_fail
 from tests.e2e.servers import free_port
-from tests.sandbox.conftest import REQUIRE, write_tree
+from tests.sandbox.conftest import write_tree
+from tests.wait import still_running, wait_until
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 IMAGE = "aura-sicd-remote-test:tiny"
 TOOLS = ["/bin/sh", "/usr/bin/timeout", "/usr/bin/sleep", "/usr/bin/cat", "/usr/bin/find", "/usr/bin/test",
          "/usr/bin/echo", "/usr/bin/id", "/usr/bin/hostname", "/usr/bin/kill"]
-
-
-def _unavailable(reason: str) -> None:
-    if REQUIRE:
-        pytest.fail(f"{reason} (AURA_REQUIRE_SANDBOXES=1)")
-    pytest.skip(reason)
 
 
 def tiny_image() -> bytes:
@@ -88,12 +83,14 @@ class Engine:
              "--bridge", self.bridge, "--iptables=false", "--ip-masq=false", "--storage-driver", "vfs"],
             stdout=log, stderr=log, stdin=subprocess.DEVNULL)
         log.close()
-        deadline = time.monotonic() + 60
-        while subprocess.run(["docker", "-H", self.host, "info"], capture_output=True, check=False).returncode:
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"dockerd on {self.host} did not start: "
-                                   f"{(self.root / 'dockerd.log').read_text()[-2000:]}")
-            time.sleep(0.5)
+        def log() -> str:
+            return (self.root / "dockerd.log").read_text()[-2000:]
+
+        def ready() -> bool:
+            still_running(self.process, f"dockerd on {self.host}", log)
+            return subprocess.run(["docker", "-H", self.host, "info"], capture_output=True, check=False).returncode == 0
+
+        wait_until(ready, timeout=60, interval=0.5, what=f"dockerd on {self.host} to start", details=log)
 
     def load(self, rootfs: bytes) -> None:
         subprocess.run(["docker", "-H", self.host, "import", "-", IMAGE], input=rootfs, check=True, capture_output=True)
@@ -113,7 +110,7 @@ class Engine:
 @pytest.fixture(scope="module")
 def engines(tmp_path_factory) -> Iterator[list[Engine]]:
     if os.geteuid() != 0 or not all(shutil.which(t) for t in ("dockerd", "docker", "ip")):
-        _unavailable("a second Docker engine needs root, dockerd, the docker CLI and ip (iproute2)")
+        skip_or_fail("docker", "a second Docker engine needs root, dockerd, the docker CLI and ip (iproute2)")
     started = [Engine(Path(f"/tmp/aura-dockerd-{os.getpid()}-{n}")) for n in range(2)]
     try:
         rootfs = tiny_image()

@@ -4,13 +4,12 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-import respx
 from starlette.testclient import TestClient
 
 from bot.config import Settings
 from bot.github.client import GitHubApp
 from bot.jobs.memory_queue import InMemoryJobQueue
-from tests.fakes.github import APP_ID, WEBHOOK_SECRET, FakeGitHub, private_key_pem, signed_headers
+from tests.fakes.github import APP_ID, WEBHOOK_SECRET, private_key_pem, signed_headers
 from webhooks.app import create_app
 
 
@@ -30,12 +29,6 @@ def settings(tmp_path) -> Settings:
 @pytest.fixture
 def queue() -> InMemoryJobQueue:
     return InMemoryJobQueue(coalesce_window_s=3600)  # tests release coalesced jobs with flush()
-
-
-@pytest.fixture
-def github() -> Iterator[FakeGitHub]:
-    with respx.mock(assert_all_called=False) as mock:
-        yield FakeGitHub(mock)
 
 
 async def _ok() -> None:

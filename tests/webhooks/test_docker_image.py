@@ -1,13 +1,13 @@
 """The deployment image: built from a local base image, it starts as a non-root user and answers /healthz.
 
-Skipped when Docker is unreachable, except with AURA_REQUIRE_SANDBOXES=1 (CI), where that fails.
+Skipped when Docker is unreachable, except with AURA_REQUIRE_SANDBOXES=1 (CI), where that fails
+(tests/backends.py).
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
-import time
 import urllib.parse
 import urllib.request
 import uuid
@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.backends import skip_or_fail
+from tests.wait import answers, wait_until
+
 ROOT = Path(__file__).resolve().parents[2]
-REQUIRE = os.environ.get("AURA_REQUIRE_SANDBOXES") == "1"
 BASE_IMAGE = os.environ.get("AURA_SANDBOX_BASE_IMAGE", "aura-base:bookworm")
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -28,15 +30,8 @@ def _docker(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]
 
 @pytest.fixture(scope="module")
 def image() -> str:
-    reason = None
-    if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
-        reason = "Docker is not reachable"
-    elif _docker("image", "inspect", BASE_IMAGE).returncode != 0:
-        reason = f"the base image {BASE_IMAGE} is not built (../shared/ci/docker-up.sh builds it)"
-    if reason:
-        if REQUIRE:
-            pytest.fail(f"{reason} (AURA_REQUIRE_SANDBOXES=1)")
-        pytest.skip(reason)
+    if _docker("image", "inspect", BASE_IMAGE).returncode != 0:  # the engine answers: the `docker` marker
+        skip_or_fail("docker", f"the base image {BASE_IMAGE} is not built (../shared/ci/docker-up.sh builds it)")
     tag = f"aura-sicd:test-{uuid.uuid4().hex[:8]}"
     build = _docker("build", "-q", "--build-arg", f"BASE_IMAGE={BASE_IMAGE}", "-t", tag, str(ROOT), timeout=1200)
     assert build.returncode == 0, build.stderr[-3000:]
@@ -50,15 +45,10 @@ def test_image_starts_non_root_and_answers_healthz(image):
     container = run.stdout.strip()
     try:
         port = _docker("port", container, "3000").stdout.splitlines()[0].rsplit(":", 1)[1]
-        body = None
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and body is None:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
-                    body = response.read()
-            except OSError:
-                time.sleep(0.5)
-        assert body == b'{"status":"ok"}', _docker("logs", container).stdout[-3000:]
+        wait_until(lambda: answers(f"http://127.0.0.1:{port}/healthz", status=None), timeout=60, interval=0.5,
+                   what="the container to answer /healthz", details=lambda: _docker("logs", container).stdout[-3000:])
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+            assert response.read() == b'{"status":"ok"}'
         assert _docker("exec", container, "id", "-u").stdout.strip() != "0"
         # no app configured yet: the first-run page asks for the setup code the container printed, then
         # offers the registration

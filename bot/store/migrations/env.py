@@ -9,10 +9,10 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import text
 
-from bot.store.schema import metadata
+from bot.store.tables import Base
 
 config = context.config
-target_metadata = metadata
+target_metadata = Base.metadata  # every table, declared in bot/store/tables.py
 
 # Any constant: Postgres sessions migrating the same database wait for each other on it.
 MIGRATION_LOCK_KEY = 0x4155_5241  # "AURA"

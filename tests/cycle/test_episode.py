@@ -4,7 +4,6 @@ Real git, the real bubblewrap sandbox, Ollama faked at the HTTP level."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
@@ -14,29 +13,15 @@ from bot.cycle.episode import EpisodeRunner, ServerUnavailable, required_models
 from bot.events import EpisodePrepared, EventBus
 from bot.pr_body import render_pr
 from bot.records import EpisodeStatus
-from bot.store import Store
-from sandbox.config import SandboxSettings
-from tests.fakes.ollama import FakeOllama
-from tests.repos import CALC_FILES, CALC_TASK, DISC, GEN, GOOD_RUBRIC, RIGHT_FIX, make_repo
+from tests.fakes.sandbox import host_sandbox
+from tests.repos import CALC_TASK, GEN, GOOD_RUBRIC, RIGHT_FIX
 
 TASK = CALC_TASK
 
 
 @pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    return make_repo(tmp_path / "calc", CALC_FILES)
-
-
-@pytest.fixture
-def settings(tmp_path: Path, fake_ollama: FakeOllama) -> Settings:
-    fake_ollama.pull(GEN, DISC)
-    return Settings(_env_file=None, ollama_host=fake_ollama.host, data_dir=tmp_path / "data", max_iterations=1,
-                    sandbox=SandboxSettings(_env_file=None, backend="bwrap"))
-
-
-@pytest.fixture
-def store(settings: Settings) -> Store:
-    return Store.open(settings.database_url)
+def settings(settings: Settings) -> Settings:
+    return settings.model_copy(update={"max_iterations": 1})
 
 
 class RecordingSteps:
@@ -64,7 +49,8 @@ async def test_an_approved_episode_is_recorded_and_learned_from_by_the_next(repo
     bus = EventBus()
     bus.subscribe(EpisodePrepared, prepared.append)
     steps = RecordingSteps()
-    runner = EpisodeRunner(settings, fake_ollama.llm(), store=store, bus=bus, step=steps, run_params={"why": "test"})
+    runner = EpisodeRunner(settings, fake_ollama.llm(), store=store, sandbox_opener=host_sandbox, bus=bus, step=steps,
+                           run_params={"why": "test"})
 
     first = await runner.run(CycleRequest(repo_dir=repo, repo="calc", task=TASK))
 
@@ -86,7 +72,7 @@ async def test_an_approved_episode_is_recorded_and_learned_from_by_the_next(repo
 async def test_a_model_server_failing_mid_episode_ends_the_episode_not_the_caller(repo, settings, store, fake_ollama):
     fake_ollama.always("generator", RIGHT_FIX)
     fake_ollama.fail_next(400, times=5)  # a refusal is never retried
-    runner = EpisodeRunner(settings, fake_ollama.llm(), store=store)
+    runner = EpisodeRunner(settings, fake_ollama.llm(), store=store, sandbox_opener=host_sandbox)
     request = CycleRequest(repo_dir=repo, repo="calc", task=TASK)
 
     result = await runner.run(request)
@@ -101,16 +87,16 @@ async def test_an_unreachable_server_is_raised_and_the_run_ends_in_error(repo, s
     fake_ollama.unreachable = True
     request = CycleRequest(repo_dir=repo, repo="calc", task=TASK)
     with pytest.raises(ServerUnavailable):
-        await EpisodeRunner(settings, fake_ollama.llm(), store=store).run(request)
+        await EpisodeRunner(settings, fake_ollama.llm(), store=store, sandbox_opener=host_sandbox).run(request)
     assert store.get_run(request.run_id).status == "error"
 
 
 async def test_without_learning_nothing_is_prepared_or_kept(repo, settings, store, fake_ollama):
     fake_ollama.always("generator", RIGHT_FIX).always("discriminator", GOOD_RUBRIC)
-    learning = EpisodeRunner(settings, fake_ollama.llm(), store=store)
+    learning = EpisodeRunner(settings, fake_ollama.llm(), store=store, sandbox_opener=host_sandbox)
     assert (await learning.run(CycleRequest(repo_dir=repo, repo="calc", task=TASK))).pattern_recorded
 
-    measuring = EpisodeRunner(settings, fake_ollama.llm(), store=store, learning=False)
+    measuring = EpisodeRunner(settings, fake_ollama.llm(), store=store, sandbox_opener=host_sandbox, learning=False)
     result = await measuring.run(CycleRequest(repo_dir=repo, repo="calc", task=TASK, dry_run=True))
 
     assert result.status == "approved"
@@ -121,9 +107,9 @@ async def test_without_learning_nothing_is_prepared_or_kept(repo, settings, stor
 async def test_a_dry_run_is_learned_from_only_when_asked(repo, settings, store, fake_ollama):
     fake_ollama.always("generator", RIGHT_FIX).always("discriminator", GOOD_RUBRIC)
     request = CycleRequest(repo_dir=repo, repo="calc", task=TASK, dry_run=True)
-    assert not (await EpisodeRunner(settings, fake_ollama.llm(), store=store).run(request)).pattern_recorded
+    assert not (await EpisodeRunner(settings, fake_ollama.llm(), store=store, sandbox_opener=host_sandbox).run(request)).pattern_recorded
 
-    training = EpisodeRunner(settings, fake_ollama.llm(), store=store, learn_from_dry_runs=True)
+    training = EpisodeRunner(settings, fake_ollama.llm(), store=store, sandbox_opener=host_sandbox, learn_from_dry_runs=True)
     assert (await training.run(CycleRequest(repo_dir=repo, repo="calc", task=TASK, dry_run=True))).pattern_recorded
 
 
@@ -140,7 +126,7 @@ FIX_WITH_REPRODUCTION = {
 
 async def test_the_baseline_shows_what_fails_on_main_and_a_new_test_is_run_on_the_base(repo, settings, store, fake_ollama):
     fake_ollama.always("generator", FIX_WITH_REPRODUCTION).always("discriminator", GOOD_RUBRIC)
-    runner = EpisodeRunner(settings, fake_ollama.llm(), store=store)
+    runner = EpisodeRunner(settings, fake_ollama.llm(), store=store, sandbox_opener=host_sandbox)
 
     result = await runner.run(CycleRequest(repo_dir=repo, repo="calc", task=TASK))
 

@@ -1,30 +1,26 @@
-"""The cycle end to end on a real git repository, the real sandbox, and Ollama faked at the HTTP level."""
+"""The cycle end to end on a real git repository, the fast tier's sandbox (the repository's real checks,
+without isolation) and Ollama faked at the HTTP level."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 
 from bot.config import Settings
 from bot.cycle.loop import Cycle, CycleRequest
 from bot.events import ChecksFinished, EpisodeCompleted, EventBus, IterationCompleted, IterationStarted
 from bot.records import EpisodeStatus, GuidanceEntry, IterationStatus
 from bot.store import Store
-from sandbox.config import SandboxSettings
 from tests.fakes.ollama import FakeOllama
+from tests.fakes.sandbox import host_sandbox
 from tests.repos import (
-    CALC_FILES,
     CALC_TASK,
-    DISC,
-    GEN,
     GOOD_RUBRIC,
     RIGHT_FIX,
     WEAK_RUBRIC,
     WRONG_FIX,
     calc_update,
     git,
-    make_repo,
 )
 
 AGITATION = {
@@ -35,30 +31,8 @@ AGITATION = {
 TASK = CALC_TASK
 
 
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    return make_repo(tmp_path / "calc", CALC_FILES)
-
-
-@pytest.fixture
-def settings(tmp_path: Path, fake_ollama: FakeOllama) -> Settings:
-    fake_ollama.pull(GEN, DISC)
-    return Settings(
-        _env_file=None,
-        ollama_host=fake_ollama.host,
-        data_dir=tmp_path / "data",
-        max_iterations=3,
-        sandbox=SandboxSettings(_env_file=None, backend="bwrap"),
-    )
-
-
-@pytest.fixture
-def store(settings: Settings) -> Store:
-    return Store.open(settings.database_url)
-
-
 def cycle_for(settings: Settings, fake: FakeOllama, store: Store, bus: EventBus | None = None) -> Cycle:
-    return Cycle(settings, fake.llm(), store=store, bus=bus)
+    return Cycle(settings, fake.llm(), store=store, bus=bus, sandbox_opener=host_sandbox)
 
 
 def branch_exists(repo: Path, branch: str) -> bool:
@@ -280,7 +254,7 @@ async def test_a_replayed_episode_repeats_no_side_effect(repo, settings, store, 
     fake_ollama.queue("agitator", AGITATION)
     steps = RecordingSteps()
     request = CycleRequest(repo_dir=repo, task=TASK)
-    cycle = Cycle(settings, fake_ollama.llm(), store=store, step=steps)
+    cycle = Cycle(settings, fake_ollama.llm(), store=store, step=steps, sandbox_opener=host_sandbox)
 
     first = await cycle.run(request)
     chat_requests = len(fake_ollama.requests)

@@ -11,9 +11,8 @@ from bot.config import Settings
 from bot.cycle.loop import Cycle, CycleRequest
 from bot.records import IterationStatus, Task
 from bot.store import Store
-from sandbox.config import SandboxSettings
 from tests.fakes.ollama import FakeOllama
-from tests.repos import CALC_FILES, make_repo
+from tests.fakes.sandbox import host_sandbox
 
 GEN, DISC = "qwen2.5-coder:7b", "qwen2.5:7b"
 WRONG = {"summary": "s", "changes": [{"file_path": "calc.py", "change_type": "update", "edits": [
@@ -26,21 +25,15 @@ TASK = Task(title="add() returns the wrong result", body="add(2, 3) should be 5.
 
 
 @pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    return make_repo(tmp_path / "calc", CALC_FILES)
-
-
-@pytest.fixture
-def settings(tmp_path: Path, fake_ollama: FakeOllama) -> Settings:
-    fake_ollama.pull(GEN, DISC)
-    return Settings(_env_file=None, ollama_host=fake_ollama.host, data_dir=tmp_path / "data", max_iterations=2,
-                    sandbox=SandboxSettings(_env_file=None, backend="bwrap"))
+def settings(settings: Settings) -> Settings:
+    return settings.model_copy(update={"max_iterations": 2})
 
 
 async def run(settings: Settings, fake: FakeOllama, repo: Path):
     store = Store.open(settings.database_url)
     try:
-        return await Cycle(settings, fake.llm(), store=store).run(CycleRequest(repo_dir=repo, task=TASK, dry_run=True))
+        cycle = Cycle(settings, fake.llm(), store=store, sandbox_opener=host_sandbox)
+        return await cycle.run(CycleRequest(repo_dir=repo, task=TASK, dry_run=True))
     finally:
         store.close()
 

@@ -7,7 +7,6 @@ added, so a test fails on the base; the fake model's answer is the real fix.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -116,7 +115,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_ollama: FakeOllama
     return data
 
 
-@pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap")
+@pytest.mark.bwrap  # end to end: the CLI on a real project in the real sandbox
 def test_scan_fixes_a_real_failing_test_on_its_own_branch(tomli, env, tmp_path, fake_ollama, capsys):
     repo, real_fix = tomli
     fake_ollama.pull(GEN, DISC).queue("generator", real_fix).queue("discriminator", GOOD_RUBRIC)
@@ -161,7 +160,7 @@ def test_scan_refuses_bad_arguments(tmp_path, env, capsys):
     assert "--max-tasks must be at least 1" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap")
+@pytest.mark.bwrap
 def test_a_model_server_that_goes_away_stops_the_scan_and_the_report_says_so(tmp_path, env, fake_ollama, monkeypatch,
                                                                               capsys):
     files = {**CALC_FILES, "tests/test_more.py": "from calc import add\n\n\ndef test_add_zero():\n    assert add(0, 1) == 1\n"}
