@@ -10,10 +10,11 @@ from fnmatch import fnmatchcase
 
 from bot.edit_formats.base import EditFormat, UnknownEditFormat
 from bot.edit_formats.json_search_replace import JsonSearchReplace
+from bot.edit_formats.line_edits import JsonLineEdits
 from bot.edit_formats.text_blocks import SearchReplaceBlocks, WholeFile
 
 FORMATS: dict[str, EditFormat] = {
-    edit_format.name: edit_format for edit_format in (JsonSearchReplace(), SearchReplaceBlocks(), WholeFile())
+    edit_format.name: edit_format for edit_format in (JsonSearchReplace(), SearchReplaceBlocks(), WholeFile(), JsonLineEdits())
 }
 DEFAULT_EDIT_FORMAT = JsonSearchReplace.name
 

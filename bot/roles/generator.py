@@ -84,6 +84,9 @@ class Generator(Role[Proposal]):
     def parse(self, reply: str) -> Proposal:
         return self.edit_format.parse(reply, self.read_file)
 
+    def request_schema(self, messages: list[dict[str, str]]) -> dict[str, Any] | None:
+        return self.edit_format.request_schema(messages, self.read_file)
+
     async def propose(
         self, task: Task, context: str, guidance: list[GuidanceEntry], previous: str = ""
     ) -> tuple[Proposal, list[LLMCall]]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
 from string import Template
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
@@ -180,6 +180,10 @@ class Role(Generic[T]):
             remaining -= self.counter.count(texts[name])
         return self.prompt.render(**values, **texts)
 
+    def request_schema(self, messages: list[dict[str, str]]) -> dict[str, Any] | None:
+        """A JSON schema for this prompt's reply narrower than `schema`'s; None: `schema`'s own."""
+        return None
+
     async def ask(self, messages: list[dict[str, str]]) -> tuple[T, list[LLMCall]]:
         return await self.llm.structured(
             role=self.name,
@@ -192,4 +196,5 @@ class Role(Generic[T]):
             temperature=self.temperature,
             seed=self.seed,
             constrain=self.constrained,
+            request_schema=self.request_schema(messages),
         )
