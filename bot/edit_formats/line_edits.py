@@ -29,10 +29,10 @@ FileReader = Callable[[str], str | None]
 
 HEADER = re.compile(r"^### (\S+)")  # a file block of the repository context (bot/context/excerpts.py)
 FENCE = re.compile(r"^(`{3,})")
-MAX_EDITS = 3
-MAX_ANCHORS = 400  # lines offered in all, so the grammar stays small
-SUMMARY_MAX_CHARS = 200
-REPLACE_MAX_CHARS = 600  # with the limits above, a reply fits in about 512 tokens: it is never cut off
+MAX_EDITS = 2
+MAX_ANCHORS = 120  # lines offered in all: a larger grammar slows every sampled token
+SUMMARY_MAX_CHARS = 120
+REPLACE_MAX_CHARS = 400  # with the limits above a reply stays well within 512 tokens: never cut off
 
 
 class LineEdit(BaseModel):
