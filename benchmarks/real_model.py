@@ -222,6 +222,7 @@ def outcome_of(record) -> str:
 
 
 def print_table(rows: list[Row]) -> None:
+    print(flush=True)
     print("\n| model | edit format | attempts | parsed | applied | reached checks | discriminator used "
           "| agitator used | s generator | s discriminator | s agitator | s sandbox | gen. prompt reuse from it. 2 |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
@@ -230,7 +231,7 @@ def print_table(rows: list[Row]) -> None:
         pct = lambda n, d: f"{n}/{d} ({100 * n / d:.0f} %)" if d else "0/0"  # noqa: E731
         print(f"| {r.model} | {r.edit_format} | {r.attempts} | {pct(r.parsed, r.attempts)} | {pct(r.applied, r.attempts)} "
               f"| {pct(r.checked, r.attempts)} | {pct(r.scored, r.checked)} | {pct(r.guided, r.guide_asked)} "
-              + " | ".join(f"{r.seconds[name]:.0f}" for name in (*ROLES, "sandbox")) + f" | {reuse} |")
+              + " | ".join(f"{r.seconds[name]:.0f}" for name in (*ROLES, "sandbox")) + f" | {reuse} |", flush=True)
 
 
 def main() -> int:
@@ -253,9 +254,11 @@ def main() -> int:
             try:
                 for edit_format in args.edit_formats.split(","):
                     rows.append(asyncio.run(run_episode(args, work, server, alias, edit_format.strip())))
+                    print_table(rows[-1:])  # as it comes, in case a long series is stopped
             finally:
                 server.stop()
-    print_table(rows)
+    if len(rows) > 1:
+        print_table(rows)
     return 0
 
 

@@ -173,9 +173,14 @@ class JsonLineEdits(EditFormat):
                 raise reply_error(f"`line` must be one whole line that occurs once in `{edit.file}`, copied exactly",
                                   edit.line)
             replace = reindent(edit.replace.rstrip("\n"), line)
+            if replace == line:
+                continue  # changes nothing
             new = Edit(search=line + "\n", replace=replace + "\n" if replace else "")
             if edit.file in changes:
                 changes[edit.file].edits.append(new)
             else:
                 changes[edit.file] = Change(file_path=edit.file, change_type=ChangeType.UPDATE, edits=[new])
+        if parsed.edits and not changes:
+            raise reply_error("every edit's `replace` is the same as its `line`, so nothing changes: write the "
+                              "line as it must be after the fix", parsed.edits[0].replace)
         return Proposal(summary=parsed.summary, changes=list(changes.values()))

@@ -94,6 +94,13 @@ def test_a_reply_becomes_edits_that_apply_with_the_indentation_repaired(tmp_path
     assert "value_150 = 150\n" not in (tmp_path / "shop/long.py").read_text()
 
 
+def test_an_edit_that_changes_nothing_is_dropped():
+    proposal = FORMAT.parse(reply(("shop/cart.py", "    def total(self):", "    def total(self):"),
+                                  ("shop/cart.py", "    def clear(self):", "    def reset(self):")), FILES.get)
+    [change] = proposal.changes
+    assert [e.search for e in change.edits] == ["    def clear(self):\n"]
+
+
 def test_reindent_keeps_relative_depth():
     assert reindent("if x:\n    y()", "        pass") == "        if x:\n            y()"
     assert reindent("", "    a") == ""
@@ -111,6 +118,7 @@ def test_a_line_quoted_without_its_indentation_is_repaired_to_the_files_line():
     (reply(("shop/cart.py", "        self.items = []", "y")), "occurs once"),
     (reply(("shop/cart.py", "return sum(item.quantity for item in self.items)", "y")), "occurs once"),  # misquoted
     ('{"summary": "x"', "Invalid JSON"),
+    (reply(("shop/cart.py", "    def total(self):", "def total(self):")), "nothing changes"),  # a copy, re-indented
 ])
 def test_replies_a_server_did_not_constrain_are_refused_with_errors_the_repair_quotes(bad, error):
     with pytest.raises(ValidationError, match=error):
