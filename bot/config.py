@@ -13,7 +13,7 @@ from bot.errors import UnknownEditFormat
 from sandbox.config import SandboxSettings
 
 # the generator's edit formats, one module each in bot/edit_formats/ (its registry must name the same)
-EDIT_FORMATS = ("json-search-replace", "search-replace", "whole-file")
+EDIT_FORMATS = ("json-search-replace", "search-replace", "whole-file", "json-line-edits")
 
 
 def known_edit_format(name: str) -> str:

@@ -46,7 +46,7 @@ from bot.cycle.reward import compute_reward
 from bot.edit_formats import edit_format_for
 from bot.roles.agitator import Agitator
 from bot.roles.discriminator import Discriminator
-from bot.roles.generator import Generator, cacheable_context
+from bot.roles.generator import Generator, generator_context
 from bot.llm.tokens import count_tokens
 from bot.workspace import (
     Workspace, apply_diff, commit_diff, create_worktree, reset_worktree, worktree_diff, worktrees_dir_for,
@@ -58,8 +58,6 @@ from sandbox.selection import TestSelection
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-GUIDANCE_SHARE = 0.25  # at most this share of the generator's input budget goes to the guidance history
 
 
 class StepRunner(Protocol):
@@ -212,15 +210,15 @@ class CycleSteps:
     ) -> GenerateOutcome:
         s = self.settings
         num_ctx = await self.llm.for_role("generator").context_window(cand.model, s.generator_num_ctx)
-        guidance = fit_guidance(history, self._guidance_budget(num_ctx))
         edit_format = edit_format_for(s, cand.model)
         generator = Generator(
             self.llm, model=cand.model, num_ctx=num_ctx, max_output_tokens=s.max_output_tokens,
             temperature=cand.temperature, edit_format=edit_format, read_file=index.text,
         )
-        # the stable part first, the previous attempt last: servers with a prompt cache reuse the start
-        stable, changing, context_tokens = await asyncio.to_thread(
-            cacheable_context, generator, index, task, guidance, previous, self._guidance_budget(num_ctx))
+        budget = generator.budget(task)
+        guidance = fit_guidance(history, budget.guidance)
+        # the task's part first, the attempt's after it: servers with a prompt cache reuse the start
+        stable, changing, context_tokens = await asyncio.to_thread(generator_context, index, task, previous, budget)
         started = time.perf_counter()
         try:
             proposal, calls = await generator.propose(task, stable, guidance, changing)
@@ -332,9 +330,6 @@ class CycleSteps:
         return await asyncio.to_thread(commit_diff, ws, diff, message, trailers)
 
     # --- bookkeeping ---------------------------------------------------------------------------
-
-    def _guidance_budget(self, num_ctx: int) -> int:
-        return int((num_ctx - self.settings.max_output_tokens) * GUIDANCE_SHARE)
 
     def _audit_policy(self, run_id: str, subject: str, proposal: Proposal, decision: PolicyDecision) -> None:
         if self.store is None:

@@ -11,11 +11,12 @@ from fnmatch import fnmatchcase
 from bot.config import EDIT_FORMATS, Settings, known_edit_format
 from bot.edit_formats.base import EditFormat
 from bot.edit_formats.json_search_replace import JsonSearchReplace
+from bot.edit_formats.line_edits import JsonLineEdits
 from bot.edit_formats.text_blocks import SearchReplaceBlocks, WholeFile
 from bot.errors import UnknownEditFormat
 
 FORMATS: dict[str, EditFormat] = {
-    edit_format.name: edit_format for edit_format in (JsonSearchReplace(), SearchReplaceBlocks(), WholeFile())
+    edit_format.name: edit_format for edit_format in (JsonSearchReplace(), SearchReplaceBlocks(), WholeFile(), JsonLineEdits())
 }
 DEFAULT_EDIT_FORMAT = JsonSearchReplace.name
 if sorted(FORMATS) != sorted(EDIT_FORMATS):  # the settings validate names against EDIT_FORMATS

@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from functools import cached_property
 from importlib.resources import files
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
@@ -40,6 +40,13 @@ class EditFormat(ABC):
         """The proposal in the model's reply. `read_file` gives a file's current text (None: no such
         file), for formats that write whole files. A reply that does not fit raises pydantic's
         ValidationError, which the LLM layer quotes in its one repair request."""
+
+    def request_schema(
+        self, messages: list[dict[str, str]], read_file: Callable[[str], str | None] | None
+    ) -> dict[str, Any] | None:
+        """The JSON schema to constrain this prompt's reply to, when it depends on the prompt (the files
+        and lines it showed); None: `output_schema`'s."""
+        return None
 
     @cached_property
     def prompt_parts(self) -> dict[str, str]:

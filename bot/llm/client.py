@@ -212,19 +212,21 @@ class ChatLLM(ABC):
         seed: int | None = None,
         parse: Callable[[str], T] | None = None,
         constrain: bool = True,
+        request_schema: dict[str, Any] | None = None,
     ) -> tuple[T, list[LLMCall]]:
         """Ask `model` for a reply shaped like `schema`: (validated reply, one LLMCall per request).
 
         `parse` reads the reply's text (default: `schema` from JSON, a code fence tolerated); the
         ValidationError it raises for an invalid reply is quoted in the repair request. Without
-        `constrain` the reply is free text (a plain-text edit format): no schema is sent.
+        `constrain` the reply is free text (a plain-text edit format): no schema is sent. `request_schema`
+        replaces `schema`'s JSON schema for this request (one narrowed to what the prompt showed).
         """
         parse = parse or partial(parse_reply, schema)
         prompt_tokens, exact = await self.count_prompt(model, messages)
         if prompt_tokens + max_output_tokens > num_ctx:
             raise PromptTooLarge(role=role, prompt_tokens=prompt_tokens, max_output_tokens=max_output_tokens,
                                  num_ctx=num_ctx, counted="exactly" if exact else "about")
-        json_schema = schema.model_json_schema() if constrain else None
+        json_schema = (request_schema or schema.model_json_schema()) if constrain else None
         request = ChatRequest(model, messages, json_schema, num_ctx, max_output_tokens, temperature, seed, role)
         calls: list[LLMCall] = []
 

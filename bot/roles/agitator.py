@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from bot.records import AgitatorGuidance, LLMCall, Rubric, Task
-from bot.roles.prompting import Role, defuse, render_task
+from bot.roles.prompting import Role, bounded_schema, defuse, render_task
 
 
 def render_rubric(rubric: Rubric | None) -> str:
@@ -29,6 +31,9 @@ def render_problems(problems: list[str]) -> str:
 class Agitator(Role[AgitatorGuidance]):
     name = "agitator"
     schema = AgitatorGuidance
+
+    def request_schema(self, messages: list[dict[str, str]]) -> dict[str, Any]:
+        return bounded_schema(AgitatorGuidance)
 
     async def guide(
         self, task: Task, diff: str, check_summary: str, rubric: Rubric | None, problems: list[str]

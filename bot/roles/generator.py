@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from bot.context import PromptContext, RepoIndex, build_generator_context
+from bot.context import RepoIndex, build_generator_context
+from bot.context.attempt import build_attempt_context
 from bot.edit_formats import DEFAULT_EDIT_FORMAT, get_format
 from bot.llm.client import ModelClient
 from bot.records import GuidanceEntry, IterationRecord, LLMCall, Proposal, Task
@@ -17,43 +19,45 @@ from bot.roles.prompting import (
     render_guidance,
     render_task,
 )
-from bot.llm.tokens import count_tokens, truncate_to_tokens
 
-# Context sections that change from one attempt to the next (bot/context/budget.py titles). They go
-# after the stable part of the prompt, so a server's prompt cache reuses everything before them.
-CHANGING_SECTIONS = ("Your previous attempt", "Files in the failing tests' tracebacks")
 NO_PREVIOUS = "(none: this is the first attempt)"
-PREVIOUS_SHARE = 0.3  # of the context budget, kept for the previous attempt in every iteration
+# Shares of the room the generator's prompt leaves for its variable parts (PromptBudget).
+GUIDANCE_SHARE = 0.20  # the guidance history, newest entries first
+ATTEMPT_SHARE = 0.25  # the previous attempt, its failures and the code they point at
+BUDGET_STEP = 512  # the task's part moves in steps, so the counter's calibration rarely changes it
 
 
-def split_context(context: PromptContext) -> tuple[str, str]:
-    """(stable, changing): the repository context, and what in it is about the previous attempt."""
-    stable = [s.render() for s in context.sections if not s.title.startswith(CHANGING_SECTIONS)]
-    changing = [s.render() for s in context.sections if s.title.startswith(CHANGING_SECTIONS)]
-    return "\n\n".join(stable), "\n\n".join(changing)
+@dataclass(frozen=True)
+class PromptBudget:
+    """The one budget of the generator's prompt, per model window, in one unit: bot.llm.tokens
+    estimates (what bot/context/ and `fit_guidance` count in). `task` is the same in every attempt of
+    an episode, so that part of the prompt is byte-identical and a server's prompt cache reuses it."""
+
+    task: int  # the repository context for the task
+    attempt: int  # the previous attempt's part
+    guidance: int  # the guidance history
+
+    @classmethod
+    def of(cls, room: int) -> PromptBudget:
+        """Split `room`, what the prompt leaves once its fixed text and the reply are reserved."""
+        guidance, attempt = int(room * GUIDANCE_SHARE), int(room * ATTEMPT_SHARE)
+        return cls(task=max(256, (room - guidance - attempt) // BUDGET_STEP * BUDGET_STEP), attempt=attempt,
+                   guidance=guidance)
 
 
-def cacheable_context(
-    generator: Generator, index: RepoIndex, task: Task, guidance: list[GuidanceEntry],
-    previous: IterationRecord | None, guidance_cap: int,
+def generator_context(
+    index: RepoIndex, task: Task, previous: IterationRecord | None, budget: PromptBudget
 ) -> tuple[str, str, int]:
-    """(stable context, previous attempt, tokens): the repository context built for the task alone, at
-    a budget that does not change between iterations (the window less the most the guidance may take
-    and PREVIOUS_SHARE for the previous attempt), so it is byte-identical in every prompt of the
-    episode; and the previous attempt's sections, in what the prompt has left.
-
-    Building the context with the previous attempt at once would move files between its sections
-    and change their budgets from one iteration to the next (bot/context/budget.py)."""
-    whole = generator.context_budget(task, [])
-    stable_budget = int((whole - generator.counter.to_estimate(guidance_cap)) * (1 - PREVIOUS_SHARE))
-    stable_budget = max(256, stable_budget // 512 * 512)  # in steps, so the counter's calibration rarely moves it
-    stable = build_generator_context(index, task, budget_tokens=stable_budget)
+    """(the task's part, the attempt's part, tokens): each built once, the task's part at a budget that
+    does not change between attempts, the attempt's part (bot/context/attempt.py) after it, with the
+    room the task's part left over added to its own."""
+    stable = build_generator_context(index, task, budget_tokens=budget.task)
+    rendered = stable.render()
     if previous is None:
-        return stable.render(), "", stable.tokens
-    room = max(256, generator.context_budget(task, guidance) - stable.tokens)
-    _, changing = split_context(build_generator_context(index, task, budget_tokens=room, previous=previous))
-    changing = truncate_to_tokens(changing, room, keep="middle")
-    return stable.render(), changing, stable.tokens + count_tokens(changing)
+        return rendered, "", stable.tokens
+    room = budget.attempt + max(0, budget.task - stable.tokens)
+    attempt = build_attempt_context(index, task, previous, budget_tokens=room, shown=rendered)
+    return rendered, attempt.render(), stable.tokens + attempt.tokens
 
 
 class Generator(Role[Proposal]):
@@ -84,6 +88,9 @@ class Generator(Role[Proposal]):
     def parse(self, reply: str) -> Proposal:
         return self.edit_format.parse(reply, self.read_file)
 
+    def request_schema(self, messages: list[dict[str, str]]) -> dict[str, Any] | None:
+        return self.edit_format.request_schema(messages, self.read_file)
+
     async def propose(
         self, task: Task, context: str, guidance: list[GuidanceEntry], previous: str = ""
     ) -> tuple[Proposal, list[LLMCall]]:
@@ -108,3 +115,8 @@ class Generator(Role[Proposal]):
         values = {"task": render_task(task), "guidance": render_guidance(guidance), "previous": NO_PREVIOUS}
         room = self.room_for(values, {"context": ""})
         return max(0, self.counter.to_estimate(room))
+
+    def budget(self, task: Task) -> PromptBudget:
+        """The prompt's one budget for `task` in this model's window: the room beside the instructions,
+        the task and the reply, split between the task's context, the attempt's and the guidance."""
+        return PromptBudget.of(self.context_budget(task, []))

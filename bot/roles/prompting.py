@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
 from string import Template
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
@@ -108,6 +108,27 @@ def render_guidance(entries: list[GuidanceEntry]) -> str:
     return defuse("\n\n".join(parts), "guidance")
 
 
+SCORE_STEPS = [round(step / 10, 1) for step in range(11)]  # a bounded score as the grammar allows it
+
+
+def bounded_schema(model: type[BaseModel], *, max_items: int = 3, max_chars: int = 300) -> dict[str, Any]:
+    """`model`'s JSON schema with what a grammar can enforce and a weak model otherwise breaks or
+    overruns: a number between 0 and 1 is one of SCORE_STEPS (llama.cpp's grammars do not bound
+    numbers), strings are at most `max_chars` long and lists at most `max_items` long, so a reply is
+    never cut off at the token limit. The reply is still validated against `model` itself."""
+    schema = model.model_json_schema()
+    for prop in schema.get("properties", {}).values():
+        if prop.get("type") == "number" and prop.get("minimum") == 0 and prop.get("maximum") == 1:
+            prop.clear()
+            prop["enum"] = SCORE_STEPS
+        elif prop.get("type") == "string":
+            prop["maxLength"] = max_chars
+        elif prop.get("type") == "array" and prop.get("items", {}).get("type") == "string":
+            prop["maxItems"] = max_items
+            prop["items"]["maxLength"] = max_chars // 2
+    return schema
+
+
 class Role(Generic[T]):
     """One model role: a prompt file, an output schema, a model and its token budget.
 
@@ -180,6 +201,10 @@ class Role(Generic[T]):
             remaining -= self.counter.count(texts[name])
         return self.prompt.render(**values, **texts)
 
+    def request_schema(self, messages: list[dict[str, str]]) -> dict[str, Any] | None:
+        """A JSON schema for this prompt's reply narrower than `schema`'s; None: `schema`'s own."""
+        return None
+
     async def ask(self, messages: list[dict[str, str]]) -> tuple[T, list[LLMCall]]:
         return await self.llm.structured(
             role=self.name,
@@ -192,4 +217,5 @@ class Role(Generic[T]):
             temperature=self.temperature,
             seed=self.seed,
             constrain=self.constrained,
+            request_schema=self.request_schema(messages),
         )

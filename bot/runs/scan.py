@@ -1,7 +1,8 @@
 """Autonomous mode: find work on the base and do it (`aura-sicd scan`, the GitHub App's scheduled scans).
 
     checks on the unmodified base (the sandbox; kept as the baseline the episodes reuse)
-    → findings: each failing test, each file's lint or type findings, each red check saying nothing finer
+    → findings: the failing tests of each cause (bot/runs/causes.py), each file's lint or type findings, each
+      red check saying nothing finer
     → one episode per finding through `EpisodeRunner` (a run of kind "scan" holding them all)
     → one branch per approved fix; the session report
 
@@ -25,9 +26,11 @@ from bot.cycle.episode import EpisodeRunner, ServerUnavailable
 from bot.events import EventBus
 from bot.llm.client import LLMError, ModelClient
 from bot.records import utcnow
+from bot.runs.causes import failing_frame, group_by_cause, function_of
 from bot.runs.scan_report import CheckLine, Finding, ScanReport, TaskOutcome
 from bot.workspace import GitError, WorkspaceError, ensure_repository, remove_worktree, resolve_commit, run_git
 from sandbox import CheckReport, CheckResult, SandboxError, open_sandbox
+from sandbox.reports import FailingTest
 
 _NOTE = re.compile(r":\s*note:")  # mypy's notes explain an error; they are not findings of their own
 # the sandbox's environment, not the code: a module or its stubs are not installed where the tool runs
@@ -53,11 +56,8 @@ def findings_of(report: CheckReport) -> list[Finding]:
 
 def _check_findings(check: CheckResult) -> list[Finding]:
     out = []
-    for test in check.failing_tests:
-        path = test.test_id.split("::")[0]
-        details = [test.message.strip(), test.traceback.strip()]
-        out.append(Finding(key=f"test:{test.test_id}", kind="test", check=check.name, path=path, test_id=test.test_id,
-                           title=f"Fix the failing test {test.test_id}", details=[d for d in details if d]))
+    for group in group_by_cause(check.failing_tests):
+        out.append(_test_finding(check, group))
     listed_all = check.tests is None or len(check.failing_tests) >= check.tests.failed + check.tests.errors
     if check.failing_tests and listed_all:
         return out
@@ -81,6 +81,23 @@ def _check_findings(check: CheckResult) -> list[Finding]:
                            title=f"Make the {check.name} check pass ({check.status.value} on the base)",
                            details=[f"$ {' '.join(check.command)}", check.output.strip()[-OUTPUT_TAIL:]]))
     return out
+
+
+def _test_finding(check: CheckResult, group: list[FailingTest]) -> Finding:
+    """One finding for the failing tests of one cause: the first one's message and traceback stand for all."""
+    first = group[0]
+    functions = list(dict.fromkeys(function_of(t.test_id) for t in group))
+    frame = failing_frame(first)
+    if len(functions) == 1:
+        key, title = f"test:{functions[0]}", f"Fix the failing test {functions[0]}"
+        if len(group) > 1:
+            title += f" ({len(group)} failing cases)"
+    else:
+        where = f"{frame[0]}:{frame[1]}" if frame else functions[0]
+        key, title = f"cause:{where}", f"Fix the failure at {where} ({len(group)} failing tests)"
+    details = [first.message.strip(), first.traceback.strip()]
+    return Finding(key=key, kind="test", check=check.name, path=first.test_id.split("::")[0], test_id=functions[0],
+                   test_ids=[t.test_id for t in group], title=title, details=[d for d in details if d])
 
 
 def check_lines(report: CheckReport, findings: list[Finding]) -> list[CheckLine]:

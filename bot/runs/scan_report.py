@@ -22,14 +22,19 @@ class Finding(BaseModel):
     kind: FindingKind
     check: str
     path: str | None = None  # the test's or the findings' file
-    test_id: str | None = None
+    test_id: str | None = None  # the test function (its parametrized cases are in test_ids)
+    test_ids: list[str] = Field(default_factory=list)  # every failing test of one cause (bot/runs/causes.py)
     title: str
     details: list[str] = Field(default_factory=list)  # messages, a traceback, the check's output
 
     def task(self, repo: str) -> Task:
         detail = "\n".join(self.details)[-MAX_DETAIL_CHARS:]
         if self.kind == "test":
-            body = (f"The test `{self.test_id}` fails on the base commit (the `{self.check}` check):\n\n```\n{detail}\n```\n\n"
+            which = f"The test `{self.test_id}` fails"
+            if len(self.test_ids) > 1:
+                listed = ", ".join(f"`{t}`" for t in self.test_ids[:8]) + (", ..." if len(self.test_ids) > 8 else "")
+                which = f"{len(self.test_ids)} tests fail for one cause ({listed})"
+            body = (f"{which} on the base commit (the `{self.check}` check):\n\n```\n{detail}\n```\n\n"
                     "Find the cause in the code under test and fix it; change the test only if the test itself is wrong.")
         elif self.kind == "finding":
             body = (f"The `{self.check}` check reports these findings in `{self.path}` on the base commit:\n\n"

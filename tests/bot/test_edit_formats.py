@@ -67,11 +67,11 @@ def test_default_format_is_json_search_replace():
     edit_format = get_format(DEFAULT_EDIT_FORMAT)
     assert isinstance(edit_format, JsonSearchReplace)
     assert edit_format.name == "json-search-replace" and edit_format.output_schema is Proposal
-    assert list(FORMATS) == ["json-search-replace", "search-replace", "whole-file"]
+    assert list(FORMATS) == ["json-search-replace", "search-replace", "whole-file", "json-line-edits"]
 
 
 def test_unknown_format_names_the_known_ones():
-    known = "the known formats are json-search-replace, search-replace, whole-file"
+    known = "the known formats are json-line-edits, json-search-replace, search-replace, whole-file"
     with pytest.raises(UnknownEditFormat, match=f"unknown edit format 'udiff': {known}"):
         get_format("udiff")
 
@@ -83,7 +83,7 @@ def test_setting_selects_a_format_and_refuses_an_unknown_one(monkeypatch):
     monkeypatch.setenv("AURA_EDIT_FORMAT", "whole-file")
     assert Settings().edit_format == "whole-file"
     monkeypatch.setenv("AURA_EDIT_FORMAT", "udiff")
-    known = "the known formats are json-search-replace, search-replace, whole-file"
+    known = "the known formats are json-line-edits, json-search-replace, search-replace, whole-file"
     with pytest.raises(ValidationError, match=f"unknown edit format 'udiff': {known}"):
         Settings()
 

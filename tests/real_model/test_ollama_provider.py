@@ -9,12 +9,15 @@ import pytest
 
 from bot.cli import main
 from bot.records import AgitatorGuidance, EpisodeStatus, Proposal, Rubric
+from bot.roles.prompting import bounded_schema
 from bot.store import Store
 from tests.repos import CALC_FILES, make_repo
 
 pytestmark = pytest.mark.real_model
 MODEL = "smollm2:135m"
-SCHEMAS = {"Proposal": Proposal, "Rubric": Rubric, "AgitatorGuidance": AgitatorGuidance}
+# the reviewers' schemas bounded for the grammar (scores in steps, short texts), the generator's as it is
+SCHEMAS = {"Proposal": Proposal.model_json_schema(), "Rubric": bounded_schema(Rubric),
+           "AgitatorGuidance": bounded_schema(AgitatorGuidance)}
 
 
 def test_improve_through_the_ollama_provider_reaches_a_verdict(ollama_over_llama, tmp_path, monkeypatch, capsys):
@@ -42,7 +45,7 @@ def test_improve_through_the_ollama_provider_reaches_a_verdict(ollama_over_llama
     served = [json.loads(line) for line in ollama_over_llama.requests_log.read_text().splitlines()]
     assert calls and len(calls) == len(served)
     for call, request in zip(calls, served, strict=True):
-        assert request["format"] == SCHEMAS[request["format"]["title"]].model_json_schema()  # schema-constrained
+        assert request["format"] == SCHEMAS[request["format"]["title"]]  # schema-constrained
         assert request["options"]["num_ctx"] <= request["window"] == 8192  # never more than the model has
         assert request["options"]["num_predict"] <= 512
         assert (call.provider, call.prompt_tokens, call.completion_tokens) == (
