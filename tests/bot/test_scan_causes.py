@@ -93,7 +93,7 @@ def test_cases_of_one_function_and_tests_failing_in_one_frame_are_one_cause_each
     assert body.startswith("2 tests fail for one cause (`tests/test_b.py::test_ratio`, `tests/test_c.py::test_mean`)")
 
 
-@pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap")
+@pytest.mark.bwrap
 def test_scan_makes_one_task_for_the_bug_that_fails_every_case(tmp_path: Path, monkeypatch, fake_ollama: FakeOllama):
     repo = make_repo(tmp_path / "quixbugs", QUIXBUGS)
     monkeypatch.setenv("OLLAMA_HOST", fake_ollama.host)

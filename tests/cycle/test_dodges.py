@@ -36,7 +36,7 @@ from tests.cycle.dodge_repos import (
 from tests.fakes.ollama import FakeOllama
 from tests.repos import make_repo
 
-pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap")
+pytestmark = pytest.mark.bwrap
 
 GEN, DISC = "qwen2.5-coder:7b", "qwen2.5:7b"
 GOOD_RUBRIC = {"coverage": 0.9, "accuracy": 0.97, "coherence": 0.95, "formatting": 0.95, "issues": [], "comments": ["ok"]}

@@ -79,13 +79,16 @@ def issue_job(remote: Path, delivery: str = "delivery-1", **update) -> JobReques
 
 
 @asynccontextmanager
-async def running_jobs(tmp_path: Path, **settings: object) -> AsyncIterator[JobsEnv]:
-    """DBOS running jobs against a bare remote of the calc repository, with `settings` over the defaults."""
+async def running_jobs(tmp_path: Path, *, real_sandbox: bool = False, **settings: object) -> AsyncIterator[JobsEnv]:
+    """DBOS running jobs against a bare remote of the calc repository, with `settings` over the defaults; on the
+    in-process sandbox double unless `real_sandbox` (bubblewrap, for what only real isolation shows)."""
     defaults = dict(
         data_dir=tmp_path / "data", store_url=f"sqlite:///{tmp_path / 'aura.db'}", github_app_id=APP_ID,
         github_private_key=private_key_pem(), github_webhook_secret=WEBHOOK_SECRET, ollama_host="http://ollama.test",
-        max_iterations=2, review_coalesce_s=0.5, public_url="https://bot.example.com", sandbox=HOST_SANDBOX,
+        max_iterations=2, review_coalesce_s=0.5, public_url="https://bot.example.com",
     )
+    if not real_sandbox:
+        defaults["sandbox"] = HOST_SANDBOX
     config = Settings(_env_file=None, **{**defaults, **settings})
     remote = make_remote(tmp_path / "origin")
     with respx.mock(assert_all_called=False) as mock:
@@ -97,7 +100,8 @@ async def running_jobs(tmp_path: Path, **settings: object) -> AsyncIterator[Jobs
                         retry_budget_s=config.github_retry_budget_s)
         queue = DBOSJobQueue(config, run_jobs=True)
         services = JobServices(settings=config, store=store, github=lambda: app, mirror=RepoMirror(config.data_dir),
-                               llm_factory=lambda s: ollama.llm(), sandbox_opener=host_sandbox)
+                               llm_factory=lambda s: ollama.llm(),
+                               sandbox_opener=None if real_sandbox else host_sandbox)
         await queue.launch(services)
         try:
             yield JobsEnv(settings=config, remote=remote, github=github, ollama=ollama, store=store, queue=queue)

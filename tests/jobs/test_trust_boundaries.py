@@ -5,11 +5,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.jobs.conftest import REPO, JobsEnv, issue_job, make_remote, needs_bwrap
+import pytest
+
+from tests.jobs.conftest import REPO, JobsEnv, issue_job, make_remote, running_jobs
 from bot.store.github import GitHubStore
 from tests.repos import CALC_FILES, GOOD_RUBRIC, RIGHT_FIX, git
 
-pytestmark = needs_bwrap
+pytestmark = pytest.mark.bwrap
+
+
+@pytest.fixture
+async def jobs_env(tmp_path: Path):
+    """The jobs on the real bubblewrap sandbox: setup, its network and the trusted commit are the point here."""
+    async with running_jobs(tmp_path, real_sandbox=True) as env:
+        yield env
 
 CONFIG = ".github/aura-sicd.yml"
 
@@ -252,7 +261,7 @@ async def test_a_setup_that_prints_the_environment_posts_no_secret(jobs_env: Job
 
 async def test_a_repository_can_keep_its_setup_output_off_github(jobs_env: JobsEnv, tmp_path):
     env = jobs_env
-    remote = remote_with(tmp_path, {CONFIG: "post_setup_output: false\nsetup: 'echo internal-host-name; false'\n"})
+    remote = remote_with(tmp_path, {CONFIG: "post_setup_output: false\nsetup: 'printf internal-%s host-name; false'\n"})
 
     outcome = await env.run(issue_job(remote, "env-2"))
 
