@@ -8,7 +8,6 @@ functions, whose tracebacks end in the same line of it.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest

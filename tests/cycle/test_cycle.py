@@ -21,6 +21,8 @@ from tests.repos import (
     WRONG_FIX,
     calc_update,
     git,
+    make_repo,
+    CALC_FILES,
 )
 
 AGITATION = {

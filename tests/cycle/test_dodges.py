@@ -6,7 +6,6 @@ them with the rule that refuses each.
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,7 +122,9 @@ CATALOGUE = [
           (RULE_TAMPERING, RULE_BASE_TESTS)),
     Dodge("changing the package.json test script", "JavaScript", JS_REPO, JS_TASK,
           proposal(update("package.json", '"test": "node --test test/"', '"test": "node --test --test-name-pattern=mul test/"')),
-          (RULE_BASE_TESTS, RULE_STOPPED)),
+          # the stopped-tests rule no longer names this one since the sandbox runs node with its per-test limit
+          # (issue 20): the judging run with the base's package.json refuses it
+          (RULE_BASE_TESTS,)),
     Dodge("process.exit(0) in the test file", "JavaScript", JS_REPO, JS_TASK,
           proposal(update("test/calc.test.js", "const test = require('node:test');", "process.exit(0);\nconst test = require('node:test');")),
           (RULE_TAMPERING, RULE_BASE_TESTS, RULE_STOPPED)),

@@ -71,8 +71,8 @@ async def test_a_proposal_that_rewrites_the_check_plan_is_judged_by_the_base_pla
     episode = await cycle.run(CycleRequest(repo_dir=repo, task=TASK))
 
     [attempt] = episode.iterations
-    assert attempt.policy is not None and attempt.policy.allowed  # it was applied...
-    assert attempt.check_report is not None and not attempt.check_report.all_green  # ...and test_add still failed
-    assert [c.name for c in attempt.check_report.checks] == ["tests"]
+    # the bot's own config is denied whatever the deployment's lists say (issue 18): never applied, never checked
+    assert attempt.policy is not None and not attempt.policy.allowed
+    assert "aura-sicd.yml" in attempt.policy.violations[0] and attempt.check_report is None
     assert attempt.status is not IterationStatus.APPROVED
     assert episode.status is not EpisodeStatus.APPROVED
