@@ -207,6 +207,7 @@ class OracleLLM:
         seed: int | None = None,
         parse: Callable[[str], T] | None = None,
         constrain: bool = True,
+        request_schema: dict[str, Any] | None = None,  # the server-side constraint: the oracle's answer is fixed
     ) -> tuple[T, list[LLMCall]]:
         prompt_tokens = count_message_tokens(messages)
         if prompt_tokens + max_output_tokens > num_ctx:  # the same refusal the real layer gives
