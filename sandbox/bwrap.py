@@ -47,6 +47,7 @@ from sandbox.python_env import PIP_INSTALL
 from sandbox.workspace import clear_dir, copy_tree
 
 logger = logging.getLogger("sandbox.bwrap")
+ENV_LAYOUT = "tools-in-project-venv"
 
 TOOLS_DIR = "/opt/aura-tools"
 SYSTEM_DIRS = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"]
@@ -318,7 +319,8 @@ class BwrapBackend(Backend):
         self.env = dict(plan.env)
         if not plan.setup:
             return
-        key = plan.dependency_hash(repo_dir, "bwrap", str(self.tools_dir))[:24]
+        # ENV_LAYOUT: environments built before the tools went into the project's own venv are never reused
+        key = plan.dependency_hash(repo_dir, "bwrap", str(self.tools_dir), ENV_LAYOUT)[:24]
         python = plan.language == "python"
 
         async def build(target: Path) -> None:
