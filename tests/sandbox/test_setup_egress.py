@@ -63,7 +63,7 @@ async def test_setup_cannot_reach_a_server_on_the_hosts_loopback(backend, tmp_pa
     port, hits = local_server
     setup = fetch(f"http://127.0.0.1:{port}/api/create") if how == "proxied" else connect("127.0.0.1", port)
     # even an allow-list that names it does not open loopback
-    settings = settings_for(backend, setup_egress_allow=["pypi.org", "127.0.0.1:*", f"127.0.0.1:{port}", "localhost"])
+    settings = settings_for(backend, setup_egress_allow=["pypi.org", "files.pythonhosted.org", "127.0.0.1:*", f"127.0.0.1:{port}", "localhost"])
     with pytest.raises(SetupError) as info:
         async with open_sandbox(settings, repo_with_setup(tmp_path / "repo", setup)):
             pass
@@ -77,7 +77,7 @@ async def test_setup_cannot_reach_a_server_on_the_hosts_loopback(backend, tmp_pa
 @pytest.mark.parametrize("setup", [fetch("http://169.254.169.254/latest/meta-data/"), connect("169.254.169.254", 80),
                                    fetch("http://10.1.2.3/"), fetch("https://example.com/")])
 async def test_setup_cannot_reach_cloud_metadata_private_addresses_or_other_hosts(backend, tmp_path, setup):
-    settings = settings_for(backend, setup_egress_allow=["pypi.org", "169.254.169.254", "10.1.2.3"])
+    settings = settings_for(backend, setup_egress_allow=["pypi.org", "files.pythonhosted.org", "169.254.169.254", "10.1.2.3"])
     with pytest.raises(SetupError) as info:
         async with open_sandbox(settings, repo_with_setup(tmp_path / "repo", setup)):
             pass
