@@ -80,7 +80,7 @@ def test_tests_the_attempt_changes_the_task_names_and_the_base_fails_are_chosen(
     repo = make_repo(tmp_path / "pkg", PACKAGE)
     new_test = "from pkg import area\n\n\ndef test_new():\n    assert area(1, 1) == 1\n"
     diff = diff_of(repo, {"tests/test_new.py": new_test})
-    baseline = Baseline(base_sha="x", checks=[CheckBaseline(name="tests", status=CheckStatus.FAILED,
+    baseline = Baseline(format=2, base_sha="x", checks=[CheckBaseline(name="tests", status=CheckStatus.FAILED,
                                                             failing_tests=["tests/test_deep.py::test_twice"])])
     task = "twice() is wrong, test_twice fails; see also tests/test_shapes.py"
     selection = select_tests(repo, "python", diff, task, baseline)
