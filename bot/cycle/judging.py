@@ -141,6 +141,18 @@ _TAMPERING = [
     (r"^\s*//\s*(go:build|\+build)\s+.*\bignore\b", "adds a build tag that keeps the file out of the build"),
     (r"(^|\s)(import|from)\s+(sitecustomize|usercustomize)\b|\bsite\.addsitedir\(", "plants start-up code"),
 ]
+# added to the code under test only (tests and tools read the command line and the environment for good
+# reasons): asking whether it runs under a test runner
+_TEST_WORD = r"(pytest|unittest|\btest\b|\bspec\b|\.test\b|_test\b|\btest_)"
+_RUNNER_DETECTION = [
+    (rf"\b(sys\.argv|process\.argv)\b.*{_TEST_WORD}|{_TEST_WORD}.*\b(sys\.argv|process\.argv)\b",
+     "reads the command line to tell whether a test runner started it"),
+    (r"\bos\.Args\b.*\.test\b", "asks whether the Go binary is a test binary"),
+    (r"\bNODE_ENV\s*[!=]==?\s*['\"]test['\"]|['\"]test['\"]\s*[!=]==?\s*process\.env\.NODE_ENV",
+     "reads NODE_ENV to behave differently under test"),
+    (rf"\b(sys\._getframe|inspect\.stack|inspect\.currentframe|f_back|f_code)\b.*{_TEST_WORD}",
+     "inspects its callers to tell whether a test called it"),
+]
 # at module level (no indentation), or anywhere in a test: ending the run with success
 _EARLY_EXIT = re.compile(r"\b(sys\.exit|exit|quit|process\.exit|os\.Exit)\s*\(\s*(0|None|)\s*\)")
 # added to an existing test: it no longer runs, or no longer counts
@@ -167,7 +179,8 @@ def tampering(diff: str, task_text: str = "") -> list[Tampering]:
         kind = classify(patch.path)
         lines = _added_lines(patch)
         for i, line in enumerate(lines):
-            for pattern, reason in _TAMPERING:
+            source_rules = _RUNNER_DETECTION if kind is PathKind.SOURCE else []
+            for pattern, reason in [*_TAMPERING, *source_rules]:
                 if re.search(pattern, line):
                     found.append(Tampering(path=patch.path, line=line, reason=reason))
                     break
