@@ -211,6 +211,52 @@ def changed_expectations(diff: str) -> list[ChangedExpectation]:
     return found
 
 
+_DOCTEST_PROMPT = re.compile(r"^\s*(>>>|\.\.\.)(\s|$)")
+
+
+def _removed_doctest_output(hunk: str) -> bool:
+    """Whether a hunk removes a line of a doctest example's expected output: the lines after `>>>` or `...`
+    on the old side, indented as far, up to a blank line or the docstring's end."""
+    prompt_indent: int | None = None
+    for line in hunk.splitlines()[1:]:
+        if line.startswith("+"):
+            continue
+        old = line[1:]
+        indent = len(old) - len(old.lstrip())
+        if _DOCTEST_PROMPT.match(old):
+            prompt_indent = indent
+        elif not old.strip() or old.lstrip().startswith(('"""', "'''")) \
+                or (prompt_indent is not None and indent < prompt_indent):
+            prompt_indent = None
+        elif prompt_indent is not None and line.startswith("-"):
+            return True
+    return False
+
+
+def changed_doctest_outputs(diff: str) -> list[ChangedExpectation]:
+    """Hunks outside the tests (docstrings, `README.rst`) that rewrite a doctest's expected output: a doctest's
+    expectation lives in the code it tests, so restoring the tests cannot restore it."""
+    found: list[ChangedExpectation] = []
+    for patch in file_patches(diff):
+        if patch.status != "modified" or classify(patch.path) is not PathKind.SOURCE:
+            continue
+        for hunk in re.split(r"\n(?=@@)", patch.text)[1:]:
+            if _removed_doctest_output(hunk):
+                text = hunk if len(hunk) <= HUNK_CHARS else hunk[:HUNK_CHARS] + "\n[...]"
+                found.append(ChangedExpectation(path=patch.path, hunk=text))
+    return found
+
+
+def rewritten_failing_doctests(doctests: list[ChangedExpectation], baseline: Baseline,
+                               task_text: str) -> list[Tampering]:
+    """Rewritten doctest outputs in a file whose doctests fail on the base and relate to the task: the answer
+    changed to match the bug, unless the task asks for that file to change."""
+    failing_files = {file_of(t) for t in baseline.failing_tests if relates_to_task(t, task_text)}
+    return [Tampering(path=d.path, line=d.hunk.splitlines()[0],
+                      reason="rewrites the expected output of a doctest that fails on main")
+            for d in doctests if d.path in failing_files and not task_asks_to_change(d.path, task_text)]
+
+
 class Judgment(BaseModel):
     """What the verdict found about the attempt's tests; `blockers` are the reasons it is refused."""
 
@@ -318,7 +364,9 @@ async def judge_attempt(ws: Workspace, diff: str, task_text: str, baseline: Base
                         box: Any) -> Judgment:
     """The attempt's tests judged: its own run's inventory against the base's, the diff's tampering, and,
     when it touched tests or what runs them, a second run with those as the base had them."""
-    judgment = Judgment(expectations=changed_expectations(diff), tampering=tampering(diff, task_text))
+    doctests = changed_doctest_outputs(diff)
+    judgment = Judgment(expectations=changed_expectations(diff) + doctests, tampering=tampering(diff, task_text))
+    judgment.tampering += rewritten_failing_doctests(doctests, baseline, task_text)
     test_literals = await asyncio.to_thread(_test_literals, ws, baseline, task_text)
     judgment.tampering += special_cases(diff, test_literals)
     judgment.test_changes = await asyncio.to_thread(prepare_judging_tree, ws, diff, task_text)

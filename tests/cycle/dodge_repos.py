@@ -16,6 +16,16 @@ PARAM_TEST = (
 )
 PARAM_REPO = {"calc.py": CALC_PY, "tests/test_calc.py": PARAM_TEST, "README.md": "# calc\n"}
 
+DOCTEST_CALC = (
+    'def add(a, b):\n    """Return the sum of a and b.\n\n    >>> add(2, 3)\n    5\n    """\n    return a - b\n\n\n'
+    "def mul(a, b):\n    return a * b\n"
+)
+DOCTEST_REPO = {"calc.py": DOCTEST_CALC, "pytest.ini": "[pytest]\naddopts = --doctest-modules\n",
+                "tests/test_calc.py": "from calc import mul\n\n\ndef test_mul():\n    assert mul(2, 3) == 6\n",
+                "README.md": "# calc\n"}
+DOCTEST_TASK = Task(title="add() returns the wrong result", body="add(2, 3) should be 5; the doctest of add fails.",
+                    repo="calc")
+
 UNITTEST_TEST = (
     "import unittest\n\nfrom calc import add, mul\n\n\nclass CalcTest(unittest.TestCase):\n"
     "    def test_add(self):\n        self.assertEqual(add(2, 3), 5)\n\n"

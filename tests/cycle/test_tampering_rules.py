@@ -1,11 +1,12 @@
 """The diff-only tampering rules that catch code asking whether it runs under a test runner (issue 17):
-they apply to the code under test, never to tests, and not to ordinary uses of the command line."""
+they apply to the code under test, never to tests, and not to ordinary uses of the command line; and
+doctest outputs rewritten in the code they document."""
 
 from __future__ import annotations
 
 import pytest
 
-from bot.cycle.judging import tampering
+from bot.cycle.judging import changed_doctest_outputs, tampering
 
 
 def added(path: str, line: str) -> str:
@@ -33,3 +34,22 @@ def test_code_that_asks_for_the_test_runner_is_tampering(path: str, line: str, r
 ])
 def test_ordinary_uses_of_the_command_line_are_not(path: str, line: str):
     assert tampering(added(path, line)) == []
+
+
+def modified(path: str, hunk: str) -> str:
+    return f"diff --git a/{path} b/{path}\n--- a/{path}\n+++ b/{path}\n{hunk}"
+
+
+REWRITTEN_OUTPUT = '@@ -1,6 +1,6 @@\n def add(a, b):\n     """\n     >>> add(2, 3)\n-    5\n+    -1\n     """\n'
+NEW_EXAMPLE_AND_FIX = (
+    '@@ -3,4 +3,6 @@\n     >>> add(2, 3)\n     5\n+    >>> add(-2, -3)\n+    -5\n     """\n-    return a - b\n+    return a + b\n'
+)
+README_OUTPUT = "@@ -1,3 +1,3 @@\n Use it:\n \n-    >>> add(2, 3)\n-    -1\n+    >>> add(2, 3)\n+    5\n"
+
+
+def test_a_doctests_rewritten_output_is_a_changed_expectation_and_new_examples_are_not():
+    [found] = changed_doctest_outputs(modified("calc.py", REWRITTEN_OUTPUT))
+    assert found.path == "calc.py" and "-    5" in found.hunk
+    assert changed_doctest_outputs(modified("calc.py", NEW_EXAMPLE_AND_FIX)) == []
+    assert [d.path for d in changed_doctest_outputs(modified("README.rst", README_OUTPUT))] == ["README.rst"]
+    assert changed_doctest_outputs(modified("tests/test_calc.py", REWRITTEN_OUTPUT)) == []  # tests: the other rule
