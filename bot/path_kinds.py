@@ -5,10 +5,11 @@ By name alone (`classify`): tests are `test_*.py`, `*_test.py`, `*_test.go`, `*.
 code under `tests/`, `test/`, `__tests__/`, `spec/`; test data is anything else under those folders (and
 Go's `testdata/`, snapshots); collection hooks are what runs when the runner starts or collects
 (`conftest.py`, `sitecustomize.py`, `.pth` files, `__init__.py` in a test folder, the setup files of JS
-runners); test configuration is what selects tests and how they run (`pytest.ini`, jest/vitest/mocha
-configuration, `Makefile`, `noxfile.py`, the check plan). Files that hold test configuration among other
-things (`pyproject.toml`, `setup.cfg`, `tox.ini`, `package.json`, `Cargo.toml`) count as test configuration
-only when their test part changes: `selection_settings` extracts that part.
+runners, a top-level `pytest.py` or `_pytest/` that would shadow the runner); test configuration is what
+selects tests and how they run (`pytest.ini`, jest/vitest/mocha configuration, `Makefile`, `noxfile.py`,
+the check plan). Files that hold test configuration among other things (`pyproject.toml`, `setup.cfg`,
+`tox.ini`, `package.json`, `Cargo.toml`) count as test configuration only when their test part changes:
+`selection_settings` extracts that part.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ _HOOK_NAME = re.compile(r"^(conftest\.py|sitecustomize\.py|usercustomize\.py|.+\
 _CONFIG_NAME = re.compile(r"^(pytest\.ini|\.pytest\.ini|noxfile\.py|Makefile|GNUmakefile|makefile|justfile|"
                           r"(jest|vitest|vite|karma|ava|playwright|cypress|nyc|c8)\.config\.[cm]?[jt]s(on)?|"
                           r"\.nycrc(\.json)?|\.c8rc(\.json)?|aura-sicd\.ya?ml|\.taprc)$")
+# top-level names that `python -m pytest` (the workspace first on sys.path) would import instead of the runner
+# (pytest's own repository keeps them under src/; a project laid out like pytest before 2018 would be judged wrongly)
+RUNNER_SHADOWS = frozenset({"pytest.py", "pytest", "_pytest", "py.py", "unittest", "unittest.py"})
 # files with a test part among other things: what `selection_settings` reads from each
 MIXED_CONFIG = frozenset({"pyproject.toml", "setup.cfg", "tox.ini", "package.json", "Cargo.toml"})
 _PACKAGE_TEST_KEYS = ("jest", "mocha", "ava", "vitest", "c8", "nyc", "tap")
@@ -50,7 +54,8 @@ def classify(path: str) -> PathKind:
     """The kind of a repository-relative path, by its name and folders."""
     pure = PurePosixPath(path)
     name, folders = pure.name, [p.lower() for p in pure.parts[:-1]]
-    if _HOOK_NAME.match(name) or (name == "__init__.py" and TEST_DIRS.intersection(folders)):
+    if _HOOK_NAME.match(name) or (name == "__init__.py" and TEST_DIRS.intersection(folders)) \
+            or pure.parts[0] in RUNNER_SHADOWS:
         return PathKind.COLLECTION_HOOK
     if _CONFIG_NAME.match(name) or name in MIXED_CONFIG:
         return PathKind.TEST_CONFIG

@@ -20,6 +20,8 @@ from bot.path_kinds import PathKind, changes_test_settings, classify, is_test_pa
     ("tests/__init__.py", PathKind.COLLECTION_HOOK), ("sitecustomize.py", PathKind.COLLECTION_HOOK),
     ("lib/evil.pth", PathKind.COLLECTION_HOOK), ("jest.setup.js", PathKind.COLLECTION_HOOK),
     ("src/setupTests.ts", PathKind.COLLECTION_HOOK), (".mocharc.yml", PathKind.COLLECTION_HOOK),
+    ("pytest.py", PathKind.COLLECTION_HOOK), ("_pytest/python.py", PathKind.COLLECTION_HOOK),
+    ("src/_pytest/python.py", PathKind.SOURCE), ("src/pluggy/_hooks.py", PathKind.SOURCE),
     ("pytest.ini", PathKind.TEST_CONFIG), ("pyproject.toml", PathKind.TEST_CONFIG), ("tox.ini", PathKind.TEST_CONFIG),
     ("package.json", PathKind.TEST_CONFIG), ("jest.config.js", PathKind.TEST_CONFIG), ("Makefile", PathKind.TEST_CONFIG),
     ("vitest.config.mts", PathKind.TEST_CONFIG), ("Cargo.toml", PathKind.TEST_CONFIG),
