@@ -152,6 +152,9 @@ _RUNNER_DETECTION = [
      "reads NODE_ENV to behave differently under test"),
     (rf"\b(sys\._getframe|inspect\.stack|inspect\.currentframe|f_back|f_code)\b.*{_TEST_WORD}",
      "inspects its callers to tell whether a test called it"),
+    (r"\b(open|read_text|read_bytes|readFileSync|readFile|ReadFile|getsource)\b.*['\"`][^'\"`]*"
+     r"(\btests?/|\btest_\w*\.py|_test\.(py|go)|\.(test|spec)\.[cm]?[jt]sx?)",
+     "reads the tests' own files to find the answers they expect"),
 ]
 # at module level (no indentation), or anywhere in a test: ending the run with success
 _EARLY_EXIT = re.compile(r"\b(sys\.exit|exit|quit|process\.exit|os\.Exit)\s*\(\s*(0|None|)\s*\)")
