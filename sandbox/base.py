@@ -116,16 +116,6 @@ def trim(text: str, limit: int) -> str:
     return buffer.text()
 
 
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def setup_commands(plan: Plan) -> list[list[str]]:
     """The plan's setup (with the plan's setup-only variables), then what moves the environment's parts of
     the workspace (node_modules) to ENV_DIR, from where every check's workspace links to them."""

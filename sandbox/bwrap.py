@@ -33,11 +33,11 @@ from sandbox.base import (
     Backend,
     CommandResult,
     command_env,
-    pid_alive,
     raise_for_setup,
     setup_commands,
     trim,
 )
+from sandbox import liveness
 from sandbox.config import SandboxSettings
 from sandbox.egress import MOUNT_DIR, forwarder_command, open_egress, proxy_env, with_refusals
 from sandbox.errors import SandboxError, SetupError
@@ -121,6 +121,7 @@ class BwrapBackend(Backend):
         self.links: dict[str, str] = {}
         self.env: dict[str, str] = {}
         self.session_dir: Path | None = None
+        self._claim: int | None = None  # liveness.claim of session_dir
 
     # --- availability -------------------------------------------------------------------------------------
 
@@ -173,7 +174,7 @@ class BwrapBackend(Backend):
     def _reap_stale_sessions(self, sessions: Path) -> None:
         for child in sessions.iterdir():
             pid = child.name.split("-", 1)[0]
-            if pid.isdigit() and not pid_alive(int(pid)):
+            if liveness.stale(child, int(pid) if pid.isdigit() else None):
                 logger.info("removing the session directory %s left by a stopped process", child)
                 _rmtree(child)
 
@@ -285,6 +286,7 @@ class BwrapBackend(Backend):
         """A command in a throwaway workspace (a copy of `source`), for the setup phase."""
         sessions = self._make_cache_dir(self.cache / "sessions")
         base = self._new_dir(sessions / f"{os.getpid()}-setup-{secrets.token_hex(4)}")
+        claim = liveness.claim(base)
         try:
             workspace, scratch = self._new_dir(base / "workspace"), self._new_dir(base / "tmp")
             if source is not None:
@@ -293,6 +295,7 @@ class BwrapBackend(Backend):
                                    env_writable=env_writable, tools_writable=tools_writable, env=env)
         finally:
             await asyncio.to_thread(_rmtree, base)
+            liveness.release(claim)
 
     async def _ensure_tools(self) -> Path:
         s = self.settings
@@ -350,6 +353,7 @@ class BwrapBackend(Backend):
         sessions = self._make_cache_dir(self.cache / "sessions")
         await asyncio.to_thread(self._reap_stale_sessions, sessions)
         self.session_dir = self._new_dir(sessions / f"{os.getpid()}-{secrets.token_hex(6)}")
+        self._claim = liveness.claim(self.session_dir)
         self._new_dir(self.session_dir / "workspace")
         self._new_dir(self.session_dir / "tmp")
 
@@ -398,3 +402,5 @@ class BwrapBackend(Backend):
             with contextlib.suppress(OSError):
                 await asyncio.to_thread(_rmtree, self.session_dir)
             self.session_dir = None
+        liveness.release(self._claim)
+        self._claim = None

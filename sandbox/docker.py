@@ -29,10 +29,10 @@ from sandbox.base import (
     CommandResult,
     OutputBuffer,
     command_env,
-    pid_alive,
     raise_for_setup,
     setup_commands,
 )
+from sandbox import liveness
 from sandbox.config import SandboxSettings
 from sandbox.docker_pool import SANDBOX_LABEL, choose_engine, docker_client, pool_unavailable_reason
 from sandbox.egress import MOUNT_DIR, forwarder_command, open_egress, proxy_env, with_refusals
@@ -45,6 +45,7 @@ logger = logging.getLogger("sandbox.docker")
 LABEL = SANDBOX_LABEL
 LABEL_HOST = "aura-sicd.host"
 LABEL_PID = "aura-sicd.pid"
+LABEL_PIDNS = "aura-sicd.pidns"  # the pid namespace LABEL_PID is a pid of
 ENV_IMAGE_REPO = "aura-sicd-env"
 KEEPER = ["sleep", "infinity"]
 KILL_GRACE_S = 10.0
@@ -76,8 +77,10 @@ def reap_stale_containers(client) -> int:
     for container in client.containers.list(all=True, filters={"label": LABEL}):
         labels = container.labels
         pid = labels.get(LABEL_PID, "")
-        if labels.get(LABEL_HOST) != socket.gethostname() or not pid.isdigit() or pid_alive(int(pid)):
-            continue
+        namespace = labels.get(LABEL_PIDNS)  # absent on containers made before it was recorded
+        if labels.get(LABEL_HOST) != socket.gethostname() or not pid.isdigit() \
+                or namespace not in (None, liveness.pid_namespace()) or liveness.pid_alive(int(pid)):
+            continue  # another machine's, another pid namespace's (its pids mean nothing here), or alive
         logger.info("removing sandbox container %s left by stopped process %s", container.short_id, pid)
         with contextlib.suppress(Exception):
             container.remove(force=True, v=True)
@@ -141,7 +144,8 @@ class DockerBackend(Backend):
             detach=True,
             working_dir=WORKSPACE,
             environment=command_env(None),  # the image's PATH stays
-            labels={LABEL: "1", LABEL_HOST: socket.gethostname(), LABEL_PID: str(os.getpid())},
+            labels={LABEL: "1", LABEL_HOST: socket.gethostname(), LABEL_PID: str(os.getpid()),
+                    LABEL_PIDNS: liveness.pid_namespace()},
             network_mode="none",  # the setup reaches registries only through the egress proxy
             read_only=read_only,
             tmpfs={"/tmp": f"rw,exec,nosuid,nodev,size={s.tmp_mb}m,mode=1777"},
