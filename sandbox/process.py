@@ -26,16 +26,21 @@ async def run_process(
     `shown_argv` (the command inside a wrapper) when given."""
     started = time.monotonic()
     extra = {"user": user, "group": user, "extra_groups": []} if user is not None else {}
-    proc = await asyncio.create_subprocess_exec(
-        *argv,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        env=dict(env),
-        cwd=cwd,
-        start_new_session=True,
-        **extra,
-    )
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            env=dict(env),
+            cwd=cwd,
+            start_new_session=True,
+            **extra,
+        )
+    except (FileNotFoundError, PermissionError) as exc:  # as a shell reports it: a failed command, not a crash
+        code = 127 if isinstance(exc, FileNotFoundError) else 126
+        return CommandResult(argv=shown_argv or argv, exit_code=code, output=f"{argv[0]}: {exc.strerror}\n",
+                             duration_s=time.monotonic() - started)
     buffer = OutputBuffer(output_limit)
 
     async def pump() -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from sandbox import CheckStatus, open_sandbox
+from sandbox.config import SandboxSettings
 
 from .conftest import settings_for, write_tree
 
@@ -209,3 +210,15 @@ async def test_leaving_the_block_cleans_up_also_when_the_body_raises(backend, re
         assert backend_obj.session_dir is None
         sessions = settings_for(backend).cache_dir / "sessions"
         assert not [p for p in sessions.iterdir() if p.name.startswith(f"{os.getpid()}-")]
+
+
+async def test_a_missing_command_is_a_failed_command_not_a_crash(backend, repo):
+    async with open_sandbox(settings_for(backend), repo) as box:
+        result = await box.run(["no-such-tool-aura", "--version"])
+    assert result.exit_code not in (0, None) and not result.ok
+
+
+async def test_the_local_backend_reports_a_missing_command_as_a_shell_would(repo):
+    async with open_sandbox(SandboxSettings(_env_file=None, backend="local"), repo) as box:
+        result = await box.run(["no-such-tool-aura", "--version"])
+    assert result.exit_code == 127 and "no-such-tool-aura: No such file or directory" in result.output
