@@ -5,8 +5,9 @@ but never run, skipped, expected to fail, deselected. That is what shows a chang
 away instead of making it pass (bot/cycle/inventory.py compares two inventories).
 
 Sources, best first: pytest through the `aura_sicd_inventory` plugin (collection, deselection and every
-report), pytest's JUnit XML, `go test -json` events (subtests included), and TAP (node's test runner).
-Jest, vitest and mocha print only counts in their default reporters: no inventory for them.
+report), pytest's JUnit XML, `go test -json` events (subtests included), TAP (node's test runner), the
+JUnit reports of Surefire, Gradle and PHPUnit, and RSpec's JSON report. Jest, vitest, mocha and minitest
+print only counts and failures in their default reporters: no inventory for them.
 """
 
 from __future__ import annotations
@@ -122,6 +123,43 @@ def from_junit(xml_text: str | bytes, test_id) -> TestInventory:
                 inventory.reasons[tid] = skipped.get("message", "")[:300]
         else:
             outcome = Outcome.PASSED
+        _settle(inventory.tests, tid, outcome)
+    return inventory
+
+
+def junit_case_id(case: ET.Element, separator: str) -> str:
+    """`Class<separator>method` as Surefire (`#`) and PHPUnit (`::`) name a testcase; PHPUnit's classname has
+    dots for backslashes, its `class` the real name."""
+    cls = case.get("class") or case.get("classname") or ""
+    return f"{cls}{separator}{case.get('name', '')}" if cls else case.get("name", "")
+
+
+def from_junit_cases(report: bytes | None, separator: str, source: str) -> TestInventory | None:
+    """From the merged JUnit reports of Surefire, Gradle or PHPUnit; None without a testcase in them."""
+    if not report or b"<testcase" not in report:
+        return None
+    try:
+        inventory = from_junit(report, lambda case: junit_case_id(case, separator))
+    except ET.ParseError:  # a half-written report (killed mid-run)
+        return None
+    return inventory.model_copy(update={"source": source})
+
+
+def from_rspec_json(report: bytes | None) -> TestInventory | None:
+    """`path::full description` per example, from RSpec's JSON formatter; pending examples count as skipped."""
+    try:
+        data = json.loads(report) if report else None
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("examples"), list):
+        return None
+    inventory = TestInventory(source="RSpec JSON report")
+    for example in data["examples"]:
+        tid = f"{str(example.get('file_path', '')).removeprefix('./')}::{example.get('full_description', '')}"
+        status = example.get("status")
+        outcome = {"passed": Outcome.PASSED, "pending": Outcome.SKIPPED}.get(status, Outcome.FAILED)
+        if status == "pending" and example.get("pending_message"):
+            inventory.reasons[tid] = str(example["pending_message"])[:300]
         _settle(inventory.tests, tid, outcome)
     return inventory
 

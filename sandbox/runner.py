@@ -11,7 +11,14 @@ from pathlib import Path
 
 from sandbox.base import Backend, CommandResult
 from sandbox.errors import SandboxError
-from sandbox.inventory import from_go_events, from_junit, from_pytest_plugin, from_tap
+from sandbox.inventory import (
+    from_go_events,
+    from_junit,
+    from_junit_cases,
+    from_pytest_plugin,
+    from_rspec_json,
+    from_tap,
+)
 from sandbox.languages.java import parse_java_reports
 from sandbox.languages.junit import REPORT_ENV
 from sandbox.languages.php import parse_phpunit
@@ -194,10 +201,13 @@ def judge(spec: CheckSpec, result: CommandResult, junit: bytes | None = None, un
                                                 f"{result.duration_s:.0f} s") for t in cargo_unfinished_tests(result.output)]
     elif spec.parser == "surefire":
         check.tests, check.failing_tests = _parse_report(parse_java_reports, junit, result.output)
+        check.inventory = from_junit_cases(junit, "#", "JUnit reports (Surefire/Gradle)")
     elif spec.parser == "phpunit":
         check.tests, check.failing_tests = _parse_report(parse_phpunit, junit, result.output)
+        check.inventory = from_junit_cases(junit, "::", "JUnit report (PHPUnit)")
     elif spec.parser == "rspec":
         check.tests, check.failing_tests = _parse_report(parse_rspec, junit, result.output)
+        check.inventory = from_rspec_json(junit)
     elif spec.parser == "minitest":
         check.tests, check.failing_tests = parse_minitest(result.output)
     broken = spec.parser == "go" or spec.parser in ("cargo", *REPORT_PARSERS, "minitest") and any(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+from sandbox.inventory import junit_case_id
 from sandbox.parsers import trim_traceback
 from sandbox.reports import FailingTest, TestCounts
 
@@ -20,8 +21,8 @@ def parse_junit_cases(xml_text: str | bytes, separator: str) -> tuple[TestCounts
     seen = False
     for case in root.iter("testcase"):
         seen = True
-        cls = case.get("class") or case.get("classname") or ""  # PHPUnit's classname has dots for backslashes
-        test_id = f"{cls}{separator}{case.get('name', '')}" if cls else case.get("name", "")
+        cls = case.get("class") or case.get("classname") or ""
+        test_id = junit_case_id(case, separator)
         problem = next((c for c in case if c.tag in ("failure", "error")), None)
         if problem is not None:
             if problem.tag == "failure":

@@ -86,3 +86,26 @@ def test_cargo_output_names_tests_and_ignored_ones():
     _, failing = parse_cargo_test(output)
     assert inventory.tests["rcalc::tests::slow"] is Outcome.SKIPPED
     assert {f.test_id for f in failing} <= {t for t, o in inventory.tests.items() if o is Outcome.FAILED}
+
+
+def _ids_agree(inventory, counts, failing) -> None:
+    """The inventory names the failing tests as the parser does, and holds as many tests as it counted."""
+    assert inventory is not None and counts is not None
+    assert {f.test_id for f in failing} == {t for t, o in inventory.tests.items() if o is Outcome.FAILED or o is Outcome.ERROR}
+    assert len(inventory.tests) == counts.passed + counts.failed + counts.errors + counts.skipped
+
+
+def test_surefire_phpunit_and_rspec_reports_give_an_inventory():
+    from sandbox.inventory import from_junit_cases, from_rspec_json
+    from sandbox.languages.java import parse_java_reports
+    from sandbox.languages.php import parse_phpunit
+    from sandbox.languages.ruby import parse_rspec
+
+    surefire = (DATA / "surefire-TEST-calc.CalcTest.xml").read_bytes()
+    _ids_agree(from_junit_cases(surefire, "#", "Surefire"), *parse_java_reports(surefire, ""))
+    phpunit = (DATA / "phpunit-9.6-junit.xml").read_bytes()
+    _ids_agree(from_junit_cases(phpunit, "::", "PHPUnit"), *parse_phpunit(phpunit, ""))
+    rspec = (DATA / "rspec-3.12.json").read_bytes()
+    _ids_agree(from_rspec_json(rspec), *parse_rspec(rspec, ""))
+    assert from_junit_cases(surefire[: len(surefire) // 2], "#", "Surefire") is None  # half-written: no inventory
+    assert from_rspec_json(b"{") is None
