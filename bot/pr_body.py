@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bot.cycle.judging import Judgment
 from bot.github.text import inert
-from bot.records import Comparison, Episode, IterationRecord, IterationStatus
+from bot.records import Episode, IterationRecord, IterationStatus
+from bot.verdict_records import Comparison, Judgment
 from sandbox.reports import CheckStatus
 
 STATUS_MARK = {

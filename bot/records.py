@@ -13,10 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-# the verdict's records are defined with the verdict (an upward import that tests/test_layers.py names)
-from bot.cycle.baseline import Comparison
-from bot.cycle.gate import TestImpact
-from bot.cycle.judging import Judgment
+from bot.verdict_records import Comparison, Judgment, TestImpact
 from sandbox.reports import CheckReport
 
 

@@ -15,54 +15,22 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from bot.cycle.baseline import Baseline, compare, relates_to_task
 from bot.cycle.inventory import Regression, describe, file_of, regressions, task_asks_to_change
 from bot.path_kinds import PathKind, changes_test_settings, classify
+from bot.verdict_records import ChangedExpectation, JudgedAs, Judgment, Status, Tampering, TestChange
 from bot.workspace import Workspace, apply_diff, run_git
 from sandbox.reports import CheckReport
 
-Status = Literal["added", "modified", "deleted"]
-JudgedAs = Literal["base", "removed", "attempt"]
 
 _HEADER = re.compile(r"^diff --git a/(\S+) b/(\S+)$", re.MULTILINE)
 _ASSERTION = re.compile(r"\b(assert\w*|expect|should|assertThat|t\.(Error|Fatal)\w*|want|expected|toBe|toEqual|"
                         r"toStrictEqual|toMatch\w*|Equal|DeepEqual|eq)\b|==|!=")
 HUNK_CHARS = 1500
-
-
-class TestChange(BaseModel):
-    """A path the attempt touched that is not source, and how the judging run has it."""
-
-    __test__ = False
-
-    path: str
-    kind: PathKind
-    status: Status
-    judged_as: JudgedAs  # base: restored as the base had it; removed: left out; attempt: as the attempt has it
-    asked: bool = False  # the task asks for this change: kept, and shown
-
-    def describe(self) -> str:
-        how = {"base": "judged as the base had it", "removed": "left out of the judging run",
-               "attempt": "kept as changed (the task asks for it)"}[self.judged_as]
-        return f"`{self.path}` ({self.kind.value}, {self.status}; {how})"
-
-
-class ChangedExpectation(BaseModel):
-    path: str
-    hunk: str  # the diff hunk, trimmed
-
-
-class Tampering(BaseModel):
-    path: str
-    line: str
-    reason: str
-
-    def __str__(self) -> str:
-        return f"`{self.path}`: {self.reason} (`{self.line.strip()[:120]}`)"
 
 
 class FilePatch(BaseModel):
@@ -196,20 +164,6 @@ def changed_expectations(diff: str) -> list[ChangedExpectation]:
                 text = hunk if len(hunk) <= HUNK_CHARS else hunk[:HUNK_CHARS] + "\n[...]"
                 found.append(ChangedExpectation(path=patch.path, hunk=text))
     return found
-
-
-class Judgment(BaseModel):
-    """What the verdict found about the attempt's tests; `blockers` are the reasons it is refused."""
-
-    test_changes: list[TestChange] = Field(default_factory=list)
-    expectations: list[ChangedExpectation] = Field(default_factory=list)
-    tampering: list[Tampering] = Field(default_factory=list)
-    blockers: list[str] = Field(default_factory=list)
-    judging_report: CheckReport | None = None  # the checks with the tests as the base had them
-
-    @property
-    def restores(self) -> bool:
-        return any(c.judged_as != "attempt" for c in self.test_changes)
 
 
 # --- the judging run -------------------------------------------------------------------------------------
