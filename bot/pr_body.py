@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bot.cycle.judging import Judgment
 from bot.github.text import inert
-from bot.records import Comparison, Episode, IterationRecord, IterationStatus
+from bot.records import Episode, IterationRecord, IterationStatus
+from bot.verdict_records import Comparison, Judgment
 from sandbox.reports import CheckStatus
 
 STATUS_MARK = {
@@ -17,18 +17,8 @@ STATUS_MARK = {
 }
 
 
-def chosen_iteration(episode: Episode) -> IterationRecord | None:
-    """The iteration the PR carries: the approved one, else the best attempt."""
-    number = episode.outcomes.get("best_iteration")
-    candidate = episode.outcomes.get("best_candidate", 0)
-    for record in episode.iterations:
-        if record.number == number and record.candidate == candidate:
-            return record
-    return None
-
-
 def render_pr(episode: Episode, *, closes: int | None = None) -> tuple[str, str]:
-    record = chosen_iteration(episode)
+    record = episode.chosen_iteration()
     draft = record is None or record.status is not IterationStatus.APPROVED
     title = ("[draft] " if draft else "") + f"Aura SICD: {episode.task.title}"
     lines: list[str] = ["## Description", ""]
@@ -68,7 +58,7 @@ def render_pr(episode: Episode, *, closes: int | None = None) -> tuple[str, str]
         if report.plan_source:
             lines.append(f"Test command from: `{report.plan_source}`")
     if record is not None and record.comparison is not None:
-        lines += ["", *_against_main(record.comparison, episode.context.get("base_sha", ""))]
+        lines += ["", *_against_main(record.comparison, episode.context.base_sha)]
     if record is not None and record.judgment is not None:
         lines += _tests_touched(record.judgment)
     if record is not None and record.test_impact is not None and record.test_impact.selection.tests:

@@ -11,12 +11,9 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
-# the verdict's records are defined with the verdict (an upward import that tests/test_layers.py names)
-from bot.cycle.baseline import Comparison
-from bot.cycle.gate import TestImpact
-from bot.cycle.judging import Judgment
+from bot.verdict_records import Comparison, Judgment, TestImpact
 from sandbox.reports import CheckReport
 
 
@@ -217,6 +214,56 @@ class EpisodeMetrics(BaseModel):
     error_count: int = 0
 
 
+class Candidate(BaseModel):
+    """One generator draw of an iteration: which model, at which temperature."""
+
+    model: str
+    temperature: float
+
+
+class BaselineSummary(BaseModel):
+    """What the checks said on the unmodified base (bot/cycle/baseline.py has the whole of it)."""
+
+    failing_tests: list[str] = Field(default_factory=list)
+    red_checks: list[str] = Field(default_factory=list)
+    tests_run: int = 0
+
+
+class EpisodeContext(BaseModel):
+    """Where and how an episode ran: set once before its first attempt."""
+
+    repo: str = ""
+    base_sha: str = ""
+    branch: str = ""
+    proposal_id: str = ""
+    max_iterations: int = 0
+    candidates: list[Candidate] = Field(default_factory=list)
+    dry_run: bool = False
+    baseline: BaselineSummary | None = None
+
+
+class EpisodeOutcome(BaseModel):
+    """What an episode came to: the attempt chosen, its commit, or why there is none.
+
+    Episodes stored before these fields were typed (a dict with the same keys, and `branch` and
+    `proposal_id`, which the context holds) load as they are: unknown keys are ignored, a null text is ""."""
+
+    best_iteration: int | None = None  # with best_candidate: the chosen attempt (Episode.chosen_iteration)
+    best_candidate: int = 0
+    best_reward: float | None = None
+    best_diff: str = ""
+    commit: str | None = None  # the commit on the episode's branch (None in a dry run or when nothing was kept)
+    draft: bool = False  # the commit is the best of attempts that ran out, for a draft PR
+    summary: str = ""  # the generator's word when it proposed no change
+    evidence: str = ""  # with a change not needed: what the checks on the base showed
+    error: str | None = None  # the model server failed mid-episode
+
+    @field_validator("best_diff", "summary", "evidence", mode="before")
+    @classmethod
+    def _null_is_empty(cls, value: Any) -> Any:
+        return "" if value is None else value
+
+
 class Episode(BaseModel):
     """The seed's TrainingEpisode: one task worked to approval or exhaustion."""
 
@@ -225,11 +272,18 @@ class Episode(BaseModel):
     episode_number: int = 1
     status: EpisodeStatus = EpisodeStatus.RUNNING
     task: Task
-    context: dict[str, Any] = Field(default_factory=dict)  # repo, base commit, branch, settings used
+    context: EpisodeContext = Field(default_factory=EpisodeContext)
     actions: list[dict[str, Any]] = Field(default_factory=list)  # one entry per step taken
-    outcomes: dict[str, Any] = Field(default_factory=dict)  # best reward, commit, proposal id
+    outcomes: EpisodeOutcome = Field(default_factory=EpisodeOutcome)
     metrics: EpisodeMetrics = Field(default_factory=EpisodeMetrics)
     metadata: dict[str, Any] = Field(default_factory=dict)
     iterations: list[IterationRecord] = Field(default_factory=list)
     started_at: datetime = Field(default_factory=utcnow)
     finished_at: datetime | None = None
+
+    def chosen_iteration(self) -> IterationRecord | None:
+        """The attempt the episode's outcome names (the approved one, or the best of those that ran out)."""
+        if self.outcomes.best_iteration is None:
+            return None
+        return next((r for r in self.iterations
+                     if r.number == self.outcomes.best_iteration and r.candidate == self.outcomes.best_candidate), None)

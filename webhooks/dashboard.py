@@ -276,8 +276,8 @@ async def episode_page(request: Request) -> Response:
     episode = await asyncio.to_thread(runtime.store.get_episode, run_id, episode_id) if run else None
     if run is None or episode is None:
         return _not_found(request, f"There is no episode {episode_id!r} in run {run_id!r}.")
-    best = (episode.outcomes.get("best_iteration"), episode.outcomes.get("best_candidate", 0))
-    return templates.TemplateResponse(request, "episode.html", {"run": run, "episode": episode, "best": best})
+    chosen = episode.chosen_iteration()
+    return templates.TemplateResponse(request, "episode.html", {"run": run, "episode": episode, "chosen": chosen})
 
 
 def _not_found(request: Request, message: str) -> Response:

@@ -139,19 +139,19 @@ def report(settings: Settings, episode: Episode, console: Console) -> int:
     from bot.pr_body import render_pr
 
     if episode.status is EpisodeStatus.NO_CHANGE:
-        console.print(f"No change is needed: {episode.outcomes.get('summary', '')}")
-        if episode.outcomes.get("evidence"):
-            console.print(f"Evidence: {episode.outcomes['evidence']}")
+        console.print(f"No change is needed: {episode.outcomes.summary}")
+        if episode.outcomes.evidence:
+            console.print(f"Evidence: {episode.outcomes.evidence}")
         return 0
     title, body = render_pr(episode)
     settings.proposals_dir.mkdir(parents=True, exist_ok=True)
-    proposal_id = episode.context["proposal_id"]
+    proposal_id = episode.context.proposal_id
     path = settings.proposals_dir / f"{proposal_id}.md"
     path.write_text(f"# {title}\n\n{body}", encoding="utf-8")
     sys.stdout.write(f"# {title}\n\n{body}")
     sys.stdout.flush()
     if episode.status is EpisodeStatus.APPROVED:
-        where = "(dry run: no branch kept)" if "commit" not in episode.outcomes else f"on branch {episode.context['branch']} ({episode.outcomes['commit'][:12]})"
+        where = "(dry run: no branch kept)" if episode.outcomes.commit is None else f"on branch {episode.context.branch} ({episode.outcomes.commit[:12]})"
         console.print(f"[green]approved[/green] {where}; PR text in {path}")
         return 0
     console.print(f"[red]not approved[/red] after {len(episode.iterations)} attempt(s); best attempt in {path}")

@@ -26,6 +26,7 @@ from pydantic import BaseModel, Field
 
 from bot.config import Settings
 from bot.path_kinds import is_test_path
+from bot.verdict_records import Comparison
 from sandbox.inventory import TestInventory
 from sandbox.reports import CheckReport, CheckResult, CheckStatus, FailingTest
 
@@ -105,23 +106,6 @@ class Baseline(BaseModel):
     @property
     def red_checks(self) -> list[str]:
         return [c.name for c in self.checks if c.status not in GREEN]
-
-
-class Comparison(BaseModel):
-    """An attempt's check report against the base's (bot/cycle/baseline.py `compare`)."""
-
-    new_failures: list[str] = Field(default_factory=list)  # fail now, did not fail at base
-    still_failing_related: list[str] = Field(default_factory=list)  # the task is about them, and they still fail
-    fixed: list[str] = Field(default_factory=list)  # failed at base, pass now
-    unchanged: list[str] = Field(default_factory=list)  # failing on main and unchanged: tests and checks
-    worse_checks: dict[str, str] = Field(default_factory=dict)  # check -> why it is worse than at base
-    reproduced: list[str] = Field(default_factory=list)  # tests the change adds or edits: fail on base, pass now
-    dodges: list[str] = Field(default_factory=list)  # how the change weakens the tests that judge it (judging.py)
-
-    @property
-    def blocking(self) -> bool:
-        return bool(self.new_failures or self.still_failing_related or self.worse_checks or self.dodges)
-
 
 
 def baseline_cache_file(settings: Settings, base_sha: str) -> Path:

@@ -28,7 +28,7 @@ from bot.events import EpisodePrepared, EventBus
 from bot.learning.bandit import ModelBandit
 from bot.learning.patterns import OllamaEmbedder
 from bot.learning.prepare import Preparation, after_episode, generator_models, prepare_episode
-from bot.llm.client import LLMError, ModelClient, ModelNotPulled, ServerUnreachable
+from bot.llm.client import LLMError, ModelClient, ModelNotPulled, RoleModel, ServerUnreachable
 from bot.records import Episode, LLMCall
 
 ServerUnavailable = (ServerUnreachable, ModelNotPulled)
@@ -51,12 +51,12 @@ def models_by_role(settings: Settings) -> dict[str, list[str]]:
 async def check_models(llm: ModelClient, settings: Settings) -> None:
     """Raise ModelNotPulled (or ServerUnreachable) before any work starts, naming what is missing.
     Roles served by the same client are checked with one listing."""
-    by_client: dict[int, tuple[object, list[str]]] = {}
+    by_client: dict[int, tuple[RoleModel, list[str]]] = {}
     for role, models in models_by_role(settings).items():
         client = llm.for_role(role)
         by_client.setdefault(id(client), (client, []))[1].extend(models)
     for client, models in by_client.values():
-        await client.ensure_models(dict.fromkeys(models))  # type: ignore[attr-defined]
+        await client.ensure_models(dict.fromkeys(models))
 
 
 class EpisodeResult(BaseModel):

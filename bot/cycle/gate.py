@@ -17,7 +17,7 @@ from typing import Protocol
 from pydantic import BaseModel
 
 from bot.cycle.baseline import Baseline, compare
-from bot.cycle.impact import Selection
+from bot.verdict_records import Selection, TestImpact
 from sandbox.reports import CheckReport
 from sandbox.selection import TestSelection
 
@@ -26,35 +26,6 @@ NO_TESTS_COLLECTED = 5  # pytest's exit code
 
 class SelectingBox(Protocol):
     async def check(self, workdir: Path, *, selection: TestSelection | None = None) -> CheckReport: ...
-
-
-class TestImpact(BaseModel):
-    """What ran for an attempt's check and why: for the iteration's record and the report."""
-
-    __test__ = False  # not a pytest class
-
-    selection: Selection
-    selected_run_s: float | None = None  # the selected tests
-    selected_tests_run: int | None = None
-    stopped_after_selection: bool = False  # the selection failed: the full suite did not run
-    full_run_s: float | None = None
-    note: str = ""
-
-    @property
-    def check_s(self) -> float:
-        return (self.selected_run_s or 0.0) + (self.full_run_s or 0.0)
-
-    def summary(self) -> str:
-        parts = [self.selection.summary()]
-        if self.selected_run_s is not None:
-            parts.append(f"Selected run: {self.selected_tests_run} tests in {self.selected_run_s:.1f} s")
-        if self.stopped_after_selection:
-            parts.append("The selected tests failed: the full suite did not run.")
-        elif self.full_run_s is not None:
-            parts.append(f"Full suite: {self.full_run_s:.1f} s")
-        if self.note:
-            parts.append(self.note)
-        return "\n".join(parts)
 
 
 class GatedCheck(BaseModel):

@@ -26,11 +26,9 @@ import tomllib
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
-from pydantic import BaseModel, Field
-
 from bot.cycle.baseline import Baseline, relates_to_task
+from bot.verdict_records import SelectedTest, Selection
 from bot.workspace import GitError, run_git
-from sandbox.selection import TestSelection
 
 MOST_OF_THE_SUITE = 0.5  # a selection this share of the test files or more: the full suite at once
 _DIFF_PATHS = re.compile(r"^diff --git a/(\S+) b/(\S+)$", re.M)
@@ -41,39 +39,6 @@ _TEST_FUNCTION = re.compile(r"\b(test_?\w+|Test\w+)\b")
 _GENERIC_STEMS = {"__init__", "__main__", "util", "utils", "base", "core", "common", "misc", "main", "types",
                   "conftest", "helpers", "compat", "_version", "version", "setup"}
 _PYTEST_SETTINGS = ("pyproject.toml", "setup.cfg", "pytest.ini", "tox.ini")
-
-
-class SelectedTest(BaseModel):
-    path: str  # a test file (Python), a package (Go, `./dir`), a crate (Rust), a changed file (jest, vitest)
-    reasons: list[str]
-
-
-class Selection(BaseModel):
-    """The tests chosen for an attempt, or why the full suite runs at once."""
-
-    tests: list[SelectedTest] = Field(default_factory=list)
-    out_of: int = 0  # the project's test files (Python), packages with tests (Go), crates (Rust)
-    full_suite_only: str | None = None  # why there is no selection
-    related: Literal["jest", "vitest"] | None = None  # `tests` are changed files; the runner finds their tests
-
-    @property
-    def paths(self) -> list[str]:
-        return [t.path for t in self.tests]
-
-    def for_sandbox(self) -> TestSelection | None:
-        if not self.tests or self.full_suite_only is not None:
-            return None
-        return TestSelection(paths=self.paths, related=self.related)
-
-    def summary(self) -> str:
-        if self.full_suite_only:
-            return f"the full suite at once: {self.full_suite_only}"
-        what = "changed files, whose related tests the runner finds," if self.related else f"of {self.out_of}"
-        lines = [f"{len(self.tests)} {what} first:"]
-        lines += [f"- {t.path}: {'; '.join(t.reasons)}" for t in self.tests[:30]]
-        if len(self.tests) > 30:
-            lines.append(f"- ... {len(self.tests) - 30} more")
-        return "\n".join(lines)
 
 
 def changed_paths(diff: str) -> list[str]:

@@ -15,54 +15,21 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from bot.cycle.baseline import Baseline, compare, relates_to_task
 from bot.cycle.inventory import Regression, describe, file_of, regressions, task_asks_to_change
 from bot.path_kinds import PathKind, changes_test_settings, classify
+from bot.verdict_records import ChangedExpectation, JudgedAs, Judgment, Status, Tampering, TestChange
 from bot.workspace import Workspace, apply_diff, run_git
 from sandbox.reports import CheckReport
-
-Status = Literal["added", "modified", "deleted"]
-JudgedAs = Literal["base", "removed", "attempt"]
 
 _HEADER = re.compile(r"^diff --git a/(\S+) b/(\S+)$", re.MULTILINE)
 _ASSERTION = re.compile(r"\b(assert\w*|expect|should|assertThat|t\.(Error|Fatal)\w*|want|expected|toBe|toEqual|"
                         r"toStrictEqual|toMatch\w*|Equal|DeepEqual|eq)\b|==|!=")
 HUNK_CHARS = 1500
-
-
-class TestChange(BaseModel):
-    """A path the attempt touched that is not source, and how the judging run has it."""
-
-    __test__ = False
-
-    path: str
-    kind: PathKind
-    status: Status
-    judged_as: JudgedAs  # base: restored as the base had it; removed: left out; attempt: as the attempt has it
-    asked: bool = False  # the task asks for this change: kept, and shown
-
-    def describe(self) -> str:
-        how = {"base": "judged as the base had it", "removed": "left out of the judging run",
-               "attempt": "kept as changed (the task asks for it)"}[self.judged_as]
-        return f"`{self.path}` ({self.kind.value}, {self.status}; {how})"
-
-
-class ChangedExpectation(BaseModel):
-    path: str
-    hunk: str  # the diff hunk, trimmed
-
-
-class Tampering(BaseModel):
-    path: str
-    line: str
-    reason: str
-
-    def __str__(self) -> str:
-        return f"`{self.path}`: {self.reason} (`{self.line.strip()[:120]}`)"
 
 
 class FilePatch(BaseModel):
@@ -258,20 +225,6 @@ def rewritten_failing_doctests(doctests: list[ChangedExpectation], baseline: Bas
     return [Tampering(path=d.path, line=d.hunk.splitlines()[0],
                       reason="rewrites the expected output of a doctest that fails on main")
             for d in doctests if d.path in failing_files and not task_asks_to_change(d.path, task_text)]
-
-
-class Judgment(BaseModel):
-    """What the verdict found about the attempt's tests; `blockers` are the reasons it is refused."""
-
-    test_changes: list[TestChange] = Field(default_factory=list)
-    expectations: list[ChangedExpectation] = Field(default_factory=list)
-    tampering: list[Tampering] = Field(default_factory=list)
-    blockers: list[str] = Field(default_factory=list)
-    judging_report: CheckReport | None = None  # the checks with the tests as the base had them
-
-    @property
-    def restores(self) -> bool:
-        return any(c.judged_as != "attempt" for c in self.test_changes)
 
 
 # --- the judging run -------------------------------------------------------------------------------------

@@ -2,8 +2,8 @@
 
 Inline on the command line; as durable DBOS steps in the GitHub App (bot/jobs/workflow.py), where a
 step's recorded output is returned on replay instead of running it again. `CycleSteps` holds the steps
-(checkout, generate, apply, baseline, check, reproduce, score, reward, guide, remember, commit);
-`bot/cycle/loop.py` holds the loop that calls them.
+(checkout, generate, apply, baseline, check, judge, reproduce, score, reward, guide, remember, commit) and
+nothing of the loop: `bot/cycle/loop.py` holds the loop, which owns a `CycleSteps` and calls them.
 """
 
 from __future__ import annotations
@@ -26,12 +26,11 @@ from bot.cycle.impact import select_tests
 from bot.config import Settings
 from bot.context import RepoIndex
 from bot.edits import AppliedChange, EditError, apply_changes
-from bot.events import EventBus
 from bot.llm.client import InvalidModelOutput, ModelClient, PromptTooLarge
 from bot.cycle.policy import Policy
 from bot.records import (
     AgitatorGuidance,
-    Episode,
+    Candidate,
     GuidanceEntry,
     IterationRecord,
     LLMCall,
@@ -51,7 +50,6 @@ from bot.llm.tokens import count_tokens
 from bot.workspace import (
     Workspace, apply_diff, commit_diff, create_worktree, reset_worktree, worktree_diff, worktrees_dir_for,
 )
-from sandbox import open_sandbox
 from sandbox.config import SandboxSettings
 from sandbox.reports import CheckReport
 from sandbox.selection import TestSelection
@@ -100,11 +98,6 @@ class CycleRequest(BaseModel):
     dry_run: bool = False  # everything but the commit: the branch is removed at the end
     kind: str = "cli"  # the run's kind in the store: cli | github | training | eval
     commit_best_on_exhaustion: bool = False  # keep the best attempt as a commit (for a draft PR)
-
-
-class Candidate(BaseModel):
-    model: str
-    temperature: float
 
 
 class GenerateOutcome(BaseModel):
@@ -169,24 +162,21 @@ def fit_guidance(history: list[GuidanceEntry], budget_tokens: int) -> list[Guida
 
 
 class CycleSteps:
+    """The steps of one iteration, with what they need: settings, the model client, the policy, the store
+    (audit and guidance memory)."""
+
     def __init__(
         self,
         settings: Settings,
         llm: ModelClient,
         *,
         store: Any | None = None,  # bot.store.Store; optional so the cycle runs without a database
-        bus: EventBus | None = None,
-        step: StepRunner = run_inline,
         policy: Policy | None = None,
-        sandbox_opener: SandboxOpener | None = None,
     ) -> None:
         self.settings = settings
         self.llm = llm
         self.store = store
-        self.bus = bus or EventBus()
-        self.step = step
         self.policy = policy or Policy.from_settings(settings)
-        self.open_sandbox = sandbox_opener or open_sandbox
 
     # --- the steps: serializable in, serializable out ------------------------------------------
 
@@ -347,12 +337,3 @@ class CycleSteps:
             },
             run_id=run_id,
         )
-
-    def _save_episode(self, episode: Episode) -> None:
-        if self.store is not None:
-            self.store.save_episode(episode)
-
-    def _save_iteration(self, record: IterationRecord) -> None:
-        if self.store is not None:
-            self.store.save_iteration(record)
-

@@ -134,10 +134,10 @@ class FindingJobRun(AutonomousJobRun):
         except (LLMError, WorkspaceError, SandboxError, GitError) as exc:
             return JobOutcome(status="failed", run_id=self.run_id, detail=str(exc))
         episode = result.episode
-        commit = episode.outcomes.get("commit")
+        commit = episode.outcomes.commit
         if episode.status is not EpisodeStatus.APPROVED or not commit:
             return JobOutcome(status=episode.status.value, run_id=self.run_id, detail=finding.key)
-        branch = str(episode.context["branch"])
+        branch = episode.context.branch
         await self.step("push", self.push, checkout.mirror, commit, branch)
         pr: PullRef = await self.step("open-finding-pr", self.open_finding_pr, episode, branch, finding, checkout.base_sha)
         await self.step("label", self.label, pr.number, autonomy.label)

@@ -20,7 +20,7 @@ from bot.events import (
 from bot.github.messages import progress_comment
 from bot.github.text import inert
 from bot.jobs.rate_limits import RateLimitPastBudget
-from bot.pr_body import STATUS_MARK, chosen_iteration
+from bot.pr_body import STATUS_MARK
 from bot.records import Episode, EpisodeStatus, IterationRecord
 from sandbox.reports import CheckReport
 
@@ -59,7 +59,7 @@ def exhausted_comment(episode: Episode, *, draft_url: str | None, dashboard: str
     """Attempts ran out: what was tried, why the best attempt falls short, and where it is."""
     lines = [f"aura-sicd could not produce an approved change in {len(episode.iterations)} attempt(s).", "",
              "What was tried:", *(_attempt_line(r) for r in episode.iterations), "",
-             _failing_checks(chosen_iteration(episode)), ""]
+             _failing_checks(episode.chosen_iteration()), ""]
     if draft_url:
         lines.append(f"The best attempt is in a draft pull request: {draft_url}")
     lines.append(f"[Details on the dashboard]({dashboard})")
@@ -67,8 +67,8 @@ def exhausted_comment(episode: Episode, *, draft_url: str | None, dashboard: str
 
 
 def no_change_comment(episode: Episode) -> str:
-    summary = inert(str(episode.outcomes.get("summary") or ""))
-    evidence = str(episode.outcomes.get("evidence") or "").strip()
+    summary = inert(episode.outcomes.summary)
+    evidence = episode.outcomes.evidence.strip()
     return ("aura-sicd looked into this and found that no change is needed." + (f"\n\n> {summary}" if summary else "")
             + (f"\n\n{evidence}" if evidence else ""))
 
@@ -146,12 +146,12 @@ def root_cause(exc: BaseException) -> str:
 
 def iteration_reply(episode: Episode, *, pushed_sha: str | None) -> str:
     """The answer in each review thread: what changed, or why nothing did."""
-    record = chosen_iteration(episode)
+    record = episode.chosen_iteration()
     if episode.status is EpisodeStatus.APPROVED and pushed_sha:
         summary = inert(record.proposal.summary) if record and record.proposal else ""
         return f"Pushed {pushed_sha[:12]} to this branch: {summary or 'the change asked for'}"
     if episode.status is EpisodeStatus.NO_CHANGE:
-        summary = inert(str(episode.outcomes.get("summary") or ""))
+        summary = inert(episode.outcomes.summary)
         return "No change made: the model found nothing to change" + (f" ({summary})" if summary else ".")
     return ("No change pushed: no attempt was approved in "
             f"{len(episode.iterations)} iteration(s). " + _failing_checks(record))
@@ -159,7 +159,7 @@ def iteration_reply(episode: Episode, *, pushed_sha: str | None) -> str:
 
 def check_run_output(episode: Episode) -> tuple[str, str, str, str]:
     """(conclusion, title, summary, text) for the check run on the pushed commit."""
-    record = chosen_iteration(episode)
+    record = episode.chosen_iteration()
     report = record.check_report if record else None
     approved = episode.status is EpisodeStatus.APPROVED
     conclusion = "success" if approved else "failure"

@@ -229,11 +229,11 @@ class JobRun(JobSteps):
             await self.publish_step("comment-no-change", self.comment, no_change_comment(episode))
             await self.publish_step("remove-label", self.remove_label)
             return JobOutcome(status="no_change", run_id=self.run_id)
-        commit = episode.outcomes.get("commit")
+        commit = episode.outcomes.commit
         approved = episode.status is EpisodeStatus.APPROVED
         pr: PullRef | None = None
         if commit:
-            branch = str(episode.context["branch"])
+            branch = episode.context.branch
             await self.publish_step("push", self.push, checkout.mirror, commit, branch)
             self.done.append(f"pushed the change ({commit[:12]}) to the branch `{branch}`")
             pr = await self.publish_step("open-pr", self.open_pr, episode, branch, not approved)
@@ -254,7 +254,7 @@ class JobRun(JobSteps):
 
     async def publish_to_fork(self, episode: Episode, checkout: Checkout) -> JobOutcome:
         """A fork's PR (bot/jobs/forks.py): an approved change as a patch in a comment; nothing pushed."""
-        commit = episode.outcomes.get("commit") if episode.status is EpisodeStatus.APPROVED else None
+        commit = episode.outcomes.commit if episode.status is EpisodeStatus.APPROVED else None
         if episode.status is EpisodeStatus.NO_CHANGE:
             await self.publish_step("comment-no-change", self.comment, no_change_comment(episode))
             return JobOutcome(status="no_change", run_id=self.run_id)
@@ -270,7 +270,7 @@ class JobRun(JobSteps):
     async def publish_iteration(self, episode: Episode, checkout: Checkout) -> JobOutcome:
         """Our own PR: push the approved commit to its branch, then answer every thread that asked."""
         job = self.job
-        commit = episode.outcomes.get("commit") if episode.status is EpisodeStatus.APPROVED else None
+        commit = episode.outcomes.commit if episode.status is EpisodeStatus.APPROVED else None
         pushed = None
         if commit:
             assert checkout.branch is not None

@@ -131,7 +131,7 @@ def gather_attempts(store: Store, result: ExportResult, *, repo: str | None = No
     attempts: list[Attempt] = []
     repos: set[str] = set()
     for episode in _episodes(store, repo):
-        episode_repo = episode.task.repo or str(episode.context.get("repo", ""))
+        episode_repo = episode.task.repo or episode.context.repo
         for record in episode.iterations:
             if record.proposal is None or not record.proposal.changes:
                 continue

@@ -19,7 +19,7 @@ import ollama
 from pydantic import BaseModel, ValidationError
 
 from bot.learning.lexical import similarities
-from bot.records import Episode, EpisodeStatus, GuidanceEntry, Task, utcnow
+from bot.records import Episode, EpisodeStatus, GuidanceEntry, IterationRecord, Task, utcnow
 from bot.store import Store, StoreError
 from bot.store.learning import Pattern, PatternRecord
 
@@ -85,17 +85,13 @@ def record_pattern(store: Store, episode: Episode) -> int | None:
     (not approved, no diff) or the repository opted out."""
     if episode.status is not EpisodeStatus.APPROVED:
         return None
-    diff = episode.outcomes.get("best_diff") or ""
-    accepted = next(
-        (r for r in episode.iterations if r.number == episode.outcomes.get("best_iteration")
-         and r.candidate == episode.outcomes.get("best_candidate", 0)),
-        None,
-    )
+    diff = episode.outcomes.best_diff
+    accepted = episode.chosen_iteration()
     if not diff and accepted is not None:
         diff = accepted.diff
     if not diff:
         return None
-    repo = episode.task.repo or episode.context.get("repo", "")
+    repo = episode.task.repo or episode.context.repo
     if not repo:
         raise StoreError(f"episode {episode.episode_id} names no repository: set Task.repo")
     proposal = accepted.proposal if accepted else None
@@ -103,7 +99,7 @@ def record_pattern(store: Store, episode: Episode) -> int | None:
         repo=repo, task_title=episode.task.title, task_body=episode.task.body,
         files=[c.file_path for c in proposal.changes] if proposal else [],
         summary=proposal.summary if proposal else "",
-        diff=diff, reward=float(episode.outcomes.get("best_reward", accepted.reward.value if accepted and accepted.reward else 0.0)),
+        diff=diff, reward=_reward_kept(episode, accepted),
         created_at=episode.finished_at or utcnow(),
     )
     return add_pattern(store, record, run_id=episode.run_id, episode_id=episode.episode_id)
@@ -216,3 +212,9 @@ def import_patterns(store: Store, source: Path, *, repo: str | None = None) -> t
         else:
             imported += 1
     return imported, skipped
+
+
+def _reward_kept(episode: Episode, accepted: IterationRecord | None) -> float:
+    if episode.outcomes.best_reward is not None:
+        return episode.outcomes.best_reward
+    return accepted.reward.value if accepted is not None and accepted.reward is not None else 0.0

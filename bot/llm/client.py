@@ -52,7 +52,7 @@ from bot.llm.tokens import MESSAGE_OVERHEAD_TOKENS, TokenCounter
 
 __all__ = [  # the errors live in bot/llm/errors.py and are imported from here
     "NUM_CTX_SETTING", "ChatLLM", "ChatReply", "ChatRequest", "InvalidModelOutput", "LLMError", "LLMRequestError",
-    "ModelClient", "ModelNotPulled", "OllamaUnreachable", "PromptTooLarge", "ServerHTTPError", "ServerUnreachable",
+    "ModelClient", "ModelNotPulled", "RoleModel", "OllamaUnreachable", "PromptTooLarge", "ServerHTTPError", "ServerUnreachable",
     "canonical_model_name", "describe_validation_error", "is_transient", "parse_reply",
 ]
 
@@ -118,10 +118,40 @@ class ChatReply(BaseModel):
     total_ms: float | None = None
 
 
+class RoleModel(Protocol):
+    """What a role asks of the model that serves it. `ChatLLM` is one; a stand-in that answers without a
+    server (the SWE-bench oracle, bot/runs/swebench/oracle.py) is another, with these same signatures
+    (tests/llm/test_model_client.py compares them)."""
+
+    async def ensure_models(self, models: Iterable[str]) -> None: ...
+
+    async def context_window(self, model: str, configured: int) -> int: ...
+
+    def counter(self, model: str) -> TokenCounter: ...
+
+    async def count_prompt(self, model: str, messages: list[dict[str, str]]) -> tuple[int, bool]: ...
+
+    async def structured(
+        self,
+        *,
+        role: str,
+        model: str,
+        messages: list[dict[str, str]],
+        schema: type[T],
+        num_ctx: int,
+        max_output_tokens: int,
+        temperature: float = 0.2,
+        seed: int | None = None,
+        parse: Callable[[str], T] | None = None,
+        constrain: bool = True,
+        request_schema: dict[str, Any] | None = None,
+    ) -> tuple[T, list[LLMCall]]: ...
+
+
 class ModelClient(Protocol):
     """What the cycle holds: one ChatLLM, or a router giving each role its provider's (bot/llm/providers/)."""
 
-    def for_role(self, role: str) -> ChatLLM: ...
+    def for_role(self, role: str) -> RoleModel: ...
 
     async def aclose(self) -> None: ...
 

@@ -82,7 +82,7 @@ def feedback_task(file_path: str, code_files: dict[str, str], instructions: str 
 
 def improved_code(repo: Path, episode: Episode, file_path: str) -> str | None:
     """The file as the best attempt left it, or None when no attempt changed it."""
-    diff = episode.outcomes.get("best_diff") or ""
+    diff = episode.outcomes.best_diff
     if not diff:
         return None
     run_git(["apply", "--binary", "--whitespace=nowarn", "-"], repo, input=diff)
@@ -99,7 +99,7 @@ def feedback_result(run_id: str, file_path: str, episode: Episode | None, improv
     traces = [IterationTrace.of(r, with_diff=True) for r in episode.iterations]
     return FeedbackResult(
         run_id=run_id, file_path=file_path, verdict="error" if error else episode.status.value,
-        best_reward=episode.outcomes.get("best_reward"), rewards=[t.reward for t in traces],
+        best_reward=episode.outcomes.best_reward, rewards=[t.reward for t in traces],
         guidance=[t.guidance for t in traces if t.guidance], iterations=traces,
         improved_code=improved, error=error,
     )

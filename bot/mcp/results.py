@@ -95,10 +95,10 @@ def improve_result(run_id: str, episode: Episode | None, *, dry_run: bool, error
     if episode is None:
         return ImproveResult(run_id=run_id, verdict="error", dry_run=dry_run, error=error, notes=notes or [])
     title, body = ("", "") if episode.status.value == "no_change" else render_pr(episode)
-    commit = episode.outcomes.get("commit")
+    commit = episode.outcomes.commit
     return ImproveResult(
         run_id=run_id, episode_id=episode.episode_id, verdict="error" if error else episode.status.value,
-        dry_run=dry_run, branch=str(episode.context.get("branch")) if commit else None, commit=commit,
-        best_reward=episode.outcomes.get("best_reward"), pr_title=title, pr_body=body,
+        dry_run=dry_run, branch=episode.context.branch if commit else None, commit=commit,
+        best_reward=episode.outcomes.best_reward, pr_title=title, pr_body=body,
         reward_trace=[IterationTrace.of(r) for r in episode.iterations], notes=notes or [], error=error,
     )

@@ -64,11 +64,11 @@ class TaskOutcome(BaseModel):
         if episode is None:
             return cls(finding=finding.key, title=finding.title, status="error", error=result.error,
                        duration_s=round(duration_s, 1))
-        commit = episode.outcomes.get("commit")
+        commit = episode.outcomes.commit
         return cls(
             finding=finding.key, title=finding.title, status=result.status, episode_id=episode.episode_id,
-            branch=str(episode.context["branch"]) if commit else None, commit=commit,
-            iterations=len({r.number for r in episode.iterations}), best_reward=episode.outcomes.get("best_reward"),
+            branch=episode.context.branch if commit else None, commit=commit,
+            iterations=len({r.number for r in episode.iterations}), best_reward=episode.outcomes.best_reward,
             tokens=episode.metrics.tokens_used + sum(c.prompt_tokens + c.completion_tokens for c in result.error_calls),
             duration_s=round(duration_s, 1), error=result.error,
         )

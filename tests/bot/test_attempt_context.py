@@ -4,56 +4,25 @@ on a real bug-fix commit of a real project (tests/data/realrepos/)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
-import pytest
 
-from bot.context import RepoIndex
 from bot.context.attempt import DEFINITIONS_TITLE
-from bot.records import IterationRecord, IterationStatus
 from bot.roles import Generator
 from bot.roles.generator import PromptBudget, generator_context
 from bot.llm.tokens import count_message_tokens
-from sandbox.reports import CheckReport, CheckResult, CheckStatus, FailingTest
-from tests.bot.test_localization import real_task
+from tests.bot.conftest import NestFailure
 from tests.fakes.ollama import FakeOllama
 
 REPLY = {"summary": "s", "changes": []}
 
 
-@pytest.fixture(scope="module")
-def clones(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("realrepos")
-
-
-def failed_attempt(index: RepoIndex) -> IterationRecord:
-    """tomli 55e97ee: the hidden test fails with a KeyError raised in NestedDict.get_or_create_nest."""
-    lines = index.lines("tomli/_parser.py")
-    raised = lines.index('            raise KeyError("There is no nest behind this key")') + 1
-    called = next(n for n, line in enumerate(lines, start=1) if "state.out.get_or_create_nest(key)" in line)
-    traceback = (
-        "Traceback (most recent call last):\n"
-        f'  File "/workspace/tomli/_parser.py", line {called}, in create_dict_rule\n'
-        f'  File "/workspace/tomli/_parser.py", line {raised}, in get_or_create_nest\n'
-        "KeyError: 'There is no nest behind this key'\n"
-    )
-    report = CheckReport(backend="test", checks=[CheckResult(
-        name="tests", command=["pytest"], status=CheckStatus.FAILED,
-        failing_tests=[FailingTest(test_id="tests/test_extras.py::test_invalid[overwrite-with-deep-table]",
-                                   message="KeyError", traceback=traceback)],
-    )])
-    diff = "--- a/tomli/_parser.py\n+++ b/tomli/_parser.py\n@@ -1 +1 @@\n-x\n+y\n"
-    return IterationRecord(run_id="r", episode_id="e", number=1, proposal_id="p", status=IterationStatus.REJECTED,
-                           check_report=report, diff=diff)
-
-
-async def test_attempt_two_holds_the_definition_its_failing_traceback_named(clones: Path, fake_ollama: FakeOllama):
-    task, repo = real_task(clones, "55e97ee")
-    index = RepoIndex.build(repo)
+async def test_attempt_two_holds_the_definition_its_failing_traceback_named(nest_failure: NestFailure,
+                                                                            fake_ollama: FakeOllama):
+    task, _, index, failed = nest_failure
     generator = Generator(fake_ollama.llm(), model="smollm2:135m", num_ctx=8192, max_output_tokens=512)
     budget = generator.budget(task.task())
     assert budget.task + budget.attempt + budget.guidance <= generator.context_budget(task.task(), [])
-    previous = failed_attempt(index)
+    previous = failed.model_copy(update={"diff": "--- a/tomli/_parser.py\n+++ b/tomli/_parser.py\n@@ -1 +1 @@\n-x\n+y\n"})
     prompts = []
     for attempt in (None, previous):
         fake_ollama.queue("Proposal", REPLY)

@@ -6,32 +6,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 
 from bot.context import RepoIndex, build_generator_context
 from bot.context.hops import used_definitions
 from bot.context.localize import HOPS_TITLE, locate, located_body
 from bot.llm.tokens import count_tokens
 from bot.records import Task
-from bot.runs.realtasks import checkout, clone_bundle, shown_lines
+from bot.runs.realtasks import shown_lines
+from tests.bot.conftest import RealRepos
 from tests.bot.test_context import write
 
-DATA = Path(__file__).resolve().parent.parent / "data"
 
 
-@pytest.fixture(scope="module")
-def clones(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("realrepos")
-
-
-def real_repo(clones: Path, bundle: str, branch: str, commit: str) -> Path:
-    repo = clone_bundle(DATA / "realrepos" / f"{bundle}.bundle", branch, clones / bundle)
-    checkout(repo, commit)
-    return repo
-
-
-def test_a_located_python_function_brings_the_module_constants_and_helpers_it_uses(clones: Path) -> None:
-    repo = real_repo(clones, "tomli", "master", "55e97ee^")
+def test_a_located_python_function_brings_the_module_constants_and_helpers_it_uses(real_repos: RealRepos) -> None:
+    repo = real_repos.at("tomli", "master", "55e97ee^")
     index = RepoIndex.build(repo)
     task = Task(title="`parse_inline_table` accepts a value overwriting a table")
     located = locate(index, task)
@@ -43,9 +31,9 @@ def test_a_located_python_function_brings_the_module_constants_and_helpers_it_us
     assert "def skip_chars(state: ParseState, chars: Iterable[str]) -> None:" in shown
 
 
-def test_a_go_function_brings_the_package_variable_it_matches_with(clones: Path) -> None:
+def test_a_go_function_brings_the_package_variable_it_matches_with(real_repos: RealRepos) -> None:
     """hashicorp/go-version before 96e1d5e ("fix regexp"): NewVersion matches with versionRegexp."""
-    repo = real_repo(clones, "go-version", "main", "96e1d5e^")
+    repo = real_repos.at("go-version", "main", "96e1d5e^")
     index = RepoIndex.build(repo)
     located = [s for s in index.symbols("version.go") if s.qualname == "NewVersion"]
     used = [s.qualname for s in used_definitions(index, located)]

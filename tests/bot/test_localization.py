@@ -20,21 +20,17 @@ from bot.context.localize import (
 )
 from bot.context.symbols import symbols_of
 from bot.runs.realtasks import (
-    checkout,
-    clone_bundle,
     first_context,
-    load_specs,
-    make_real_task,
     missing_lines,
     shown_lines,
     split_message,
 )
-from bot.records import IterationRecord, IterationStatus, Task
+from bot.records import Task
 from bot.llm.tokens import count_tokens
 from sandbox.reports import CheckReport, CheckResult, CheckStatus, FailingTest
+from tests.bot.conftest import DATA, REAL_TASKS, NestFailure, RealRepos
 from tests.bot.test_context import write
 
-DATA = Path(__file__).resolve().parent.parent / "data"
 
 
 # --- symbols -------------------------------------------------------------------------------------
@@ -274,33 +270,17 @@ def test_commit_message_split_drops_trailers() -> None:
     assert (title, body) == ("Fix the thing (#1)", "* detail")
 
 
-@pytest.fixture(scope="module")
-def clones(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("realrepos")
-
-
-SPECS = {spec.commit[:7]: spec for spec in load_specs(DATA / "realtasks.json")}
-
-
-def real_task(clones: Path, commit: str):
-    spec = SPECS[commit]
-    repo = clone_bundle(DATA / "realrepos" / f"{spec.bundle}.bundle", spec.branch, clones / spec.bundle)
-    task = make_real_task(repo, spec.commit, project=spec.bundle)
-    checkout(repo, task.base)
-    return task, repo
-
-
-def test_every_listed_commit_is_a_bug_fix_with_source_and_test_changes(clones: Path) -> None:
-    assert len(SPECS) >= 12
-    assert {spec.bundle for spec in SPECS.values()} <= {p.stem for p in (DATA / "realrepos").glob("*.bundle")}
-    for commit, spec in SPECS.items():
-        task, _ = real_task(clones, commit)
+def test_every_listed_commit_is_a_bug_fix_with_source_and_test_changes(real_repos: RealRepos) -> None:
+    assert len(REAL_TASKS) >= 12
+    assert {spec.bundle for spec in REAL_TASKS.values()} <= {p.stem for p in (DATA / "realrepos").glob("*.bundle")}
+    for commit, spec in REAL_TASKS.items():
+        task, _ = real_repos.task(commit)
         assert task.title == spec.title
         assert task.source_files and task.test_files and task.changed_lines, commit
 
 
-def test_a_commit_makes_a_task_with_its_gold_and_hidden_tests(clones: Path) -> None:
-    task, _ = real_task(clones, "8b962e1")  # tomli: a friendly TypeError for a file opened in text mode
+def test_a_commit_makes_a_task_with_its_gold_and_hidden_tests(real_repos: RealRepos) -> None:
+    task, _ = real_repos.task("8b962e1")  # tomli: a friendly TypeError for a file opened in text mode
     assert task.title == "Raise a friendly `TypeError` for wrong file mode (#175)"
     assert "Co-authored-by" not in task.body
     assert task.source_files == ["src/tomli/_parser.py"] and task.test_files == ["tests/test_misc.py"]
@@ -309,34 +289,17 @@ def test_a_commit_makes_a_task_with_its_gold_and_hidden_tests(clones: Path) -> N
 
 
 @pytest.mark.parametrize("commit", ["33005e5", "4e245a4", "653a1ef", "1396324", "d4a682d", "3a9f821"])
-def test_the_first_prompt_shows_every_line_the_real_fix_changes(clones: Path, commit: str) -> None:
-    task, repo = real_task(clones, commit)
+def test_the_first_prompt_shows_every_line_the_real_fix_changes(real_repos: RealRepos, commit: str) -> None:
+    task, repo = real_repos.task(commit)
     assert task.changed_lines
     rendered = first_context(task, repo).render()
     assert missing_lines(task, rendered) == []
 
 
-def test_on_a_later_attempt_the_traceback_locates_what_the_title_does_not(clones: Path) -> None:
+def test_on_a_later_attempt_the_traceback_locates_what_the_title_does_not(nest_failure: NestFailure) -> None:
     """tomli 55e97ee: the title names no code and the first prompt misses the fix's lines; the hidden test's
     failure (KeyError raised inside NestedDict.get_or_create_nest) points at them."""
-    task, repo = real_task(clones, "55e97ee")
-    index = RepoIndex.build(repo)
-    lines = index.lines("tomli/_parser.py")
-    raised = lines.index('            raise KeyError("There is no nest behind this key")') + 1
-    called = next(n for n, line in enumerate(lines, start=1) if "state.out.get_or_create_nest(key)" in line)
-    traceback = (
-        'Traceback (most recent call last):\n'
-        f'  File "/workspace/tomli/_parser.py", line {called}, in create_dict_rule\n'
-        f'  File "/workspace/tomli/_parser.py", line {raised}, in get_or_create_nest\n'
-        "KeyError: 'There is no nest behind this key'\n"
-    )
-    report = CheckReport(backend="test", checks=[CheckResult(
-        name="tests", command=["pytest"], status=CheckStatus.FAILED,
-        failing_tests=[FailingTest(test_id="tests/test_extras.py::test_invalid[overwrite-with-deep-table]",
-                                   message="KeyError", traceback=traceback)],
-    )])
-    previous = IterationRecord(run_id="r", episode_id="e", number=1, proposal_id="p",
-                               status=IterationStatus.REJECTED, check_report=report)
+    task, repo, index, previous = nest_failure
     first = first_context(task, repo).render()
     assert missing_lines(task, first)  # the title alone does not find it
     context = build_generator_context(index, task.task(), budget_tokens=10_000, previous=previous)

@@ -127,9 +127,9 @@ def episode(
         status=status,
         number=number,
         at=T0,
-        context={"base_commit": "abc123", "branch": "aura-sicd/0123456789ab", "settings": {"max_iterations": 5}},
+        context={"base_sha": "abc123", "branch": "aura-sicd/0123456789ab", "proposal_id": "0123456789ab", "max_iterations": 5},
         actions=[{"step": "generate", "iteration": n} for n in range(1, iterations + 1)],
-        outcomes={"best_reward": 0.5, "proposal_id": "0123456789ab"},
+        outcomes={"best_iteration": 1, "best_reward": 0.5},
         metrics=EpisodeMetrics(
             tokens_used=2400 * iterations,
             inference_time_ms=9000.5,
@@ -313,6 +313,43 @@ def test_the_episode_json_does_not_duplicate_iterations_or_metrics(store: Store)
     assert set(data) == {"task", "context", "actions", "outcomes", "metadata"}
     assert tuple(row) == (4800, 2)
     assert count(store, IterationRow) == 2
+
+
+# what the code before the typed EpisodeContext/EpisodeOutcome stored: dicts by string key, the branch and
+# proposal id in the outcomes too, a null evidence; and an older shape's keys that are no longer read
+LEGACY_DATA = {
+    "approved": ({"repo": "o/r", "base_sha": "abc123", "branch": "aura-sicd/0123456789ab", "proposal_id": "0123456789ab",
+                  "max_iterations": 5, "candidates": [{"model": "qwen2.5-coder:7b", "temperature": 0.2}], "dry_run": False,
+                  "baseline": {"failing_tests": ["tests/test_app.py::test_last_page"], "red_checks": ["tests"], "tests_run": 12}},
+                 {"best_iteration": 2, "best_candidate": 0, "best_reward": 0.91, "best_diff": "--- a/src/app.py\n",
+                  "branch": "aura-sicd/0123456789ab", "proposal_id": "0123456789ab", "commit": "f" * 40}),
+    "no_change": ({"base_commit": "abc123", "branch": "aura-sicd/0123456789ab", "settings": {"max_iterations": 5}},
+                  {"summary": "already paginated", "evidence": None}),
+}
+
+
+@pytest.mark.parametrize("shape", sorted(LEGACY_DATA))
+def test_an_episode_stored_with_dict_context_and_outcomes_still_loads(store: Store, shape: str):
+    store.create_run("r", kind="cli", repo="o/r")
+    store.save_episode(episode("r", "e", iterations=2))
+    context, outcomes = LEGACY_DATA[shape]
+    with store.engine.begin() as connection:
+        data = dict(connection.scalar(select(EpisodeRow.data)))
+        connection.execute(EpisodeRow.__table__.update().values(data={**data, "context": context, "outcomes": outcomes}))
+
+    loaded = store.get_episode("r", "e")
+
+    assert loaded.context.branch == "aura-sicd/0123456789ab"
+    if shape == "approved":
+        assert loaded.context.baseline.failing_tests == ["tests/test_app.py::test_last_page"]
+        assert loaded.context.candidates[0].model == "qwen2.5-coder:7b" and loaded.context.max_iterations == 5
+        assert (loaded.outcomes.commit, loaded.outcomes.best_reward) == ("f" * 40, 0.91)
+        assert loaded.chosen_iteration() is loaded.iterations[1]
+    else:
+        assert (loaded.outcomes.summary, loaded.outcomes.evidence, loaded.outcomes.commit) == ("already paginated", "", None)
+        assert loaded.chosen_iteration() is None
+    store.save_episode(loaded)  # saved again in the typed shape, it loads the same
+    assert store.get_episode("r", "e") == loaded
 
 
 def test_saving_again_updates_in_place(store: Store):

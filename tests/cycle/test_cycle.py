@@ -67,8 +67,8 @@ async def test_failing_proposal_then_guided_fix_is_committed(repo, settings, sto
     assert "return a * b" in fake_ollama.prompt(gen_requests[1])  # the previous attempt's diff
     assert [g.source for g in second.guidance_in] == ["baseline", "agitator"]  # what fails on main, then the coach
     # the branch holds one commit with the fix and the trailers; the caller's checkout is untouched
-    branch = episode.context["branch"]
-    assert branch == f"aura-sicd/{episode.context['proposal_id']}" and len(episode.context["proposal_id"]) == 12
+    branch = episode.context.branch
+    assert branch == f"aura-sicd/{episode.context.proposal_id}" and len(episode.context.proposal_id) == 12
     assert "return a + b" in git(repo, "show", f"{branch}:calc.py")
     message = git(repo, "log", "-1", "--format=%B", branch)
     assert f"Aura-Run-Id: {episode.run_id}" in message
@@ -141,7 +141,7 @@ async def test_workflow_edit_is_blocked_by_policy_and_audited(repo, settings, st
     audit = store.list_audit(run_id=episode.run_id)
     assert [a.decision for a in reversed(audit) if a.action == "proposal.evaluate"] == ["denied", "allowed"]  # newest first
     assert second.status is IterationStatus.APPROVED
-    branch = episode.context["branch"]
+    branch = episode.context.branch
     assert ".github/workflows/ci.yml" not in git(repo, "ls-tree", "-r", "--name-only", branch)
 
 
@@ -155,10 +155,10 @@ async def test_exhaustion_after_max_iterations_leaves_no_branch(repo, settings, 
     assert episode.status is EpisodeStatus.EXHAUSTED
     assert [r.status for r in episode.iterations] == [IterationStatus.REJECTED, IterationStatus.REJECTED]
     assert len(fake_ollama.requests_for("agitator")) == 1  # guidance only between attempts
-    assert episode.outcomes["best_reward"] == episode.iterations[0].reward.value
-    assert "return a * b" in episode.outcomes["best_diff"]
-    assert not branch_exists(repo, episode.context["branch"])
-    assert "commit" not in episode.outcomes
+    assert episode.outcomes.best_reward == episode.iterations[0].reward.value
+    assert "return a * b" in episode.outcomes.best_diff
+    assert not branch_exists(repo, episode.context.branch)
+    assert episode.outcomes.commit is None
 
 
 async def test_exhaustion_can_keep_the_best_attempt_for_a_draft(repo, settings, store, fake_ollama):
@@ -169,8 +169,8 @@ async def test_exhaustion_can_keep_the_best_attempt_for_a_draft(repo, settings, 
 
     episode = await cycle_for(settings, fake_ollama, store).run(request)
 
-    assert episode.status is EpisodeStatus.EXHAUSTED and episode.outcomes["draft"] is True
-    branch = episode.context["branch"]
+    assert episode.status is EpisodeStatus.EXHAUSTED and episode.outcomes.draft is True
+    branch = episode.context.branch
     assert "return a * b" in git(repo, "show", f"{branch}:calc.py")
     assert git(repo, "log", "-1", "--format=%s", branch).startswith("[draft]")
 
@@ -183,9 +183,9 @@ async def test_no_change_needed_ends_the_episode_when_nothing_the_task_is_about_
     episode = await cycle_for(settings, fake_ollama, store).run(CycleRequest(repo_dir=repo, task=TASK))
 
     assert episode.status is EpisodeStatus.NO_CHANGE
-    assert "2 tests ran and none that relates to the task fails" in episode.outcomes["evidence"]
+    assert "2 tests ran and none that relates to the task fails" in episode.outcomes.evidence
     assert len(episode.iterations) == 1 and not fake_ollama.requests_for("discriminator")
-    assert not branch_exists(repo, episode.context["branch"])
+    assert not branch_exists(repo, episode.context.branch)
 
 
 async def test_no_change_needed_is_a_failed_attempt_while_the_tasks_test_fails_on_the_base(repo, settings, store,
@@ -216,8 +216,8 @@ async def test_ensemble_keeps_the_best_candidate(repo, settings, store, fake_oll
     ]
     temps = [r["options"]["temperature"] for r in fake_ollama.requests_for("generator")]
     assert temps[0] < temps[1]
-    assert episode.outcomes["best_candidate"] == 1
-    assert "return a + b" in git(repo, "show", f"{episode.context['branch']}:calc.py")
+    assert episode.outcomes.best_candidate == 1
+    assert "return a + b" in git(repo, "show", f"{episode.context.branch}:calc.py")
 
 
 async def test_human_guidance_is_in_the_first_prompt(repo, settings, store, fake_ollama):
@@ -232,7 +232,7 @@ async def test_human_guidance_is_in_the_first_prompt(repo, settings, store, fake
 
     assert "Keep the docstring of add unchanged." in fake_ollama.prompt(fake_ollama.requests_for("generator")[0])
     assert episode.status is EpisodeStatus.APPROVED
-    assert "commit" not in episode.outcomes and not branch_exists(repo, episode.context["branch"])  # dry run
+    assert episode.outcomes.commit is None and not branch_exists(repo, episode.context.branch)  # dry run
 
 
 class RecordingSteps:
@@ -269,7 +269,7 @@ async def test_a_replayed_episode_repeats_no_side_effect(repo, settings, store, 
     assert len(store.list_guidance("calc")) == guidance_rows == 1
     assert len(store.list_audit(run_id=request.run_id)) == audit_rows == 2
     assert replayed.status is first.status is EpisodeStatus.APPROVED
-    assert replayed.outcomes["commit"] == first.outcomes["commit"]
+    assert replayed.outcomes.commit == first.outcomes.commit
     assert [r.status for r in store.get_episode(request.run_id, request.episode_id).iterations] == [
         IterationStatus.REJECTED, IterationStatus.APPROVED
     ]

@@ -60,7 +60,7 @@ async def test_the_edit_format_is_the_models_and_is_recorded(repo, settings, fak
     assert record.edit_format == "search-replace" and record.status is IterationStatus.APPROVED
     generator_request = fake_ollama.requests[0]
     assert "format" not in generator_request and "SEARCH/REPLACE" in generator_request["messages"][0]["content"]
-    assert "return a + b" in episode.outcomes["best_diff"]
+    assert "return a + b" in episode.outcomes.best_diff
 
 
 async def test_num_ctx_never_exceeds_the_models_window(repo, settings, fake_ollama):

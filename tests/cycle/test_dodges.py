@@ -202,7 +202,7 @@ async def test_every_dodge_is_refused_with_its_reason(tmp_path: Path, fake_ollam
         assert rule in reasons, f"{rule!r} not among: {reasons}"
     assert attempt.reward.dodges and attempt.reward.value == 0.0  # scored: never learned from as a success
     assert attempt.status is IterationStatus.REJECTED
-    assert episode.status is EpisodeStatus.EXHAUSTED and "commit" not in episode.outcomes
+    assert episode.status is EpisodeStatus.EXHAUSTED and episode.outcomes.commit is None
 
 
 def test_the_catalogue_covers_twelve_kinds_in_four_runners():
@@ -265,7 +265,7 @@ async def test_a_blocked_dodge_is_never_learned_from(tmp_path: Path, fake_ollama
 
     episode = await Cycle(settings, fake_ollama.llm(), store=store).run(request)
 
-    assert episode.status is EpisodeStatus.EXHAUSTED and "commit" not in episode.outcomes  # no draft of a dodge
+    assert episode.status is EpisodeStatus.EXHAUSTED and episode.outcomes.commit is None  # no draft of a dodge
     arm = ModelBandit(store).sampler(dodge.task.repo, "generator").arm(GEN)
     assert arm.alpha == 1.0 and arm.beta == 2.0  # one observation, worth 0
     assert record_pattern(store, episode) is None

@@ -131,7 +131,7 @@ async def test_the_baseline_shows_what_fails_on_main_and_a_new_test_is_run_on_th
     result = await runner.run(CycleRequest(repo_dir=repo, repo="calc", task=TASK))
 
     episode = result.episode
-    assert episode.context["baseline"]["failing_tests"] == ["tests/test_calc.py::test_add"]
+    assert episode.context.baseline.failing_tests == ["tests/test_calc.py::test_add"]
     first_prompt = fake_ollama.prompt(fake_ollama.requests_for("generator")[0])
     assert "These tests fail on the base commit" in first_prompt and "tests/test_calc.py::test_add" in first_prompt
     [record] = episode.iterations

@@ -27,6 +27,16 @@ def require_backend(backend: str) -> SandboxSettings:
     return settings
 
 
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects: the fast tier leaves these tests out
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that asks for a backend's settings (`bwrap_settings`, `docker_settings`) runs that backend:
+    it carries the backend's marker, as the tests marked by hand do."""
+    for item in items:
+        for backend in ("bwrap", "docker"):
+            if f"{backend}_settings" in getattr(item, "fixturenames", ()) and item.get_closest_marker(backend) is None:
+                item.add_marker(backend)
+
+
 @pytest.fixture(params=[pytest.param("docker", marks=pytest.mark.docker), pytest.param("bwrap", marks=pytest.mark.bwrap)])
 def backend(request) -> str:
     require_backend(request.param)

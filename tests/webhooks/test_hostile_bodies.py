@@ -153,6 +153,7 @@ def hostile_bodies(draw) -> tuple[str, bytes]:
     return event, body.encode()
 
 
+@pytest.mark.slow  # 1200 bodies through the whole app: the full suite runs it, the fast tier does not
 @settings(max_examples=1200, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(case=hostile_bodies())

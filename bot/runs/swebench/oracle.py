@@ -11,7 +11,7 @@ short note. The model is named "oracle" in every record.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -175,10 +175,10 @@ class OracleLLM:
         self.prompts: list[list[dict[str, str]]] = []  # the generator's prompts, first attempt first
         self._counter = TokenCounter()
 
-    async def ensure_models(self, models: object) -> None:
+    # what the roles ask of a model client (bot/llm/client.py: ModelClient, and the RoleModel each role gets)
+    async def ensure_models(self, models: Iterable[str]) -> None:
         """Nothing to pull."""
 
-    # what the roles ask of a model client (bot/llm/client.py's ModelClient and ChatLLM), answered locally
     def for_role(self, role: str) -> OracleLLM:
         return self
 

@@ -160,7 +160,7 @@ class SwebenchRun:
         result.approved = episode.status is EpisodeStatus.APPROVED
         result.iterations = max((r.number for r in episode.iterations), default=0)
         result.tokens += episode.metrics.tokens_used
-        result.model_patch = episode.outcomes.get("best_diff") or ""
+        result.model_patch = episode.outcomes.best_diff
         first = next((r for r in episode.iterations if r.generator_messages), None)
         if instance.patch and first is not None:
             prompt = "\n\n".join(m.get("content", "") for m in first.generator_messages)
