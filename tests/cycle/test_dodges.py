@@ -282,4 +282,4 @@ async def test_the_build_script_of_an_attempt_never_runs(tmp_path: Path, fake_ol
     assert "tests/test_calc.py::test_add" in " | ".join(attempt.reward.reasons)
     assert attempt.reward.pass_rate == 0.5  # test_mul passed, test_add failed: the real calc.py was tested
     assert attempt.status is IterationStatus.REJECTED
-    assert episode.status is EpisodeStatus.EXHAUSTED and "commit" not in episode.outcomes
+    assert episode.status is EpisodeStatus.EXHAUSTED and episode.outcomes.commit is None
