@@ -24,8 +24,8 @@ from tests.wait import answers, still_running, wait_until
 
 MODEL_ALIAS = "smollm2"
 N_CTX = 8192  # SmolLM2's trained window
-# one thread per sampled token: llama.cpp's threads spin at each step's barrier, and on two cores shared with
-# other work two of them took 0.66-1.26 s per token where one took 0.06 s (issue 19); prompts still use all cores
+# one thread: llama.cpp's threads spin at each step's barrier, and on two cores shared with other work two of
+# them took 0.66-1.26 s per sampled token where one took 0.06 s, and 25 ms per prompt token where one took 14
 N_THREADS = 1
 
 
@@ -80,6 +80,7 @@ class LlamaServer:
         command = [
             sys.executable, "-m", "llama_cpp.server", "--model", str(model or gguf_path()), "--model_alias", alias,
             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(n_ctx), "--n_threads", str(N_THREADS),
+            "--n_threads_batch", str(N_THREADS),
         ]
         if cache:
             command += ["--cache", "true"]
