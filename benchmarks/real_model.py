@@ -252,7 +252,7 @@ def print_table(rows: list[Row]) -> None:
         reuse = f"{100 * r.reuse[0] / r.reuse[1]:.0f} %" if r.reuse[1] else "-"
         pct = lambda n, d: f"{n}/{d} ({100 * n / d:.0f} %)" if d else "0/0"  # noqa: E731
         print(f"| {r.model} | {r.edit_format} | {r.attempts} | {pct(r.parsed, r.attempts)} | {pct(r.applied, r.attempts)} "
-              f"| {pct(r.checked, r.attempts)} | {pct(r.scored, r.checked)} | {pct(r.guided, r.guide_asked)} "
+              f"| {pct(r.checked, r.attempts)} | {pct(r.scored, r.checked)} | {pct(r.guided, r.guide_asked)} | "
               + " | ".join(f"{r.seconds[name]:.0f}" for name in (*ROLES, "sandbox")) + f" | {reuse} |", flush=True)
 
 

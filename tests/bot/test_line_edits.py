@@ -149,6 +149,16 @@ def test_anchors_carry_no_backslash_in_json_and_map_back_to_the_files_lines(tmp_
         FORMAT.parse(reply(("greet.py", "    '''Say hello.'''", "    '''Say hello.'''")), files.get)
 
 
+def test_a_raw_newline_inside_a_string_is_read_as_the_newline_it_means():
+    """llama-cpp-python's grammar lets a string hold a raw newline (SmolLM2 wrote one in benchmarks/real_model.py),
+    which JSON forbids: the reply is read as meant, not sent back for repair."""
+    raw = '{"summary": "Empty the cart.", "edits": [{"file": "shop/cart.py", "line": "    def clear(self):", ' \
+          '"replace": "    def clear(self):\n        # Empty it."}]}'
+    assert "\n" in raw  # a real newline character inside the JSON string
+    [change] = FORMAT.parse(raw, FILES.get).changes
+    assert change.edits[0].replace == "    def clear(self):\n        # Empty it.\n"
+
+
 @pytest.mark.parametrize(("bad", "error"), [
     (reply(("shop/nope.py", "x", "y")), "not a file of this repository"),
     (reply(("shop/cart.py", "        self.items = []", "y")), "occurs once"),
