@@ -81,6 +81,10 @@ class LlamaServer:
             sys.executable, "-m", "llama_cpp.server", "--model", str(model or gguf_path()), "--model_alias", alias,
             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(n_ctx), "--n_threads", str(N_THREADS),
             "--n_threads_batch", str(N_THREADS),
+            # llama-cpp-python keeps every prompt token's logits by default: n_ctx x n_vocab floats (8.6 GB for
+            # Gemma 3's 262k vocabulary at 8,192), copied again into each --cache state; the OOM killer took
+            # a Gemma server at 19.9 GB RSS. Only the last token's are needed to sample.
+            "--logits_all", "false",
         ]
         if cache:
             command += ["--cache", "true"]
