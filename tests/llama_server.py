@@ -24,6 +24,9 @@ from tests.wait import answers, still_running, wait_until
 
 MODEL_ALIAS = "smollm2"
 N_CTX = 8192  # SmolLM2's trained window
+# one thread: llama.cpp's threads spin at each step's barrier, and on two cores shared with other work two of
+# them took 0.66-1.26 s per sampled token where one took 0.06 s, and 25 ms per prompt token where one took 14
+N_THREADS = 1
 
 
 def gguf_path() -> Path | None:
@@ -76,7 +79,12 @@ class LlamaServer:
         port = _free_port()
         command = [
             sys.executable, "-m", "llama_cpp.server", "--model", str(model or gguf_path()), "--model_alias", alias,
-            "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(n_ctx), "--n_threads", "2",
+            "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(n_ctx), "--n_threads", str(N_THREADS),
+            "--n_threads_batch", str(N_THREADS),
+            # llama-cpp-python keeps every prompt token's logits by default: n_ctx x n_vocab floats (8.6 GB for
+            # Gemma 3's 262k vocabulary at 8,192), copied again into each --cache state; the OOM killer took
+            # a Gemma server at 19.9 GB RSS. Only the last token's are needed to sample.
+            "--logits_all", "false",
         ]
         if cache:
             command += ["--cache", "true"]

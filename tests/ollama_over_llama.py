@@ -27,11 +27,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from tests.llama_server import N_THREADS
+
 MODEL_NAME = "smollm2:135m"
 
 
 def build_app(model_path: str, requests_log: Path) -> Starlette:
-    llama = Llama(model_path=model_path, n_ctx=0, n_threads=2, verbose=False)  # n_ctx 0: the trained window
+    # n_ctx 0: the trained window; one thread, as tests/llama_server.py says why
+    llama = Llama(model_path=model_path, n_ctx=0, n_threads=N_THREADS, n_threads_batch=N_THREADS, verbose=False)
     arch = llama.metadata.get("general.architecture", "llama")
     window = int(llama.metadata.get(f"{arch}.context_length", llama.n_ctx()))
     lock = threading.Lock()  # one llama.cpp context: one request at a time, as Ollama's runner does

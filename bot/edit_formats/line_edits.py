@@ -10,11 +10,20 @@ one of that file's shown lines that occur exactly once in it, so with a server t
 file or misquote code. The parser checks the same against the current files (a server that ignores the
 schema gets a repair request naming what was wrong) and repairs the replacement's indentation to the
 anchor line's before the edit goes to bot/edits.py.
+
+Anchors are written so that their JSON has no backslash (`anchor_text`): double quotes as single ones,
+tabs as four spaces, and lines that would still need one (a backslash, non-ASCII) are not offered.
+llama-cpp-python's schema-to-grammar converter (0.3.x, `_format_literal`) escapes `"` but not `\\`, so
+a literal whose JSON holds `\\"` or `\\uXXXX` becomes a grammar llama.cpp cannot parse; the server then
+samples with the NULL grammar it got back and dies of a segfault (issue 19). The parser maps an anchor
+back to the file's own line.
 """
 
 from __future__ import annotations
 
+import json
 import re
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -72,18 +81,37 @@ def shown_lines(messages: list[dict[str, str]]) -> dict[str, list[str]]:
 
 
 def anchors(messages: list[dict[str, str]], read_file: FileReader | None) -> dict[str, list[str]]:
-    """Per shown file that exists: the shown lines that are not blank and occur once in its current text."""
+    """Per shown file that exists: the `anchor_text` of each shown line that is not blank and is the only
+    line of its current text with that anchor."""
     found: dict[str, list[str]] = {}
     budget = MAX_ANCHORS
     for path, lines in shown_lines(messages).items():
         text = read_file(path) if read_file else None
-        if text is None or budget <= 0:
+        if text is None or budget <= 0 or not backslash_free(path):
             continue
-        unique = [line for line in dict.fromkeys(lines) if line.strip() and occurs_once(text, line)][:budget]
+        counts = Counter(anchor_text(own) for own in text.splitlines())
+        unique = [anchor for line in dict.fromkeys(lines)
+                  if line.strip() and occurs_once(text, line)
+                  and (anchor := anchor_text(line)) is not None and counts[anchor] == 1][:budget]
         if unique:
             found[path] = unique
             budget -= len(unique)
     return found
+
+
+def backslash_free(value: str) -> bool:
+    return "\\" not in json.dumps(value)
+
+
+def anchor_text(line: str) -> str | None:
+    """How the schema quotes `line`: double quotes as single ones and tabs as four spaces, so that its JSON
+    form has no backslash (see the module's docstring); None when it would still need one."""
+    text = _unquoted(line)
+    return text if backslash_free(text) else None
+
+
+def _unquoted(line: str) -> str:
+    return line.replace('"', "'").replace("\t", "    ")
 
 
 def occurs_once(text: str, line: str) -> bool:
@@ -94,11 +122,13 @@ def occurs_once(text: str, line: str) -> bool:
 
 
 def resolve_line(text: str, line: str) -> str | None:
-    """The file's line that `line` quotes: itself when it occurs once, else the one line that equals it
-    but for leading and trailing whitespace (a server that did not constrain the reply); None if none."""
+    """The file's line that `line` quotes: itself when it occurs once, else the one line that equals it but
+    for quotes, tabs and leading and trailing whitespace (an anchor, or a server that did not constrain
+    the reply); None if none."""
     if occurs_once(text, line):
         return line
-    alike = [own for own in text.splitlines() if own.strip() == line.strip() and line.strip()]
+    loose = _unquoted(line).strip()
+    alike = [own for own in text.splitlines() if loose and _unquoted(own).strip() == loose]
     return alike[0] if len(alike) == 1 and occurs_once(text, alike[0]) else None
 
 
@@ -173,8 +203,8 @@ class JsonLineEdits(EditFormat):
                 raise reply_error(f"`line` must be one whole line that occurs once in `{edit.file}`, copied exactly",
                                   edit.line)
             replace = reindent(edit.replace.rstrip("\n"), line)
-            if replace == line:
-                continue  # changes nothing
+            if replace in (line, anchor_text(line)):
+                continue  # changes nothing (or only the quotes the anchor was written with)
             new = Edit(search=line + "\n", replace=replace + "\n" if replace else "")
             if edit.file in changes:
                 changes[edit.file].edits.append(new)

@@ -16,6 +16,7 @@ transport methods at the bottom of `ChatLLM`; everything above them is shared.
 
 from __future__ import annotations
 
+import json
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterable
@@ -80,15 +81,23 @@ def describe_validation_error(exc: ValidationError, limit: int = 10) -> str:
 
 
 def parse_reply(schema: type[T], content: str) -> T:
-    """Validate `content` against `schema`, tolerating a Markdown code fence around the JSON."""
+    """Validate `content` against `schema`, tolerating a Markdown code fence around the JSON and raw
+    control characters (newlines, tabs) inside its strings: llama-cpp-python's grammar admits them in a
+    string (its `char` rule is `[^"\\\\]`), JSON does not, and the reply means the same."""
+    text = content.strip()
+    if text.startswith("```"):
+        body = text.split("\n", 1)[1] if "\n" in text else ""
+        text = body.rsplit("```", 1)[0]
     try:
-        return schema.model_validate_json(content)
-    except ValidationError:
-        stripped = content.strip()
-        if not stripped.startswith("```"):
+        return schema.model_validate_json(text)
+    except ValidationError as exc:
+        if not any(error["type"] == "json_invalid" for error in exc.errors()):
             raise
-        body = stripped.split("\n", 1)[1] if "\n" in stripped else ""
-        return schema.model_validate_json(body.rsplit("```", 1)[0])
+        try:
+            data = json.loads(text, strict=False)
+        except ValueError:
+            raise exc from None
+        return schema.model_validate(data)
 
 
 @dataclass

@@ -20,8 +20,9 @@ from tests.fakes.ollama import FakeOllama
 # instructions into bot/edit_formats/ kept it unchanged; it changed since only with the prompt text
 # (reproduction first), then with issue 11: placeholders instead of a copyable example path, and the
 # previous attempt in its own block after the repository context (stable part first, for prompt
-# caches). Change it only with a deliberate change to the prompt text.
-GENERATOR_PROMPT_SHA256 = "fba4a915f866c58521013c0207b2bf797b8ec972fa28dba3b45370bcbaf73581"
+# caches), then with issue 19: the guidance, which only grows, before the previous attempt, which changes
+# every time. Change it only with a deliberate change to the prompt text.
+GENERATOR_PROMPT_SHA256 = "c02c798fd88d8328ab99bbc5858c4a37c17fbbbb790b601d6141cf3baba70b43"
 
 # A reply as qwen2.5-coder writes it when it ignores "no Markdown fences".
 FENCED_REPLY = '''```json
@@ -112,7 +113,7 @@ def test_format_parts_fill_their_slots_in_the_generator_prompt():
     assert f"guidance from earlier attempts. {parts['reply']} The changes are applied mechanically" in system
     assert system.index("# Trust rules") < system.index(parts["instructions"]) < system.index("# How to work")
     assert parts["instructions"].startswith("# Output format") and "Inside JSON strings" in parts["instructions"]
-    assert user.endswith(f"</guidance>\n\n{parts['closing']}")
+    assert user.endswith(f"</previous_attempt>\n\n{parts['closing']}")
     assert "<!--" not in system + user
 
 

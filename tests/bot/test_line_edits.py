@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from bot.context.excerpts import excerpt_block, whole_file_block
 from bot.edit_formats import get_format
-from bot.edit_formats.line_edits import anchors, reindent, shown_lines
+from bot.edit_formats.line_edits import anchor_text, anchors, reindent, shown_lines
 from bot.edits import apply_changes
 from bot.records import ChangeType, Task
 from bot.roles import Generator
@@ -111,6 +111,52 @@ def test_a_line_quoted_without_its_indentation_is_repaired_to_the_files_line():
                             FILES.get)
     assert proposal.changes[0].edits[0].search == "        return sum(item.price for item in self.items)\n"
     assert proposal.changes[0].edits[0].replace == "        return 0\n"
+
+
+QUOTED = (
+    'def greet(name):\n'
+    '    """Say hello."""\n'
+    '    return f"hello {name}"\n'
+    "\n"
+    "def tabbed():\n"
+    "\treturn 'a\\tb'\n"
+    "\n"
+    "def accented():\n"
+    "    return 'café'\n"
+)
+
+
+def test_anchors_carry_no_backslash_in_json_and_map_back_to_the_files_lines(tmp_path):
+    """llama-cpp-python's converter does not escape `\\` in literals (tests/real_model/test_line_edit_grammar.py):
+    double quotes become single ones, tabs spaces, and lines that would still need one are not offered."""
+    files = {"greet.py": QUOTED}
+    found = anchors([{"role": "user", "content": whole_file_block("greet.py", QUOTED)}], files.get)["greet.py"]
+    assert "    '''Say hello.'''" in found and "    return f'hello {name}'" in found
+    assert "    return 'a\\tb'" not in found and all("\\" not in json.dumps(anchor) for anchor in found)
+    assert "    return 'café'" not in found  # JSON writes it \u00e9
+    assert anchor_text("\tx = 1") == "    x = 1" and anchor_text("é") is None
+
+    proposal = FORMAT.parse(reply(("greet.py", "    '''Say hello.'''", "    '''Say hello, politely.'''"),
+                                  ("greet.py", "    return f'hello {name}'", "    return f'hello, {name}'")),
+                            files.get)
+    [change] = proposal.changes
+    assert [e.search for e in change.edits] == ['    """Say hello."""\n', '    return f"hello {name}"\n']
+    (tmp_path / "greet.py").write_text(QUOTED)
+    apply_changes(tmp_path, proposal.changes)
+    assert "    '''Say hello, politely.'''\n    return f'hello, {name}'\n" in (tmp_path / "greet.py").read_text()
+    # the anchor written back as it was changes nothing
+    with pytest.raises(ValidationError, match="nothing changes"):
+        FORMAT.parse(reply(("greet.py", "    '''Say hello.'''", "    '''Say hello.'''")), files.get)
+
+
+def test_a_raw_newline_inside_a_string_is_read_as_the_newline_it_means():
+    """llama-cpp-python's grammar lets a string hold a raw newline (SmolLM2 wrote one in benchmarks/real_model.py),
+    which JSON forbids: the reply is read as meant, not sent back for repair."""
+    raw = '{"summary": "Empty the cart.", "edits": [{"file": "shop/cart.py", "line": "    def clear(self):", ' \
+          '"replace": "    def clear(self):\n        # Empty it."}]}'
+    assert "\n" in raw  # a real newline character inside the JSON string
+    [change] = FORMAT.parse(raw, FILES.get).changes
+    assert change.edits[0].replace == "    def clear(self):\n        # Empty it.\n"
 
 
 @pytest.mark.parametrize(("bad", "error"), [

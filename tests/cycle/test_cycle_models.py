@@ -77,9 +77,13 @@ async def test_the_stable_part_of_the_prompt_comes_first_and_stays_byte_identica
 
     first, second = (r["messages"] for r in fake_ollama.requests_for("generator"))
     assert first[0] == second[0]  # the system prompt
-    stable_1, changing_1 = first[1]["content"].split("<previous_attempt>")
-    stable_2, changing_2 = second[1]["content"].split("<previous_attempt>")
+    stable_1, changing_1 = first[1]["content"].split("<guidance>")
+    stable_2, changing_2 = second[1]["content"].split("<guidance>")
     assert stable_1 == stable_2 and "<repository_context>" in stable_1  # task and repository context
+    # the guidance only grows: attempt 1's entries start attempt 2's, byte for byte, so the cache reaches further
+    guidance_1, guidance_2 = (part.split("</guidance>")[0].rstrip("\n") for part in (changing_1, changing_2))
+    assert "tests failing on the base commit" in guidance_1
+    assert guidance_2.startswith(guidance_1) and len(guidance_2) > len(guidance_1)
     assert "(none: this is the first attempt)" in changing_1
     assert "Your previous attempt (iteration 1)" in changing_2 and "return a * b" in changing_2
-    assert changing_2.index("</previous_attempt>") < changing_2.index("<guidance>")
+    assert changing_2.index("</guidance>") < changing_2.index("<previous_attempt>")  # what changes most, last

@@ -16,13 +16,7 @@ from bot.store import Store
 from tests.llama_server import MODEL_ALIAS, N_CTX
 from tests.repos import CALC_FILES, CALC_TASK, make_repo
 
-pytestmark = [
-    pytest.mark.real_model,
-    # issue 19 is open: in every run so far the llama.cpp server stopped during the first constrained generator
-    # request; this test is the proof that issue asks for and passes once that is found and fixed
-    pytest.mark.xfail(reason="issue 19: the llama.cpp server dies during the constrained generator request",
-                      strict=False),
-]
+pytestmark = pytest.mark.real_model
 
 
 async def test_a_smollm2_attempt_reaches_the_sandbox_and_is_scored_by_the_model(llama_server, tmp_path):
