@@ -96,6 +96,7 @@ class DockerBackend(Backend):
         self.container = None
         self.env: dict[str, str] = {}
         self.links: dict[str, str] = {}
+        self.scratch_dirs: list[str] = []  # plan.env_scratch: writable tmpfs mounts in the read-only environment
         self.oom_kills = 0
         self._lock = asyncio.Lock()
 
@@ -144,7 +145,9 @@ class DockerBackend(Backend):
             labels={LABEL: "1", LABEL_HOST: socket.gethostname(), LABEL_PID: str(os.getpid())},
             network_mode="none",  # the setup reaches registries only through the egress proxy
             read_only=read_only,
-            tmpfs={"/tmp": f"rw,exec,nosuid,nodev,size={s.tmp_mb}m,mode=1777"},
+            tmpfs={"/tmp": f"rw,exec,nosuid,nodev,size={s.tmp_mb}m,mode=1777",
+                   **{f"{ENV_DIR}/{d}": f"rw,nosuid,nodev,size={s.tmp_mb}m,mode=1777"
+                      for d in (self.scratch_dirs if read_only else [])}},
             mounts=mounts,
             cap_drop=["ALL"],
             security_opt=["no-new-privileges"],
@@ -274,6 +277,7 @@ class DockerBackend(Backend):
         key = plan.dependency_hash(repo_dir, "docker", base_id)[:24]
         tag = f"{ENV_IMAGE_REPO}:{key}"
         self.links = {n: f"{ENV_DIR}/{n}" for n in plan.env_links}
+        self.scratch_dirs = list(plan.env_scratch)
         try:
             await asyncio.to_thread(self.client.images.get, tag)
             self.image = tag

@@ -20,6 +20,21 @@ BUNDLE_PATH = "/opt/aura-env/bundle"
 LOAD_TESTS = 'Dir.glob("test/**/{*_test,test_*}.rb").sort.each { |f| require File.expand_path(f) }'
 
 
+# a workflow's `run:` line that runs tests: rake, rspec, or ruby with a load path
+_TEST_RUN = re.compile(r"^\s*(?:-\s*)?run:[ \t|]*(?:\n\s*)?[^\n]*\b(?:rake|rspec|ruby\s+-I)", re.M)
+
+
+def ci_uses_bundler(repo_dir: Path) -> bool:
+    """Whether the project's CI installs the Gemfile for its tests: yes, unless a workflow runs the tests
+    without Bundler (no `bundle ...`, no setup-ruby `bundler-cache`), as ruby/rake's does (`gem install
+    test-unit`, then `ruby -Ilib exe/rake`): its Gemfile's development gems (rubocop...) are not installed."""
+    for workflow in sorted((repo_dir / ".github" / "workflows").glob("*.y*ml")):
+        text = workflow.read_text(encoding="utf-8", errors="replace")
+        if _TEST_RUN.search(text) and "bundle" not in text:
+            return False
+    return True
+
+
 def has_specs(repo_dir: Path) -> bool:
     return any((repo_dir / "spec").rglob("*_spec.rb"))
 
@@ -29,7 +44,7 @@ def has_minitests(repo_dir: Path) -> bool:
 
 
 def ruby_plan(repo_dir: Path) -> Plan:
-    bundle = (repo_dir / "Gemfile").is_file()
+    bundle = (repo_dir / "Gemfile").is_file() and ci_uses_bundler(repo_dir)
     prefix = ["bundle", "exec"] if bundle else []
     checks = []
     if has_specs(repo_dir):

@@ -188,6 +188,19 @@ def test_plans_of_other_languages(tmp_path):
     assert gradle.setup_env == {"GRADLE_USER_HOME": "/opt/aura-env/gradle"} and "./gradlew --offline" in gradle.checks[0].command[-1]
 
 
+def test_a_ruby_project_is_bundled_unless_its_ci_tests_without_bundler(tmp_path):
+    files = {"Gemfile": "gem 'rubocop'", "test/test_calc.rb": ""}
+    without = {".github/workflows/test.yml": "steps:\n- run: gem install test-unit\n- name: Run test\n  run: ruby -Ilib exe/rake\n",
+               ".github/workflows/lint.yml": "steps:\n- run: bundle exec rubocop\n"}
+    plan = detect_plan(write_tree(tmp_path / "rake", {**files, **without}))
+    assert plan.setup == [] and plan.checks[0].command[:2] == ["ruby", "-Ilib"]
+    cached = {".github/workflows/ci.yml": "steps:\n- uses: ruby/setup-ruby@v1\n  with: {bundler-cache: true}\n"
+                                          "- run: rake test\n"}
+    for name, extra in (("cached", cached), ("no-ci", {})):
+        plan = detect_plan(write_tree(tmp_path / name, {**files, **extra}))
+        assert plan.setup == [["bundle", "install"]] and plan.checks[0].command[:2] == ["bundle", "exec"], name
+
+
 def test_maven_totals_without_reports():
     """A repository's own Maven command (no merged report): Surefire's per-module totals."""
     output = ("[ERROR] Tests run: 4, Failures: 1, Errors: 1, Skipped: 1, Time elapsed: 0.029 s <<< FAILURE! - in calc.CalcTest\n"
