@@ -4,6 +4,9 @@
 
 For every project of benchmarks/fidelity_projects.json (bundles in tests/data/realrepos/), at its head:
 
+Both clones are made as benchmarks/real_repos.py makes them, and get the project's `files` (what this
+machine cannot download and a CI runner can, e.g. a licence text a build plugin fetches from GitHub).
+
 - CI: a fresh clone, set up as the project's CI sets itself up (its own virtualenv, `npm ci`/`npm install`,
   the host's Go, Cargo and Ruby), then its test command as CI runs it, with a machine-readable report
   (`--junitxml`, `go test -json`, vitest's JSON, TAP, test-unit's verbose lines; bot/runs/testids.py).
@@ -36,6 +39,7 @@ from pydantic import BaseModel, Field
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.real_repos import clone  # noqa: E402
 from bot.runs.testids import FAILED, PASSED, ReportError, parse  # noqa: E402
 from sandbox import SandboxSettings, open_sandbox  # noqa: E402
 
@@ -58,6 +62,8 @@ class Project(BaseModel):
     test: str
     format: str
     report_file: bool = False
+    # written into both clones before anything runs: what a CI runner downloads and this machine cannot
+    files: dict[str, str] = Field(default_factory=dict)
 
     @property
     def reads_file(self) -> bool:
@@ -104,15 +110,9 @@ class Fidelity(BaseModel):
         return sorted(self.check_failing) == ci_failing and self.check_passed == ci_passed
 
 
-def default_branch(bundle: Path) -> str:
-    heads = subprocess.run(["git", "bundle", "list-heads", str(bundle)], capture_output=True, text=True, check=True).stdout
-    names = [line.split()[1].removeprefix("refs/heads/") for line in heads.splitlines() if " refs/heads/" in line]
-    return next((n for n in ("main", "master") if n in names), names[0])
-
-
-def clone(bundle: Path, dest: Path) -> str:
-    subprocess.run(["git", "clone", "-q", "-b", default_branch(bundle), str(bundle), str(dest)], check=True)
-    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=dest, capture_output=True, text=True).stdout.strip()
+def add_files(project: Project, repo: Path) -> None:
+    for rel, text in project.files.items():
+        (repo / rel).write_text(text, encoding="utf-8")
 
 
 def ci_environment(venv: Path) -> dict[str, str]:
@@ -144,6 +144,7 @@ def run_ci(project: Project, repo: Path, work: Path, timeout: float) -> Run:
     report = work / "reports" / f"{project.bundle}.out"
     report.parent.mkdir(parents=True, exist_ok=True)
     env = ci_environment(venv) | {"REPORT": str(report)}
+    add_files(project, repo)
     if project.language == "python":
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     commands = [c for c in (project.setup, project.test) if c]
@@ -209,6 +210,7 @@ async def measure(project: Project, work: Path, settings: SandboxSettings, timeo
     result = Fidelity(project=project.bundle, language=project.language)
     result.head = clone(bundle, work / "ci" / project.bundle)
     clone(bundle, work / "sandbox" / project.bundle)
+    add_files(project, work / "sandbox" / project.bundle)
     result.ci = await asyncio.to_thread(run_ci, project, work / "ci" / project.bundle, work, timeout)
     await run_sandbox(project, work / "sandbox" / project.bundle, settings, result)
     result.differences = differences(result)
