@@ -1,6 +1,7 @@
 """Fidelity: does the sandbox give each test the outcome the project's own CI gives it?
 
     .venv/bin/python benchmarks/fidelity.py [--backend bwrap|docker] [--only NAME ...] [--json FILE]
+    .venv/bin/python benchmarks/fidelity.py --render FILE [--render FILE ...]   # tables of saved runs
 
 For every project of benchmarks/fidelity_projects.json (bundles in tests/data/realrepos/), at its head:
 
@@ -246,7 +247,13 @@ async def main() -> int:
     parser.add_argument("--only", action="append", default=[], help="a bundle's name (repeatable)")
     parser.add_argument("--timeout", type=float, default=900, help="per CI command, seconds")
     parser.add_argument("--json", type=Path, help="also write the results as JSON")
+    parser.add_argument("--render", type=Path, action="append", default=[],
+                        help="print the table of results an earlier --json wrote (repeatable), measuring nothing")
     args = parser.parse_args()
+    if args.render:
+        print(render([Fidelity.model_validate(r) for path in args.render
+                      for r in json.loads(path.read_text(encoding="utf-8"))]))
+        return 0
     projects = [Project.model_validate(p) for p in json.loads(PROJECTS.read_text(encoding="utf-8"))]
     unknown = set(args.only) - {p.bundle for p in projects}
     if unknown:
