@@ -41,6 +41,7 @@ REPO_CONFIG = CONFIG_PATH
 # out when the plan has no per-test limit
 TEST_TIMEOUT_MS = "{test_timeout_ms}"
 NODE_CACHE = "/tmp/node-cache"
+SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"  # Debian's, in the image and on the host
 VITE_TEMP = "node_modules/.vite-temp"  # vite (and vitest) write the bundled config here
 
 # skipped by the syntax check: hidden directories, virtualenvs, node_modules
@@ -228,8 +229,11 @@ def javascript_plan(repo_dir: Path) -> Plan:
     if not setup:
         return Plan(language="javascript", checks=checks)
     # find-cache-dir and its successors take CACHE_DIR over node_modules/.cache
+    # Node trusts its own CA list, not the system's: behind a registry proxy with its own CA (the image has the
+    # machine's bundle) the install failed with SELF_SIGNED_CERT_IN_CHAIN, where pip and uv succeed
     return Plan(language="javascript", setup=setup, checks=checks, env={"CACHE_DIR": NODE_CACHE},
-                env_links=["node_modules"], check_files={f"{NODE_CACHE}/.keep": ""}, env_scratch=[VITE_TEMP])
+                env_links=["node_modules"], check_files={f"{NODE_CACHE}/.keep": ""}, env_scratch=[VITE_TEMP],
+                setup_env={"NODE_EXTRA_CA_CERTS": SYSTEM_CA_BUNDLE})
 
 
 # --- Go ---------------------------------------------------------------------------------------------------
