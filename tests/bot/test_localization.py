@@ -23,6 +23,7 @@ from bot.context.localize import (
 )
 from bot.context.symbols import symbols_of
 from bot.runs.realtasks import (
+    SizeOnly,
     checkout,
     clone_bundle,
     first_attempt_budget,
@@ -34,7 +35,6 @@ from bot.runs.realtasks import (
     split_message,
 )
 from bot.config import Settings
-from bot.llm.tokens import TokenCounter
 from bot.records import IterationRecord, IterationStatus, Task
 from bot.roles.generator import Generator, PromptBudget
 from bot.llm.tokens import count_tokens
@@ -347,22 +347,12 @@ def test_the_first_prompt_does_not_depend_on_the_process_hash_seed(clones: Path)
     assert prompts["0"] and prompts["0"] == prompts["3"]
 
 
-class Estimates:
-    """A model client of which only the token estimate is used."""
-
-    def for_role(self, role: str) -> Estimates:
-        return self
-
-    def counter(self, model: str) -> TokenCounter:
-        return TokenCounter()
-
-
 def test_the_first_prompt_gets_the_task_part_of_the_cycle_budget(clones: Path) -> None:
     """The benchmark and the real tasks measure with the budget bot/cycle/steps.py builds the first context
     with (PromptBudget.task), not the whole room beside the instructions."""
     task, _ = real_task(clones, "298bcdf")
     settings = Settings.model_construct()
-    generator = Generator(Estimates(), model="any", num_ctx=settings.generator_num_ctx,
+    generator = Generator(SizeOnly(), model="any", num_ctx=settings.generator_num_ctx,
                           max_output_tokens=settings.max_output_tokens, edit_format=settings.edit_format)
     room = generator.context_budget(task.task(), [])
     assert first_attempt_budget(task) == PromptBudget.of(room).task < room * 0.6
