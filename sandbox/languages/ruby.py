@@ -115,10 +115,36 @@ _RUBY_LOAD_ERROR = re.compile(r"^.*\((\w*(?:Error|Exception))\)$", re.M)
 _TEST_FILE = re.compile(r"from (?:/workspace/)?(test/\S+?\.rb):\d+")
 
 
+_TESTUNIT_SUMMARY = re.compile(r"^(\d+) tests, \d+ assertions, (\d+) failures, (\d+) errors, (\d+) pendings, "
+                               r"(\d+) omissions", re.MULTILINE)
+_TESTUNIT_PROBLEM = re.compile(r"^(Failure|Error): (\w+[?!]?)\(([\w:]+)\)(?::? ?([^\n]*))\n(.*?)(?=^={20,}$|\Z)",
+                               re.MULTILINE | re.DOTALL)
+
+
+def parse_testunit(output: str) -> tuple[TestCounts | None, list[FailingTest]]:
+    """test-unit's summary (`606 tests, ... 0 pendings, 1 omissions`) and its Failure and Error blocks, ids
+    `Class#test_name` as minitest's: `ruby -Ilib -Itest` runs a project's test-unit files (ruby/rake) too."""
+    summaries = _TESTUNIT_SUMMARY.findall(output)
+    if not summaries:
+        return None, []
+    counts = TestCounts()
+    for tests, failures, errors, pendings, omissions in summaries:
+        counts.failed += int(failures)
+        counts.errors += int(errors)
+        counts.skipped += int(pendings) + int(omissions)
+        counts.passed += int(tests) - int(failures) - int(errors) - int(pendings) - int(omissions)
+    failing = [FailingTest(test_id=f"{cls}#{name}", message=(message or kind).strip(),
+                           traceback=trim_traceback(text.strip()))
+               for kind, name, cls, message, text in _TESTUNIT_PROBLEM.findall(output)]
+    return counts, failing
+
+
 def parse_minitest(output: str) -> tuple[TestCounts | None, list[FailingTest]]:
     """Counts from minitest's summary lines (one per process), failing tests (`Class#test_name`) from its
-    Failure and Error blocks; a test file that does not load is a collection error."""
+    Failure and Error blocks, else test-unit's; a test file that does not load is a collection error."""
     summaries = _MINITEST_SUMMARY.findall(output)
+    if not summaries and _TESTUNIT_SUMMARY.search(output):
+        return parse_testunit(output)
     if not summaries:
         if m := _RUBY_LOAD_ERROR.search(output):
             where = _TEST_FILE.search(output, m.end())

@@ -157,6 +157,14 @@ def test_minitest_output():
     assert "/workspace/test/calc_test.rb:10" in failing[1].traceback and "Actual: 2" in failing[1].traceback
 
 
+def test_test_unit_output_read_by_the_minitest_parser():
+    """test-unit 3.5 (Ruby 3.1's bundled gem, which ruby/rake's tests use): its summary and blocks."""
+    counts, failing = parse_minitest((DATA / "test-unit-3.5-output.txt").read_text())
+    assert counts == TestCounts(passed=1, failed=1, errors=1, skipped=1)  # the omission is skipped
+    assert [(f.test_id, f.message) for f in failing] == [("TestX#test_a", "Failure"), ("TestX#test_b", "RuntimeError: boom")]
+    assert "<1> expected but was" in failing[0].traceback and "test_x.rb:4" in failing[1].traceback
+
+
 def test_minitest_load_error_is_a_collection_error():
     output = (DATA / "minitest-5.17-load-error-output.txt").read_text()
     check = judge(CheckSpec(name="tests", command=["ruby"], parser="minitest"), CommandResult(argv=["ruby"], exit_code=1, output=output))

@@ -150,5 +150,8 @@ async def test_a_ruby_project_whose_ci_tests_without_bundler_is_set_up_without_i
         assert box.plan.language == "ruby" and box.plan.setup == []
         assert box.plan.checks[0].command[:2] == ["ruby", "-Ilib"]  # no `bundle exec`
         done = await box.run(["ruby", "-Ilib", "exe/rake", "test"])
+        report = await box.check(repo)
     assert done.ok, done.output[-3000:]
+    tests = report.check("tests")  # test-unit's summary, read by the minitest parser
+    assert tests.status == CheckStatus.PASSED and tests.tests.passed > 600, report.summary()
     assert re.search(r"\b6\d\d tests, \d+ assertions, 0 failures, 0 errors", done.output), done.output[-2000:]
