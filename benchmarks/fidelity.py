@@ -123,14 +123,14 @@ def ci_environment(venv: Path) -> dict[str, str]:
     return env
 
 
-def read_outcomes(project: Project, run: Run, output: str, report: str | None) -> Run:
+def read_outcomes(project: Project, run: Run, output: str, report: str | None, root: str) -> Run:
     text = report if project.reads_file else output
     run.tail = output[-1500:]
     if not text or not text.strip():
         run.error = f"no report (exit {run.exit_code})"
         return run
     try:
-        run.statuses = parse(project.format, text.strip())
+        run.statuses = parse(project.format, text.strip(), root=root)
     except ReportError as exc:
         run.error = str(exc)
     if not run.statuses and not run.error:
@@ -160,7 +160,7 @@ def run_ci(project: Project, repo: Path, work: Path, timeout: float) -> Run:
             return Run(exit_code=done.returncode, error=f"CI setup failed: {command}",
                        tail=done.stdout[-1500:], seconds=time.monotonic() - started)
     text = report.read_text(encoding="utf-8", errors="replace") if report.is_file() else None
-    run = read_outcomes(project, Run(exit_code=done.returncode), done.stdout, text)
+    run = read_outcomes(project, Run(exit_code=done.returncode), done.stdout, text, str(repo))
     run.seconds = round(time.monotonic() - started, 1)
     return run
 
@@ -185,7 +185,7 @@ async def run_sandbox(project: Project, repo: Path, settings: SandboxSettings, r
         result.sandbox = Run(error=f"{type(exc).__name__}: {str(exc)[:400]}", seconds=time.monotonic() - started)
         return
     output, _, report_text = done.output.partition(MARKER)
-    result.sandbox = read_outcomes(project, Run(exit_code=done.exit_code), output, report_text)
+    result.sandbox = read_outcomes(project, Run(exit_code=done.exit_code), output, report_text, "/workspace")
     result.sandbox.seconds = round(time.monotonic() - started, 1)
 
 
