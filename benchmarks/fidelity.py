@@ -1,8 +1,12 @@
 """Fidelity: does the sandbox give each test the outcome the project's own CI gives it?
 
     .venv/bin/python benchmarks/fidelity.py [--backend bwrap|docker] [--only NAME ...] [--json FILE]
+    .venv/bin/python benchmarks/fidelity.py --render FILE [--render FILE ...]   # tables of saved runs
 
 For every project of benchmarks/fidelity_projects.json (bundles in tests/data/realrepos/), at its head:
+
+Both clones are made as benchmarks/real_repos.py makes them, and get the project's `files` (what this
+machine cannot download and a CI runner can, e.g. a licence text a build plugin fetches from GitHub).
 
 - CI: a fresh clone, set up as the project's CI sets itself up (its own virtualenv, `npm ci`/`npm install`,
   the host's Go, Cargo and Ruby), then its test command as CI runs it, with a machine-readable report
@@ -36,6 +40,7 @@ from pydantic import BaseModel, Field
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.real_repos import clone  # noqa: E402
 from bot.runs.testids import FAILED, PASSED, ReportError, parse  # noqa: E402
 from sandbox import SandboxSettings, open_sandbox  # noqa: E402
 
@@ -58,6 +63,8 @@ class Project(BaseModel):
     test: str
     format: str
     report_file: bool = False
+    # written into both clones before anything runs: what a CI runner downloads and this machine cannot
+    files: dict[str, str] = Field(default_factory=dict)
 
     @property
     def reads_file(self) -> bool:
@@ -104,15 +111,9 @@ class Fidelity(BaseModel):
         return sorted(self.check_failing) == ci_failing and self.check_passed == ci_passed
 
 
-def default_branch(bundle: Path) -> str:
-    heads = subprocess.run(["git", "bundle", "list-heads", str(bundle)], capture_output=True, text=True, check=True).stdout
-    names = [line.split()[1].removeprefix("refs/heads/") for line in heads.splitlines() if " refs/heads/" in line]
-    return next((n for n in ("main", "master") if n in names), names[0])
-
-
-def clone(bundle: Path, dest: Path) -> str:
-    subprocess.run(["git", "clone", "-q", "-b", default_branch(bundle), str(bundle), str(dest)], check=True)
-    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=dest, capture_output=True, text=True).stdout.strip()
+def add_files(project: Project, repo: Path) -> None:
+    for rel, text in project.files.items():
+        (repo / rel).write_text(text, encoding="utf-8")
 
 
 def ci_environment(venv: Path) -> dict[str, str]:
@@ -122,14 +123,14 @@ def ci_environment(venv: Path) -> dict[str, str]:
     return env
 
 
-def read_outcomes(project: Project, run: Run, output: str, report: str | None) -> Run:
+def read_outcomes(project: Project, run: Run, output: str, report: str | None, root: str) -> Run:
     text = report if project.reads_file else output
     run.tail = output[-1500:]
     if not text or not text.strip():
         run.error = f"no report (exit {run.exit_code})"
         return run
     try:
-        run.statuses = parse(project.format, text.strip())
+        run.statuses = parse(project.format, text.strip(), root=root)
     except ReportError as exc:
         run.error = str(exc)
     if not run.statuses and not run.error:
@@ -144,6 +145,7 @@ def run_ci(project: Project, repo: Path, work: Path, timeout: float) -> Run:
     report = work / "reports" / f"{project.bundle}.out"
     report.parent.mkdir(parents=True, exist_ok=True)
     env = ci_environment(venv) | {"REPORT": str(report)}
+    add_files(project, repo)
     if project.language == "python":
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     commands = [c for c in (project.setup, project.test) if c]
@@ -158,7 +160,7 @@ def run_ci(project: Project, repo: Path, work: Path, timeout: float) -> Run:
             return Run(exit_code=done.returncode, error=f"CI setup failed: {command}",
                        tail=done.stdout[-1500:], seconds=time.monotonic() - started)
     text = report.read_text(encoding="utf-8", errors="replace") if report.is_file() else None
-    run = read_outcomes(project, Run(exit_code=done.returncode), done.stdout, text)
+    run = read_outcomes(project, Run(exit_code=done.returncode), done.stdout, text, str(repo))
     run.seconds = round(time.monotonic() - started, 1)
     return run
 
@@ -183,7 +185,7 @@ async def run_sandbox(project: Project, repo: Path, settings: SandboxSettings, r
         result.sandbox = Run(error=f"{type(exc).__name__}: {str(exc)[:400]}", seconds=time.monotonic() - started)
         return
     output, _, report_text = done.output.partition(MARKER)
-    result.sandbox = read_outcomes(project, Run(exit_code=done.exit_code), output, report_text)
+    result.sandbox = read_outcomes(project, Run(exit_code=done.exit_code), output, report_text, "/workspace")
     result.sandbox.seconds = round(time.monotonic() - started, 1)
 
 
@@ -209,6 +211,7 @@ async def measure(project: Project, work: Path, settings: SandboxSettings, timeo
     result = Fidelity(project=project.bundle, language=project.language)
     result.head = clone(bundle, work / "ci" / project.bundle)
     clone(bundle, work / "sandbox" / project.bundle)
+    add_files(project, work / "sandbox" / project.bundle)
     result.ci = await asyncio.to_thread(run_ci, project, work / "ci" / project.bundle, work, timeout)
     await run_sandbox(project, work / "sandbox" / project.bundle, settings, result)
     result.differences = differences(result)
@@ -244,7 +247,13 @@ async def main() -> int:
     parser.add_argument("--only", action="append", default=[], help="a bundle's name (repeatable)")
     parser.add_argument("--timeout", type=float, default=900, help="per CI command, seconds")
     parser.add_argument("--json", type=Path, help="also write the results as JSON")
+    parser.add_argument("--render", type=Path, action="append", default=[],
+                        help="print the table of results an earlier --json wrote (repeatable), measuring nothing")
     args = parser.parse_args()
+    if args.render:
+        print(render([Fidelity.model_validate(r) for path in args.render
+                      for r in json.loads(path.read_text(encoding="utf-8"))]))
+        return 0
     projects = [Project.model_validate(p) for p in json.loads(PROJECTS.read_text(encoding="utf-8"))]
     unknown = set(args.only) - {p.bundle for p in projects}
     if unknown:

@@ -2,8 +2,9 @@
 
 For each commit in tests/data/realtasks.json (bundles in tests/data/realrepos/), the repository is
 checked out at the fix's parent and the first generator context is built as the cycle builds it:
-`build_generator_context` at the budget `Generator.context_budget` leaves with the default settings
-(16,384-token window, 4,096 reserved for the reply), no guidance, no previous attempt. Printed per
+`build_generator_context` at the task's part of the prompt's budget (`Generator.budget(task).task`, what
+bot/cycle/steps.py gives the repository context) with the default settings (16,384-token window, 4,096
+reserved for the reply), no guidance, no previous attempt; every column gets that same budget. Printed per
 task: the prompt's tokens, and how many of the base lines the gold fix changes (removed or rewritten
 lines, or the line an insertion follows; version bumps left out) the context shows verbatim under
 their file's header, in three contexts:
@@ -30,6 +31,7 @@ from bot.runs.realtasks import (
     RealTask,
     checkout,
     clone_bundle,
+    first_attempt_budget,
     first_context,
     load_specs,
     make_real_task,
@@ -42,21 +44,16 @@ DATA = ROOT / "tests" / "data"
 # the projects added with issue 20, which localization was not tuned on: reported apart from the others
 NEW_PROJECTS = frozenset({"packaging", "pluggy", "jaraco.text", "prettytable", "pflag", "go-version", "cookie",
                           "path-to-regexp", "rake"})
-# What an older revision runs: only APIs that have not changed (RepoIndex, build_generator_context, Generator).
+# What an older revision runs, at this code's budget: only APIs that have not changed (RepoIndex, build_generator_context).
 BASELINE_SCRIPT = """
 import json, sys
 from pathlib import Path
-from bot.config import Settings
 from bot.context import RepoIndex, build_generator_context
 from bot.records import Task
-from bot.roles.generator import Generator
 request = json.load(sys.stdin)
-settings = Settings.model_construct()
-generator = Generator(None, model="any", num_ctx=settings.generator_num_ctx,
-                      max_output_tokens=settings.max_output_tokens, edit_format=settings.edit_format)
 task = Task.model_validate(request["task"])
-budget = max(256, generator.context_budget(task, []))
-sys.stdout.write(build_generator_context(RepoIndex.build(Path(request["root"])), task, budget_tokens=budget).render())
+index = RepoIndex.build(Path(request["root"]))
+sys.stdout.write(build_generator_context(index, task, budget_tokens=request["budget"]).render())
 """
 
 
@@ -69,7 +66,7 @@ def export_revision(revision: str, dest: Path) -> Path:
 
 
 def baseline_prompt(code: Path, task: RealTask, root: Path) -> str:
-    request = json.dumps({"task": task.task().model_dump(), "root": str(root)})
+    request = json.dumps({"task": task.task().model_dump(), "root": str(root), "budget": first_attempt_budget(task)})
     done = subprocess.run([sys.executable, "-c", BASELINE_SCRIPT], input=request, capture_output=True, text=True,
                           cwd=code, env={"PYTHONPATH": str(code), "PATH": "/usr/bin:/bin"}, check=True)
     return done.stdout

@@ -119,6 +119,7 @@ class BwrapBackend(Backend):
         self.env_dir: Path | None = None
         self.python_env = False  # a per-repository virtualenv exists under env_dir/venv
         self.links: dict[str, str] = {}
+        self.scratch_dirs: list[str] = []  # plan.env_scratch that the environment has
         self.env: dict[str, str] = {}
         self.session_dir: Path | None = None
         self._claim: int | None = None  # liveness.claim of session_dir
@@ -166,8 +167,8 @@ class BwrapBackend(Backend):
                 parent.mkdir(mode=0o755)
         return path
 
-    def _new_dir(self, path: Path) -> Path:
-        path.mkdir(mode=0o700)
+    def _new_dir(self, path: Path, *, exist_ok: bool = False) -> Path:
+        path.mkdir(mode=0o700, exist_ok=exist_ok)
         self._own(path)
         return path
 
@@ -199,6 +200,9 @@ class BwrapBackend(Backend):
             args += ["--bind" if tools_writable else "--ro-bind", str(self.tools_dir), TOOLS_DIR]
         if self.env_dir is not None:
             args += ["--bind" if env_writable else "--ro-bind", str(self.env_dir), ENV_DIR]
+            for i, name in enumerate([] if env_writable else self.scratch_dirs):  # under the session's /tmp
+                args += ["--bind", str(self._new_dir(scratch / f".aura-env-scratch-{i}", exist_ok=True)),
+                         f"{ENV_DIR}/{name}"]
         if egress is not None:  # the egress proxy's socket (sandbox/egress.py), the setup's only way out
             args += ["--bind", str(egress), MOUNT_DIR]
         args += ["--remount-ro", "/", "--chdir", WORKSPACE, "--clearenv"]
@@ -346,6 +350,7 @@ class BwrapBackend(Backend):
         self.env_dir = await self._build_cached("envs", key, build)
         self.python_env = python and (self.env_dir / "venv").is_dir()
         self.links = {n: f"{ENV_DIR}/{n}" for n in plan.env_links if (self.env_dir / n).exists()}
+        self.scratch_dirs = [d for d in plan.env_scratch if (self.env_dir / d).is_dir()]
 
     # --- the session --------------------------------------------------------------------------------------
 

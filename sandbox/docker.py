@@ -99,6 +99,7 @@ class DockerBackend(Backend):
         self.container = None
         self.env: dict[str, str] = {}
         self.links: dict[str, str] = {}
+        self.scratch_dirs: list[str] = []  # plan.env_scratch: writable tmpfs mounts in the read-only environment
         self.oom_kills = 0
         self._lock = asyncio.Lock()
 
@@ -148,7 +149,9 @@ class DockerBackend(Backend):
                     LABEL_PIDNS: liveness.pid_namespace()},
             network_mode="none",  # the setup reaches registries only through the egress proxy
             read_only=read_only,
-            tmpfs={"/tmp": f"rw,exec,nosuid,nodev,size={s.tmp_mb}m,mode=1777"},
+            tmpfs={"/tmp": f"rw,exec,nosuid,nodev,size={s.tmp_mb}m,mode=1777",
+                   **{f"{ENV_DIR}/{d}": f"rw,nosuid,nodev,size={s.tmp_mb}m,uid={s.sandbox_uid},gid={s.sandbox_uid}"
+                      for d in (self.scratch_dirs if read_only else [])}},
             mounts=mounts,
             cap_drop=["ALL"],
             security_opt=["no-new-privileges"],
@@ -278,6 +281,7 @@ class DockerBackend(Backend):
         key = plan.dependency_hash(repo_dir, "docker", base_id)[:24]
         tag = f"{ENV_IMAGE_REPO}:{key}"
         self.links = {n: f"{ENV_DIR}/{n}" for n in plan.env_links}
+        self.scratch_dirs = list(plan.env_scratch)
         try:
             await asyncio.to_thread(self.client.images.get, tag)
             self.image = tag
@@ -360,8 +364,9 @@ class DockerBackend(Backend):
                 api.exec_start(api.exec_create(container.id, argv, user=user)["Id"])
 
             await asyncio.to_thread(run, ["kill", "-9", "-1"])  # the idle main process has another uid
-            clean = await self._exec_in(container, ["find", "/tmp", "-mindepth", "1", "-delete"], timeout=120,
-                                        env={}, output_limit=4000)
+            scratch = [f"{ENV_DIR}/{d}" for d in self.scratch_dirs]  # writable mounts in the environment, too
+            clean = await self._exec_in(container, ["find", "/tmp", *scratch, "-mindepth", "1", "-delete"],
+                                        timeout=120, env={}, output_limit=4000)
             if not clean.ok:
                 raise SandboxError(f"clearing /tmp failed: {clean.output.strip()[:500]}")
 

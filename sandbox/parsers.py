@@ -170,6 +170,7 @@ _AVA = re.compile(r"^\s*(\d+) tests? (passed|failed|skipped|todo)\s*$", re.M)
 _AVA_FAIL = re.compile(r"^\s*✘ \[fail\]: (.+?)\s*$", re.M)
 _AVA_PASS = re.compile(r"^\s*✔ ", re.M)
 _TAP_NOT_OK = re.compile(r"^\s*not ok \d+ - (.+?)\s*$", re.M)
+_UVU = re.compile(r"^\s*Total:\s+(\d+)\s*\n\s*Passed:\s+(\d+)\s*\n\s*Skipped:\s+(\d+)", re.M)
 
 
 def parse_node_output(output: str) -> tuple[TestCounts | None, list[FailingTest]]:
@@ -193,6 +194,9 @@ def parse_node_output(output: str) -> tuple[TestCounts | None, list[FailingTest]
         counts = TestCounts(passed=passed, failed=words.get("failed", 0),
                             skipped=words.get("skipped", 0) + words.get("todo", 0))
         return counts, [FailingTest(test_id=title) for title in _AVA_FAIL.findall(output)]
+    elif m := _UVU.search(strip_ansi(output)):  # uvu: "Total: 15", "Passed: 15", "Skipped: 0" (lukeed/kleur)
+        total, passed, skipped = (int(n) for n in m.groups())
+        counts = TestCounts(passed=passed, failed=total - passed - skipped, skipped=skipped)
     return counts, _tap_failures(output)
 
 

@@ -41,6 +41,8 @@ REPO_CONFIG = CONFIG_PATH
 # out when the plan has no per-test limit
 TEST_TIMEOUT_MS = "{test_timeout_ms}"
 NODE_CACHE = "/tmp/node-cache"
+SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"  # Debian's, in the image and on the host
+VITE_TEMP = "node_modules/.vite-temp"  # vite (and vitest) write the bundled config here
 
 # skipped by the syntax check: hidden directories, virtualenvs, node_modules
 _COMPILE_EXCLUDE = r"[/\\](\.[^/\\]+|node_modules|venv|env|__pypackages__)([/\\]|$)"
@@ -71,6 +73,10 @@ class Plan(BaseModel):
     # written before each check run unless they exist; paths relative to the workspace (the version files
     # of setuptools-scm) or absolute under /tmp
     check_files: dict[str, str] = Field(default_factory=dict)
+    # directories of the environment (relative to ENV_DIR, made by the setup) that checks may write, each an
+    # empty writable mount per session while the rest stays read-only: vite bundles its config into
+    # node_modules/.vite-temp, where the bundle's own imports resolve from node_modules
+    env_scratch: list[str] = Field(default_factory=list)
     test_timeout_s: float = Field(DEFAULT_TEST_TIMEOUT_S, ge=0)  # per pytest test; 0: no per-test limit
     check_timeout_s: float | None = Field(None, gt=0)  # per check without its own; None: the settings' limit
     selected_tests: list[str] | None = None  # the run is narrowed to these tests (sandbox/selection.py)
@@ -211,8 +217,10 @@ def javascript_plan(repo_dir: Path) -> Plan:
     deps = {**package.get("dependencies", {}), **package.get("devDependencies", {})}
     setup: list[list[str]] = []
     if deps:
-        # node_modules is read-only during checks: its .cache (xo, ava, babel) leads to the writable /tmp
-        cache_link = f"rm -rf node_modules/.cache && ln -s {NODE_CACHE} node_modules/.cache"
+        # node_modules is read-only during checks: its .cache (xo, ava, babel) leads to the writable /tmp, and
+        # .vite-temp is a writable mount of its own (env_scratch)
+        cache_link = (f"rm -rf node_modules/.cache && ln -s {NODE_CACHE} node_modules/.cache"
+                      f" && mkdir -p {VITE_TEMP}")
         setup = [javascript_install(repo_dir), ["sh", "-c", cache_link]]
     checks = []
     if (repo_dir / "tsconfig.json").is_file() and "typescript" in deps:
@@ -221,8 +229,11 @@ def javascript_plan(repo_dir: Path) -> Plan:
     if not setup:
         return Plan(language="javascript", checks=checks)
     # find-cache-dir and its successors take CACHE_DIR over node_modules/.cache
+    # Node trusts its own CA list, not the system's: behind a registry proxy with its own CA (the image has the
+    # machine's bundle) the install failed with SELF_SIGNED_CERT_IN_CHAIN, where pip and uv succeed
     return Plan(language="javascript", setup=setup, checks=checks, env={"CACHE_DIR": NODE_CACHE},
-                env_links=["node_modules"], check_files={f"{NODE_CACHE}/.keep": ""})
+                env_links=["node_modules"], check_files={f"{NODE_CACHE}/.keep": ""}, env_scratch=[VITE_TEMP],
+                setup_env={"NODE_EXTRA_CA_CERTS": SYSTEM_CA_BUNDLE})
 
 
 # --- Go ---------------------------------------------------------------------------------------------------

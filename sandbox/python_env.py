@@ -1,7 +1,7 @@
 """What a Python repository needs installed before its tests run, read from its files.
 
 The setup installs, in one resolver run: the test requirements files, the project itself (editable, with
-its test extra), and the test dependencies declared elsewhere: PEP 735 dependency groups and the dev
+the extras tox's `[testenv]` names, else its test extra), and the test dependencies declared elsewhere: PEP 735 dependency groups and the dev
 dependencies of poetry, pdm, hatch and uv. The `test`, `tests` and `testing` groups are installed when any
 exists, else the `dev` group. A version that comes from git tags (setuptools-scm, hatch-vcs) is handed in:
 the sandbox's copy of the repository has no `.git`.
@@ -70,12 +70,27 @@ def _read_setup_cfg(repo_dir: Path) -> configparser.ConfigParser:
     return parser
 
 
-def _test_extra(pyproject: dict, setup_cfg: configparser.ConfigParser, setup_py: str) -> str | None:
+def _test_extras(repo_dir: Path, pyproject: dict, setup_cfg: configparser.ConfigParser, setup_py: str) -> list[str]:
+    """The extras the tests run with: those tox's `[testenv]` installs (jaraco.text's: test, check, cover,
+    enabler, type, inflect; its tests import inflect), else the test extra; declared ones only."""
     declared = set(_table(_table(pyproject.get("project")).get("optional-dependencies")))
     if setup_cfg.has_section("options.extras_require"):
         declared |= set(setup_cfg.options("options.extras_require"))
     declared |= set(re.findall(r"""['"](tests?|testing)['"]\s*:""", setup_py))
-    return next((name for name in TEST_GROUPS if name in declared), None)
+    tox = [name for name in tox_extras(repo_dir) if name in declared]
+    return tox or [name for name in TEST_GROUPS if name in declared][:1]
+
+
+def tox_extras(repo_dir: Path) -> list[str]:
+    """tox.ini's `[testenv] extras`, without factor-conditional lines (`py38: x`) and substitutions."""
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read_string((repo_dir / "tox.ini").read_text(encoding="utf-8"))
+    except (OSError, configparser.Error, UnicodeDecodeError):
+        return []
+    value = parser.get("testenv", "extras", fallback="")
+    names = [n.strip() for line in value.splitlines() if ":" not in line and "{" not in line for n in line.split(",")]
+    return [n for n in names if re.fullmatch(r"[A-Za-z0-9][\w.-]*", n)]
 
 
 def _is_test_requirements(rel: str) -> bool:
@@ -261,8 +276,8 @@ def python_setup(repo_dir: Path, dependency_files: list[str], version: str | Non
     env: dict[str, str] = {}
     files: dict[str, str] = {}
     if installable:
-        extra = _test_extra(pyproject, setup_cfg, setup_py)
-        args += ["-e", f".[{extra}]" if extra else "."]
+        extras = _test_extras(repo_dir, pyproject, setup_cfg, setup_py)
+        args += ["-e", f".[{','.join(extras)}]" if extras else "."]
         if uses_scm_version(pyproject, setup_py, setup_cfg):
             env[SCM_VERSION_ENV] = version or FALLBACK_VERSION
             files = version_files(pyproject, env[SCM_VERSION_ENV])

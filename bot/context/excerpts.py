@@ -74,7 +74,9 @@ def lines_matching(lines: list[str], terms: dict[str, float], limit: int = MAX_F
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
-        score = sum(terms.get(term, 0.0) for term in set(code_tokens(line)))
+        # in the line's order, not a set's: a float sum in hash order differs in its last bits between
+        # processes (PYTHONHASHSEED), and that flipped ties between lines, so the excerpts shown changed
+        score = sum(terms.get(term, 0.0) for term in dict.fromkeys(code_tokens(line)))
         if score > 0:
             scored.append((-score, number))
     scored.sort()

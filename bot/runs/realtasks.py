@@ -168,10 +168,10 @@ def missing_lines(task: RealTask, prompt: str) -> list[ChangedLine]:
     return [c for c in task.changed_lines if c.text not in shown.get(c.path, set())]
 
 
-class _SizeOnly:
+class SizeOnly:
     """Stands in for a model client where only the prompt's size is wanted: the estimate's token counter."""
 
-    def for_role(self, role: str) -> _SizeOnly:
+    def for_role(self, role: str) -> SizeOnly:
         return self
 
     def counter(self, model: str) -> TokenCounter:
@@ -179,11 +179,13 @@ class _SizeOnly:
 
 
 def first_attempt_budget(task: RealTask) -> int:
-    """The context budget of the cycle's first attempt under the default settings (as bot/cycle/loop.py computes it)."""
+    """The budget of the task's part of the cycle's first prompt under the default settings: the
+    `PromptBudget.task` that bot/cycle/steps.py builds the repository context with (the whole room less
+    the attempt's and the guidance's shares)."""
     settings = Settings.model_construct()  # the defaults, not this machine's environment
-    generator = Generator(_SizeOnly(), model="any", num_ctx=settings.generator_num_ctx,  # type: ignore[arg-type]
+    generator = Generator(SizeOnly(), model="any", num_ctx=settings.generator_num_ctx,  # type: ignore[arg-type]
                           max_output_tokens=settings.max_output_tokens, edit_format=settings.edit_format)
-    return max(256, generator.context_budget(task.task(), []))
+    return generator.budget(task.task()).task
 
 
 def first_context(task: RealTask, root: Path, *, locate_code: bool = True) -> PromptContext:

@@ -26,11 +26,15 @@ class ReportError(ValueError):
     """A report that cannot be read (a run killed half-way, the wrong format)."""
 
 
-def parse(fmt: Format, text: str) -> dict[str, str]:
-    parsers = {"junit": parse_junit, "go": parse_go, "cargo": parse_cargo, "vitest": parse_vitest,
-               "tap": parse_tap, "testunit": parse_testunit, "uvu": parse_uvu}
+def parse(fmt: Format, text: str, root: str = "") -> dict[str, str]:
+    """Outcome per test id; `root`: the directory the run ran in, for reports that name files by absolute
+    path without saying their root (vitest 3's JSON)."""
+    parsers = {"junit": parse_junit, "go": parse_go, "cargo": parse_cargo, "tap": parse_tap,
+               "testunit": parse_testunit, "uvu": parse_uvu}
+    if fmt == "vitest":
+        return parse_vitest(text, root)
     if fmt not in parsers:
-        raise ReportError(f"unknown report format {fmt!r}; known: {', '.join(parsers)}")
+        raise ReportError(f"unknown report format {fmt!r}; known: {', '.join([*parsers, 'vitest'])}")
     return parsers[fmt](text)
 
 
@@ -71,13 +75,13 @@ def parse_cargo(text: str) -> dict[str, str]:
     return statuses
 
 
-def parse_vitest(text: str) -> dict[str, str]:
+def parse_vitest(text: str, root: str = "") -> dict[str, str]:
     try:
         report = json.loads(text[text.index("{"):])
     except ValueError as exc:
         raise ReportError(f"vitest's JSON report does not parse: {exc}") from exc
     statuses = {}
-    root = report.get("config", {}).get("root") or ""
+    root = report.get("config", {}).get("root") or root
     for suite in report.get("testResults", []):
         path = suite.get("name", "").removeprefix(root).lstrip("/") if root else suite.get("name", "")
         for test in suite.get("assertionResults", []):

@@ -20,6 +20,21 @@ BUNDLE_PATH = "/opt/aura-env/bundle"
 LOAD_TESTS = 'Dir.glob("test/**/{*_test,test_*}.rb").sort.each { |f| require File.expand_path(f) }'
 
 
+# a workflow's `run:` line that runs tests: rake, rspec, or ruby with a load path
+_TEST_RUN = re.compile(r"^\s*(?:-\s*)?run:[ \t|]*(?:\n\s*)?[^\n]*\b(?:rake|rspec|ruby\s+-I)", re.M)
+
+
+def ci_uses_bundler(repo_dir: Path) -> bool:
+    """Whether the project's CI installs the Gemfile for its tests: yes, unless a workflow runs the tests
+    without Bundler (no `bundle ...`, no setup-ruby `bundler-cache`), as ruby/rake's does (`gem install
+    test-unit`, then `ruby -Ilib exe/rake`): its Gemfile's development gems (rubocop...) are not installed."""
+    for workflow in sorted((repo_dir / ".github" / "workflows").glob("*.y*ml")):
+        text = workflow.read_text(encoding="utf-8", errors="replace")
+        if _TEST_RUN.search(text) and "bundle" not in text:
+            return False
+    return True
+
+
 def has_specs(repo_dir: Path) -> bool:
     return any((repo_dir / "spec").rglob("*_spec.rb"))
 
@@ -29,7 +44,7 @@ def has_minitests(repo_dir: Path) -> bool:
 
 
 def ruby_plan(repo_dir: Path) -> Plan:
-    bundle = (repo_dir / "Gemfile").is_file()
+    bundle = (repo_dir / "Gemfile").is_file() and ci_uses_bundler(repo_dir)
     prefix = ["bundle", "exec"] if bundle else []
     checks = []
     if has_specs(repo_dir):
@@ -100,10 +115,36 @@ _RUBY_LOAD_ERROR = re.compile(r"^.*\((\w*(?:Error|Exception))\)$", re.M)
 _TEST_FILE = re.compile(r"from (?:/workspace/)?(test/\S+?\.rb):\d+")
 
 
+_TESTUNIT_SUMMARY = re.compile(r"^(\d+) tests, \d+ assertions, (\d+) failures, (\d+) errors, (\d+) pendings, "
+                               r"(\d+) omissions", re.MULTILINE)
+_TESTUNIT_PROBLEM = re.compile(r"^(Failure|Error): (\w+[?!]?)\(([\w:]+)\)(?::? ?([^\n]*))\n(.*?)(?=^={20,}$|\Z)",
+                               re.MULTILINE | re.DOTALL)
+
+
+def parse_testunit(output: str) -> tuple[TestCounts | None, list[FailingTest]]:
+    """test-unit's summary (`606 tests, ... 0 pendings, 1 omissions`) and its Failure and Error blocks, ids
+    `Class#test_name` as minitest's: `ruby -Ilib -Itest` runs a project's test-unit files (ruby/rake) too."""
+    summaries = _TESTUNIT_SUMMARY.findall(output)
+    if not summaries:
+        return None, []
+    counts = TestCounts()
+    for tests, failures, errors, pendings, omissions in summaries:
+        counts.failed += int(failures)
+        counts.errors += int(errors)
+        counts.skipped += int(pendings) + int(omissions)
+        counts.passed += int(tests) - int(failures) - int(errors) - int(pendings) - int(omissions)
+    failing = [FailingTest(test_id=f"{cls}#{name}", message=(message or kind).strip(),
+                           traceback=trim_traceback(text.strip()))
+               for kind, name, cls, message, text in _TESTUNIT_PROBLEM.findall(output)]
+    return counts, failing
+
+
 def parse_minitest(output: str) -> tuple[TestCounts | None, list[FailingTest]]:
     """Counts from minitest's summary lines (one per process), failing tests (`Class#test_name`) from its
-    Failure and Error blocks; a test file that does not load is a collection error."""
+    Failure and Error blocks, else test-unit's; a test file that does not load is a collection error."""
     summaries = _MINITEST_SUMMARY.findall(output)
+    if not summaries and _TESTUNIT_SUMMARY.search(output):
+        return parse_testunit(output)
     if not summaries:
         if m := _RUBY_LOAD_ERROR.search(output):
             where = _TEST_FILE.search(output, m.end())

@@ -3,10 +3,14 @@ real bug-fix commits of real projects (tests/data/realrepos/, listed in tests/da
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from bot.config import Settings
 from bot.context import RepoIndex, build_generator_context
 from bot.context.localize import (
     EXPLICIT,
@@ -19,19 +23,20 @@ from bot.context.localize import (
     symbol_mentions,
 )
 from bot.context.symbols import symbols_of
+from bot.llm.tokens import count_tokens
+from bot.records import Task
+from bot.roles.generator import Generator, PromptBudget
 from bot.runs.realtasks import (
+    SizeOnly,
+    first_attempt_budget,
     first_context,
     missing_lines,
     shown_lines,
     split_message,
 )
-from bot.records import Task
-from bot.llm.tokens import count_tokens
 from sandbox.reports import CheckReport, CheckResult, CheckStatus, FailingTest
 from tests.bot.conftest import DATA, REAL_TASKS, NestFailure, RealRepos
 from tests.bot.test_context import write
-
-
 
 # --- symbols -------------------------------------------------------------------------------------
 
@@ -294,6 +299,41 @@ def test_the_first_prompt_shows_every_line_the_real_fix_changes(real_repos: Real
     assert task.changed_lines
     rendered = first_context(task, repo).render()
     assert missing_lines(task, rendered) == []
+
+
+FIRST_PROMPT = """
+import sys
+from pathlib import Path
+from bot.runs.realtasks import first_context, make_real_task
+task = make_real_task(Path(sys.argv[1]), sys.argv[2], project="pflag")
+sys.stdout.write(first_context(task, Path(sys.argv[1])).render())
+"""
+
+
+def test_the_first_prompt_does_not_depend_on_the_process_hash_seed(real_repos: RealRepos) -> None:
+    """pflag 298bcdf: excerpt lines were scored by a float sum over a set of terms, whose order (and so the
+    sum's last bits, which break ties between lines) followed PYTHONHASHSEED; under seed 3 another part of
+    uint_slice.go was shown than under seed 0."""
+    _, repo = real_repos.task("298bcdf")
+    root = Path(__file__).resolve().parents[2]
+    prompts = {
+        seed: subprocess.run([sys.executable, "-c", FIRST_PROMPT, str(repo), REAL_TASKS["298bcdf"].commit],
+                             capture_output=True, text=True, check=True, cwd=root,
+                             env={**os.environ, "PYTHONPATH": str(root), "PYTHONHASHSEED": seed}).stdout
+        for seed in ("0", "3")
+    }
+    assert prompts["0"] and prompts["0"] == prompts["3"]
+
+
+def test_the_first_prompt_gets_the_task_part_of_the_cycle_budget(real_repos: RealRepos) -> None:
+    """The benchmark and the real tasks measure with the budget bot/cycle/steps.py builds the first context
+    with (PromptBudget.task), not the whole room beside the instructions."""
+    task, _ = real_repos.task("298bcdf")
+    settings = Settings.model_construct()
+    generator = Generator(SizeOnly(), model="any", num_ctx=settings.generator_num_ctx,
+                          max_output_tokens=settings.max_output_tokens, edit_format=settings.edit_format)
+    room = generator.context_budget(task.task(), [])
+    assert first_attempt_budget(task) == PromptBudget.of(room).task < room * 0.6
 
 
 def test_on_a_later_attempt_the_traceback_locates_what_the_title_does_not(nest_failure: NestFailure) -> None:

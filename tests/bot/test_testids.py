@@ -78,6 +78,14 @@ def test_vitest_json_ids_are_file_and_full_name() -> None:
         "src/index.spec.ts::stringify": "failed", "src/broken.spec.ts": "failed"}
 
 
+def test_vitest_ids_are_relative_to_the_run_root_when_the_report_does_not_say_it() -> None:
+    """vitest 3's JSON report has no config.root: its absolute file names made the CI run's ids
+    (/tmp/.../ci/path-to-regexp/src/...) differ from the sandbox's (/workspace/src/...)."""
+    report = {"testResults": [{"name": "/tmp/x/ci/p/src/index.spec.ts", "status": "passed",
+                               "assertionResults": [{"fullName": "parse > keeps flags", "status": "passed"}]}]}
+    assert parse("vitest", json.dumps(report), root="/tmp/x/ci/p") == {"src/index.spec.ts::parse > keeps flags": "passed"}
+
+
 def test_test_unit_verbose_and_uvu_files() -> None:
     testunit = "TestRakeTaskArguments: \n  test_deconstruct_keys:\t.: (0.000101)\n  test_fails:\tF: (0.01)\n"
     assert parse("testunit", testunit) == {"TestRakeTaskArguments#test_deconstruct_keys": "passed",

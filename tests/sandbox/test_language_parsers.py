@@ -157,6 +157,14 @@ def test_minitest_output():
     assert "/workspace/test/calc_test.rb:10" in failing[1].traceback and "Actual: 2" in failing[1].traceback
 
 
+def test_test_unit_output_read_by_the_minitest_parser():
+    """test-unit 3.5 (Ruby 3.1's bundled gem, which ruby/rake's tests use): its summary and blocks."""
+    counts, failing = parse_minitest((DATA / "test-unit-3.5-output.txt").read_text())
+    assert counts == TestCounts(passed=1, failed=1, errors=1, skipped=1)  # the omission is skipped
+    assert [(f.test_id, f.message) for f in failing] == [("TestX#test_a", "Failure"), ("TestX#test_b", "RuntimeError: boom")]
+    assert "<1> expected but was" in failing[0].traceback and "test_x.rb:4" in failing[1].traceback
+
+
 def test_minitest_load_error_is_a_collection_error():
     output = (DATA / "minitest-5.17-load-error-output.txt").read_text()
     check = judge(CheckSpec(name="tests", command=["ruby"], parser="minitest"), CommandResult(argv=["ruby"], exit_code=1, output=output))
@@ -186,6 +194,19 @@ def test_plans_of_other_languages(tmp_path):
     assert ruby.checks[1].command[:3] == ["bundle", "exec", "ruby"]
     gradle = detect_plan(write_tree(tmp_path / "gradle", {"build.gradle": "", "gradlew": ""}))
     assert gradle.setup_env == {"GRADLE_USER_HOME": "/opt/aura-env/gradle"} and "./gradlew --offline" in gradle.checks[0].command[-1]
+
+
+def test_a_ruby_project_is_bundled_unless_its_ci_tests_without_bundler(tmp_path):
+    files = {"Gemfile": "gem 'rubocop'", "test/test_calc.rb": ""}
+    without = {".github/workflows/test.yml": "steps:\n- run: gem install test-unit\n- name: Run test\n  run: ruby -Ilib exe/rake\n",
+               ".github/workflows/lint.yml": "steps:\n- run: bundle exec rubocop\n"}
+    plan = detect_plan(write_tree(tmp_path / "rake", {**files, **without}))
+    assert plan.setup == [] and plan.checks[0].command[:2] == ["ruby", "-Ilib"]
+    cached = {".github/workflows/ci.yml": "steps:\n- uses: ruby/setup-ruby@v1\n  with: {bundler-cache: true}\n"
+                                          "- run: rake test\n"}
+    for name, extra in (("cached", cached), ("no-ci", {})):
+        plan = detect_plan(write_tree(tmp_path / name, {**files, **extra}))
+        assert plan.setup == [["bundle", "install"]] and plan.checks[0].command[:2] == ["bundle", "exec"], name
 
 
 def test_maven_totals_without_reports():

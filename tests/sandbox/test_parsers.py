@@ -83,6 +83,10 @@ def test_node_other_runner_summaries():
     mocha = "  4 passing (8ms)\n  1 pending\n  2 failing\n"
     assert parse_node_output(mocha)[0] == TestCounts(passed=4, failed=2, skipped=1)
     assert parse_node_output("done")[0] is None
+    # uvu 0.5 as lukeed/kleur's `npm test` prints it (colour codes around the numbers)
+    uvu = ("\x1b[1m\x1b[4m\x1b[37mtest/index.js\x1b[22m\x1b[24m\x1b[39m\n\x1b[90m• \x1b[39m\x1b[31m✘ \x1b[39m  (7 / 8)\n\n"
+           "  Total:     9\x1b[32m\n  Passed:    7\x1b[39m\n  Skipped:   1\n  Duration:  11.79ms\n")
+    assert parse_node_output(uvu)[0] == TestCounts(passed=7, failed=1, skipped=1)
 
 
 def test_node_ava_summary_and_failures():

@@ -61,7 +61,9 @@ def test_javascript_and_go_plans(tmp_path):
         "package-lock.json": "{}", "tsconfig.json": "{}"}))
     assert js.language == "javascript"
     assert js.setup[0] == ["npm", "ci", "--no-audit", "--no-fund"] and js.env_links == ["node_modules"]
-    assert js.setup[1] == ["sh", "-c", "rm -rf node_modules/.cache && ln -s /tmp/node-cache node_modules/.cache"]
+    assert js.setup[1] == ["sh", "-c", "rm -rf node_modules/.cache && ln -s /tmp/node-cache node_modules/.cache"
+                                       " && mkdir -p node_modules/.vite-temp"]
+    assert js.env_scratch == ["node_modules/.vite-temp"]  # writable in the checks, node_modules is not
     assert names(js) == ["types", "tests"] and js.checks[-1].parser == "node"
     bare_js = detect_plan(write_tree(tmp_path / "bare", {"package.json": '{"scripts": {"test": "node --test"}}'}))
     assert bare_js.setup == [] and bare_js.env_links == []

@@ -66,6 +66,17 @@ def test_test_requirements_files_and_the_test_extra(tmp_path):
     ]
 
 
+def test_the_extras_tox_installs_for_the_tests(tmp_path):
+    """jaraco.text's tox.ini (as in its repository): its tests import inflect, from an extra of that name."""
+    pyproject = ("[project]\nname='x'\nversion='1'\n[project.optional-dependencies]\n"
+                 "test=['pytest']\ncheck=['pytest-ruff']\ninflect=['inflect']\ndoc=['sphinx']\n")
+    tox = ("[testenv]\ncommands =\n\tpytest {posargs}\nusedevelop = True\nextras =\n\ttest\n\tcheck\n\tcover\n"
+           "\tinflect\n\tpy38: legacy\n\n[testenv:docs]\nextras =\n\tdoc\n")
+    assert install_args(detect_plan(write_tree(tmp_path / "tox", {"pyproject.toml": pyproject, "tox.ini": tox}))) == [
+        "-e", ".[test,check,inflect]"]  # declared ones only; the docs env's are not the tests'
+    assert install_args(detect_plan(write_tree(tmp_path / "plain", {"pyproject.toml": pyproject}))) == ["-e", ".[test]"]
+
+
 def test_poetry_pdm_uv_and_hatch_dev_dependencies(tmp_path):
     poetry = write_tree(tmp_path / "poetry", {"pyproject.toml": (
         "[tool.poetry]\nname='x'\nversion='1'\n"

@@ -3,6 +3,7 @@ setup needs PyPI (or npm's registry); afterwards the environments are cached."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from sandbox import CheckStatus, open_sandbox
+from sandbox.parsers import strip_ansi
 
 from .conftest import settings_for
 
@@ -118,3 +120,38 @@ async def test_a_project_the_check_tools_depend_on_is_tested_from_its_own_code(b
     assert module == "/workspace/mypy_extensions.py"
     assert runner.startswith("/opt/aura-env/venv/")  # the test runner lives in the project's environment
     assert tests.ok and "12 passed" in tests.output, tests.output
+
+
+async def test_vitest_writes_its_bundled_config_while_node_modules_stays_read_only(bwrap_settings, tmp_path):
+    """pillarjs/path-to-regexp: vitest bundles vitest.config.mts into node_modules/.vite-temp (so that the
+    bundle's imports resolve from node_modules); that directory is a writable mount of its own, and the
+    rest of node_modules stays read-only to the checks."""
+    if shutil.which("npm") is None:
+        pytest.skip("npm is not installed on this host")
+    repo = clone("path-to-regexp", "master", tmp_path)
+    async with open_sandbox(settings_for("bwrap", **REAL_LIMITS), repo) as box:
+        assert box.plan.env_scratch == ["node_modules/.vite-temp"]
+        vitest = await box.run(["npx", "vitest", "run", "src/index.spec.ts", "--reporter=dot"])
+        writes = await box.run(["sh", "-c", "touch node_modules/.vite-temp/x && ! touch node_modules/x"])
+    # before: "failed to load config ... EROFS: read-only file system, mkdir '/workspace/node_modules/.vite-temp'"
+    assert vitest.ok, vitest.output[-3000:]
+    assert re.search(r"Tests\W+\d+ passed", strip_ansi(vitest.output)), vitest.output[-3000:]
+    assert writes.ok, writes.output
+
+
+async def test_a_ruby_project_whose_ci_tests_without_bundler_is_set_up_without_its_gemfile(bwrap_settings, tmp_path):
+    """ruby/rake: its test workflow runs `gem install test-unit` and `ruby -Ilib exe/rake`, never Bundler; its
+    Gemfile's development group (rubocop, coveralls, rdoc) is for other jobs. The sandbox does not install
+    the Gemfile either, so the tests run with Ruby's own test-unit and no registry is needed."""
+    if shutil.which("ruby", path="/usr/bin:/bin") is None:
+        pytest.skip("ruby is not installed under /usr (Debian package: ruby)")
+    repo = clone("rake", "master", tmp_path)
+    async with open_sandbox(settings_for("bwrap", **REAL_LIMITS), repo) as box:
+        assert box.plan.language == "ruby" and box.plan.setup == []
+        assert box.plan.checks[0].command[:2] == ["ruby", "-Ilib"]  # no `bundle exec`
+        done = await box.run(["ruby", "-Ilib", "exe/rake", "test"])
+        report = await box.check(repo)
+    assert done.ok, done.output[-3000:]
+    tests = report.check("tests")  # test-unit's summary, read by the minitest parser
+    assert tests.status == CheckStatus.PASSED and tests.tests.passed > 600, report.summary()
+    assert re.search(r"\b6\d\d tests, \d+ assertions, 0 failures, 0 errors", done.output), done.output[-2000:]
