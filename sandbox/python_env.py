@@ -81,6 +81,16 @@ def _test_extras(repo_dir: Path, pyproject: dict, setup_cfg: configparser.Config
     return tox or [name for name in TEST_GROUPS if name in declared][:1]
 
 
+def extra_requirements(pyproject: dict, setup_cfg: configparser.ConfigParser, extras: list[str]) -> list[str]:
+    """The requirements the given extras declare, in pyproject.toml or setup.cfg."""
+    declared = {_normalize(k): v for k, v in _table(_table(pyproject.get("project")).get("optional-dependencies")).items()}
+    found = [r for name in extras for r in _strings(declared.get(_normalize(name)))]
+    for name in extras:
+        if setup_cfg.has_option("options.extras_require", name):
+            found += [ln.strip() for ln in setup_cfg.get("options.extras_require", name).splitlines() if ln.strip()]
+    return found
+
+
 def tox_extras(repo_dir: Path) -> list[str]:
     """tox.ini's `[testenv] extras`, without factor-conditional lines (`py38: x`) and substitutions."""
     parser = configparser.ConfigParser(interpolation=None)
@@ -275,14 +285,20 @@ def python_setup(repo_dir: Path, dependency_files: list[str], version: str | Non
             args += ["-r", rel]
     env: dict[str, str] = {}
     files: dict[str, str] = {}
+    tested_with: set[str] = set()  # what the chosen extras require
     if installable:
         extras = _test_extras(repo_dir, pyproject, setup_cfg, setup_py)
         args += ["-e", f".[{','.join(extras)}]" if extras else "."]
+        tested_with = _named(extra_requirements(pyproject, setup_cfg, extras))
         if uses_scm_version(pyproject, setup_py, setup_cfg):
             env[SCM_VERSION_ENV] = version or FALLBACK_VERSION
             files = version_files(pyproject, env[SCM_VERSION_ENV])
     args += group_requirements(pyproject)
-    args += [pin for pin in pinned_tools(repo_dir) if _normalize(re.split(r"[<>=!~\[; ]", pin)[0]) not in _named(args)]
+    named = _named(args) | tested_with
+    # a linter that the tests run through their pytest plugin (pytest-ruff, pytest-mypy) is a test dependency:
+    # CI resolves its version with the extras, and the pre-commit pin would change the tests' results
+    args += [pin for pin in pinned_tools(repo_dir)
+             if not {(tool := _normalize(re.split(r"[<>=!~\[; ]", pin)[0])), f"pytest-{tool}"} & named]
     return PythonSetup(commands=[[*PIP_INSTALL, *args]] if args else [], env=env, workspace_files=files)
 
 

@@ -211,6 +211,18 @@ def test_a_pin_in_the_dependency_groups_wins_over_the_hook(tmp_path):
     assert "ruff==0.9.0" in args and "ruff==0.11.11" not in args and "mypy==1.19.1" in args
 
 
+def test_a_linter_the_tests_run_through_its_pytest_plugin_is_not_pinned(tmp_path):
+    """jaraco.text: tox installs the `check` extra with pytest-ruff, so ruff's version comes from the resolver,
+    as in CI; the pre-commit pin (meant for the lint check) made 7 of its `::ruff` test results differ."""
+    pyproject = ("[project]\nname='x'\nversion='1'\n[project.optional-dependencies]\ntest = ['pytest']\n"
+                 "check = [\"pytest-ruff >= 0.2.1; sys_platform != 'cygwin'\"]\n")
+    repo = write_tree(tmp_path, {"pyproject.toml": pyproject, "tox.ini": "[testenv]\nextras =\n\ttest\n\tcheck\n",
+                                 ".pre-commit-config.yaml": PRE_COMMIT})
+    args = install_args(detect_plan(repo))
+    assert args[:2] == ["-e", ".[test,check]"] and not any(a.startswith("ruff") for a in args)
+    assert "mypy==1.19.1" in args  # no pytest-mypy among the extras: the hook's pin stays
+
+
 def test_an_unreadable_pre_commit_config_pins_nothing(tmp_path):
     repo = write_tree(tmp_path, {"pyproject.toml": "[project]\nname='x'\nversion='1'\n",
                                  ".pre-commit-config.yaml": "repos: [\n"})
