@@ -106,10 +106,10 @@ class TimedSandbox:
         async with open_sandbox(settings, path) as box:
             check = box.check
 
-            async def timed(workdir: Path):
+            async def timed(workdir: Path, **options):  # the selection of the tests to run first, if any
                 started = time.perf_counter()
                 try:
-                    return await check(workdir)
+                    return await check(workdir, **options)
                 finally:
                     self.seconds[self.iteration] += time.perf_counter() - started
 
