@@ -65,7 +65,7 @@ def make_repo(root: Path, n_files: int) -> Path:
 class InstantBox:
     backend_name = "stand-in"
 
-    async def check(self, workdir: Path) -> CheckReport:
+    async def check(self, workdir: Path, *, selection=None) -> CheckReport:  # the CheckBox contract
         failing = FailingTest(
             test_id="tests/test_billing.py::test_tax_is_added",
             message="assert 80.0 == 120",
