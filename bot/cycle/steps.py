@@ -45,7 +45,7 @@ from bot.cycle.reward import compute_reward
 from bot.edit_formats import edit_format_for
 from bot.roles.agitator import Agitator
 from bot.roles.discriminator import Discriminator
-from bot.roles.generator import Generator, generator_context
+from bot.roles.generator import Generator, PromptBudget, generator_context
 from bot.llm.tokens import count_tokens
 from bot.workspace import (
     Workspace, apply_diff, commit_diff, create_worktree, reset_worktree, worktree_diff, worktrees_dir_for,
@@ -177,6 +177,10 @@ class CycleSteps:
         self.llm = llm
         self.store = store
         self.policy = policy or Policy.from_settings(settings)
+        # the generator's budget per (task, model, edit format, window), fixed at its first attempt: the token
+        # counter calibrates from the server's counts after each request, and a budget that moved would rebuild
+        # the task's part of the prompt differently, so a prompt cache could not reuse it in later attempts
+        self.generator_budgets: dict[tuple[str, str, str, int], PromptBudget] = {}
 
     # --- the steps: serializable in, serializable out ------------------------------------------
 
@@ -205,7 +209,7 @@ class CycleSteps:
             self.llm, model=cand.model, num_ctx=num_ctx, max_output_tokens=s.max_output_tokens,
             temperature=cand.temperature, edit_format=edit_format, read_file=index.text,
         )
-        budget = generator.budget(task)
+        budget = self.generator_budgets.setdefault((task.text, cand.model, edit_format, num_ctx), generator.budget(task))
         guidance = fit_guidance(history, budget.guidance)
         # the task's part first, the attempt's after it: servers with a prompt cache reuse the start
         stable, changing, context_tokens = await asyncio.to_thread(generator_context, index, task, previous, budget)

@@ -87,3 +87,24 @@ async def test_the_stable_part_of_the_prompt_comes_first_and_stays_byte_identica
     assert "(none: this is the first attempt)" in changing_1
     assert "Your previous attempt (iteration 1)" in changing_2 and "return a * b" in changing_2
     assert changing_2.index("</guidance>") < changing_2.index("<previous_attempt>")  # what changes most, last
+
+
+async def test_the_generators_budget_is_fixed_at_the_first_attempt(repo, settings, fake_ollama, monkeypatch):
+    """The token counter calibrates from the server's count of attempt 1's prompt (here: a tokenizer that
+    needs far more tokens than estimated); the task's part of attempt 2 is still built at attempt 1's budget,
+    so its bytes, and a server's prompt cache of them, stay the same (python-slugify with SmolLM2 showed
+    other excerpt lines in attempt 2 and reused 37 % of the prompt)."""
+    import bot.cycle.steps as steps
+
+    budgets = []
+
+    def spy(index, task, previous, budget):
+        budgets.append(budget)
+        return real(index, task, previous, budget)
+
+    real = steps.generator_context
+    monkeypatch.setattr(steps, "generator_context", spy)
+    fake_ollama.queue("generator", WRONG, prompt_eval_count=20_000).queue("generator", WRONG)
+    fake_ollama.queue("discriminator", WEAK, WEAK).queue("agitator", GUIDE)
+    await run(settings, fake_ollama, repo)
+    assert len(budgets) == 2 and budgets[0] == budgets[1]
