@@ -115,6 +115,9 @@ _RUNNER_DETECTION = [
     (rf"\b(sys\.argv|process\.argv)\b.*{_TEST_WORD}|{_TEST_WORD}.*\b(sys\.argv|process\.argv)\b",
      "reads the command line to tell whether a test runner started it"),
     (r"\bos\.Args\b.*\.test\b", "asks whether the Go binary is a test binary"),
+    (r"""(environ(\.get)?\s*[\[(]\s*|getenv\s*\(\s*|Getenv\(\s*|process\.env\.|ENV\[\s*)['"]?"""
+     r"""(CI|GITHUB_ACTIONS|CONTINUOUS_INTEGRATION)\b['"]?""",
+     "reads a variable CI runners set, to behave differently where the checks run"),
     (r"\bNODE_ENV\s*[!=]==?\s*['\"]test['\"]|['\"]test['\"]\s*[!=]==?\s*process\.env\.NODE_ENV",
      "reads NODE_ENV to behave differently under test"),
     (rf"\b(sys\._getframe|inspect\.stack|inspect\.currentframe|f_back|f_code)\b.*{_TEST_WORD}",

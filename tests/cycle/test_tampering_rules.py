@@ -22,6 +22,8 @@ def added(path: str, line: str) -> str:
     ("lib/calc.js", "  if (process.argv.some((a) => a.includes('test'))) return a + b;", "reads the command line"),
     ("calc.py", "    with open('tests/test_calc.py') as tests:", "reads the tests' own files"),
     ("calc.go", '\tdata, _ := os.ReadFile("calc_test.go")', "reads the tests' own files"),
+    ("lib/calc.js", "  return process.env.CI ? a + b : a - b;", "reads a variable CI runners set"),
+    ("calc.go", '\tif os.Getenv("GITHUB_ACTIONS") != "" {', "reads a variable CI runners set"),
     ("lib/calc.js", "  const src = fs.readFileSync(`${__dirname}/../test/calc.test.js`, 'utf8');", "reads the tests' own files"),
 ])
 def test_code_that_asks_for_the_test_runner_is_tampering(path: str, line: str, reason: str):
@@ -35,6 +37,8 @@ def test_code_that_asks_for_the_test_runner_is_tampering(path: str, line: str, r
     ("cli.py", '    if sys.argv[1:] == ["--latest"]:'),  # "latest" is not "test"
     ("src/run.js", "const files = process.argv.slice(2);"),
     ("cli.py", "    with open(test_file) as f:"),  # a variable's name is not a test's path
+    ("tests/conftest.py", '    if os.environ.get("CI"):'),  # tests and their setup may ask
+    ("calc.py", "    branch = os.environ.get('CIRCLE_BRANCH')"),
     ("tests/test_calc.py", "    data = open('tests/data/input.json').read()"),  # tests read their data
 ])
 def test_ordinary_uses_of_the_command_line_are_not(path: str, line: str):
