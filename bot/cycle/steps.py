@@ -46,7 +46,6 @@ from bot.edit_formats import edit_format_for
 from bot.roles.agitator import Agitator
 from bot.roles.discriminator import Discriminator
 from bot.roles.generator import Generator, PromptBudget, generator_context
-from bot.llm.tokens import count_tokens
 from bot.workspace import (
     Workspace, apply_diff, commit_diff, create_worktree, reset_worktree, worktree_diff, worktrees_dir_for,
 )
@@ -147,20 +146,6 @@ def candidates_for(settings: Settings) -> list[Candidate]:
     ]
 
 
-def fit_guidance(history: list[GuidanceEntry], budget_tokens: int) -> list[GuidanceEntry]:
-    """The newest entries that fit the budget, in their original order."""
-    kept: list[GuidanceEntry] = []
-    used = 0
-    for entry in reversed(history):
-        cost = count_tokens(entry.text) + 16
-        if used + cost > budget_tokens:
-            break
-        kept.append(entry)
-        used += cost
-    return list(reversed(kept))
-
-
-
 class CycleSteps:
     """The steps of one iteration, with what they need: settings, the model client, the policy, the store
     (audit and guidance memory)."""
@@ -210,18 +195,18 @@ class CycleSteps:
             temperature=cand.temperature, edit_format=edit_format, read_file=index.text,
         )
         budget = self.generator_budgets.setdefault((task.text, cand.model, edit_format, num_ctx), generator.budget(task))
-        guidance = fit_guidance(history, budget.guidance)
         # the task's part first, the attempt's after it: servers with a prompt cache reuse the start
-        stable, changing, context_tokens = await asyncio.to_thread(generator_context, index, task, previous, budget)
+        context = await asyncio.to_thread(generator_context, index, task, previous, budget, history)
+        guidance = context.guidance
         started = time.perf_counter()
         try:
-            proposal, calls = await generator.propose(task, stable, guidance, changing)
+            proposal, calls = await generator.propose(task, context.task_part, guidance, context.attempt_part)
         except (InvalidModelOutput, PromptTooLarge) as exc:
             proposal, calls, error = None, getattr(exc, "calls", []), str(exc)
         else:
             error = None
         return GenerateOutcome(
-            proposal=proposal, calls=calls, error=error, guidance=guidance, context_tokens=context_tokens,
+            proposal=proposal, calls=calls, error=error, guidance=guidance, context_tokens=context.tokens,
             messages=generator.last_messages, llm_ms=(time.perf_counter() - started) * 1000, edit_format=edit_format,
         )
 

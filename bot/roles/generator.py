@@ -10,6 +10,7 @@ from bot.context import RepoIndex, build_generator_context
 from bot.context.attempt import build_attempt_context
 from bot.edit_formats import DEFAULT_EDIT_FORMAT, get_format
 from bot.llm.client import ModelClient
+from bot.llm.tokens import count_tokens
 from bot.records import GuidanceEntry, IterationRecord, LLMCall, Proposal, Task
 from bot.roles.prompting import (
     PromptTemplate,
@@ -25,6 +26,10 @@ NO_PREVIOUS = "(none: this is the first attempt)"
 GUIDANCE_SHARE = 0.20  # the guidance history, newest entries first
 ATTEMPT_SHARE = 0.25  # the previous attempt, its failures and the code they point at
 BUDGET_STEP = 512  # the task's part moves in steps, so the counter's calibration rarely changes it
+# At most this share of a later attempt's prompt is new (the guidance and the attempt's part): a server's
+# prompt cache reuses the rest, the instructions, the task and its context, and only reads the new part.
+CHANGING_SHARE = 0.25
+MIN_CHANGING = 512  # ...but never less than this, so the last failure stays in view on small prompts
 
 
 @dataclass(frozen=True)
@@ -36,28 +41,65 @@ class PromptBudget:
     task: int  # the repository context for the task
     attempt: int  # the previous attempt's part
     guidance: int  # the guidance history
+    fixed: int = 0  # the prompt's own text around them: the instructions, the task, the closing line
 
     @classmethod
-    def of(cls, room: int) -> PromptBudget:
+    def of(cls, room: int, fixed: int = 0) -> PromptBudget:
         """Split `room`, what the prompt leaves once its fixed text and the reply are reserved."""
         guidance, attempt = int(room * GUIDANCE_SHARE), int(room * ATTEMPT_SHARE)
         return cls(task=max(256, (room - guidance - attempt) // BUDGET_STEP * BUDGET_STEP), attempt=attempt,
-                   guidance=guidance)
+                   guidance=guidance, fixed=fixed)
+
+    def changing(self, task_tokens: int) -> int:
+        """Room for what changes between attempts, the guidance and the attempt's part together, next to
+        a task's part of `task_tokens`: their shares and what the task's part left over, but at most
+        CHANGING_SHARE of the whole prompt (and at least MIN_CHANGING)."""
+        shares = self.guidance + self.attempt + max(0, self.task - task_tokens)
+        cap = int((self.fixed + task_tokens) * CHANGING_SHARE / (1 - CHANGING_SHARE))
+        return min(shares, max(MIN_CHANGING, cap))
+
+
+def fit_guidance(history: list[GuidanceEntry], budget_tokens: int) -> list[GuidanceEntry]:
+    """The newest entries that fit the budget, in their original order."""
+    kept: list[GuidanceEntry] = []
+    used = 0
+    for entry in reversed(history):
+        cost = guidance_tokens([entry])
+        if used + cost > budget_tokens:
+            break
+        kept.append(entry)
+        used += cost
+    return list(reversed(kept))
+
+
+def guidance_tokens(entries: list[GuidanceEntry]) -> int:
+    return sum(count_tokens(entry.text) + 16 for entry in entries)
+
+
+@dataclass(frozen=True)
+class GeneratorContext:
+    task_part: str  # the same bytes in every attempt of an episode
+    attempt_part: str  # what the previous attempt left to learn from; empty in the first
+    guidance: list[GuidanceEntry]  # the newest entries of the history that fit
+    tokens: int  # of the two parts
 
 
 def generator_context(
-    index: RepoIndex, task: Task, previous: IterationRecord | None, budget: PromptBudget
-) -> tuple[str, str, int]:
-    """(the task's part, the attempt's part, tokens): each built once, the task's part at a budget that
-    does not change between attempts, the attempt's part (bot/context/attempt.py) after it, with the
-    room the task's part left over added to its own."""
+    index: RepoIndex, task: Task, previous: IterationRecord | None, budget: PromptBudget,
+    history: list[GuidanceEntry] | None = None,
+) -> GeneratorContext:
+    """The task's part, at a budget that does not change between attempts, then what changes: the
+    guidance (at most a third of that room when there is a previous attempt) and the attempt's part
+    (bot/context/attempt.py) in the rest."""
     stable = build_generator_context(index, task, budget_tokens=budget.task)
     rendered = stable.render()
+    room = budget.changing(stable.tokens)
+    guidance = fit_guidance(history or [], min(budget.guidance, room if previous is None else room // 3))
     if previous is None:
-        return rendered, "", stable.tokens
-    room = budget.attempt + max(0, budget.task - stable.tokens)
-    attempt = build_attempt_context(index, task, previous, budget_tokens=room, shown=rendered)
-    return rendered, attempt.render(), stable.tokens + attempt.tokens
+        return GeneratorContext(rendered, "", guidance, stable.tokens)
+    attempt = build_attempt_context(index, task, previous, budget_tokens=room - guidance_tokens(guidance),
+                                    shown=rendered)
+    return GeneratorContext(rendered, attempt.render(), guidance, stable.tokens + attempt.tokens)
 
 
 class Generator(Role[Proposal]):
@@ -119,4 +161,6 @@ class Generator(Role[Proposal]):
     def budget(self, task: Task) -> PromptBudget:
         """The prompt's one budget for `task` in this model's window: the room beside the instructions,
         the task and the reply, split between the task's context, the attempt's and the guidance."""
-        return PromptBudget.of(self.context_budget(task, []))
+        values = {"task": render_task(task), "guidance": render_guidance([]), "previous": NO_PREVIOUS, "context": ""}
+        fixed = self.counter.to_estimate(self.counter.count_messages(self.prompt.render(**values)))
+        return PromptBudget.of(self.context_budget(task, []), fixed=fixed)

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 
 
+import os
+
 from bot.context.attempt import DEFINITIONS_TITLE
+from bot.records import GuidanceEntry
 from bot.roles import Generator
-from bot.roles.generator import PromptBudget, generator_context
-from bot.llm.tokens import count_message_tokens
+from bot.roles.generator import CHANGING_SHARE, MIN_CHANGING, PromptBudget, generator_context
+from bot.llm.tokens import count_message_tokens, count_tokens
 from tests.bot.conftest import NestFailure
 from tests.fakes.ollama import FakeOllama
 
@@ -26,9 +29,9 @@ async def test_attempt_two_holds_the_definition_its_failing_traceback_named(nest
     prompts = []
     for attempt in (None, previous):
         fake_ollama.queue("Proposal", REPLY)
-        stable, changing, tokens = generator_context(index, task.task(), attempt, budget)
-        await generator.propose(task.task(), stable, [], changing)
-        prompts.append((stable, changing, fake_ollama.requests[-1]["messages"]))
+        context = generator_context(index, task.task(), attempt, budget)
+        await generator.propose(task.task(), context.task_part, [], context.attempt_part)
+        prompts.append((context.task_part, context.attempt_part, fake_ollama.requests[-1]["messages"]))
 
     (stable_1, changing_1, messages_1), (stable_2, changing_2, messages_2) = prompts
     header = "### tomli/_parser.py (lines 140-151, method NestedDict.get_or_create_nest)"
@@ -47,3 +50,37 @@ def test_one_budget_split_in_one_unit():
     assert (budget.guidance, budget.attempt) == (1200, 1500) and budget.task == 3072  # in steps of 512
     assert budget.task + budget.attempt + budget.guidance <= 6000
     assert PromptBudget.of(100).task == 256  # a floor for tiny windows
+
+
+def test_what_changes_between_attempts_is_at_most_a_share_of_the_prompt():
+    budget = PromptBudget.of(6000, fixed=900)
+    assert budget.changing(budget.task) == int((900 + budget.task) * CHANGING_SHARE / (1 - CHANGING_SHARE))
+    assert budget.changing(200) == MIN_CHANGING  # a small prompt still shows the last failure
+    long_task = PromptBudget.of(6000, fixed=20_000)  # e.g. an issue pasted with a long log
+    assert long_task.changing(long_task.task) == long_task.guidance + long_task.attempt  # the shares are smaller
+
+
+async def test_a_later_attempts_prompt_is_mostly_the_first_attempts(nest_failure: NestFailure, fake_ollama: FakeOllama):
+    """On a real project with a long guidance history and a long failed diff, attempt 2's prompt starts with
+    what attempt 1's did for at least 1 - CHANGING_SHARE of its length (a prompt cache reuses that part),
+    and still holds the definition its failing traceback named."""
+    task, _, index, failed = nest_failure
+    generator = Generator(fake_ollama.llm(), model="smollm2:135m", num_ctx=8192, max_output_tokens=512)
+    budget = generator.budget(task.task())
+    history = [GuidanceEntry(source="agitator", text=f"Attempt {n}: " + "check the nested tables. " * 40)
+               for n in range(12)]
+    diff = "--- a/tomli/_parser.py\n+++ b/tomli/_parser.py\n@@ -1,400 +1,400 @@\n" + "".join(
+        f"-old line {n} = {os.urandom(6).hex()}\n+new line {n}\n" for n in range(400))
+    prompts = []
+    for attempt, shown in ((None, history[:6]), (failed.model_copy(update={"diff": diff}), history)):
+        fake_ollama.queue("Proposal", REPLY)
+        context = generator_context(index, task.task(), attempt, budget, shown)
+        await generator.propose(task.task(), context.task_part, context.guidance, context.attempt_part)
+        prompts.append("\n".join(m["content"] for m in fake_ollama.requests[-1]["messages"]))
+    first, second = prompts
+    common = os.path.commonprefix([first, second])
+    assert count_tokens(common) >= (1 - CHANGING_SHARE - 0.02) * count_tokens(second)
+    new = second[len(common):]
+    assert "### tomli/_parser.py (lines 140-151, method NestedDict.get_or_create_nest" in new
+    assert 'raise KeyError("There is no nest behind this key")' in new
+    assert "Attempt 11: check" in second  # the newest guidance is kept

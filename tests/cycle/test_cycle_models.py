@@ -98,9 +98,9 @@ async def test_the_generators_budget_is_fixed_at_the_first_attempt(repo, setting
 
     budgets = []
 
-    def spy(index, task, previous, budget):
+    def spy(index, task, previous, budget, history):
         budgets.append(budget)
-        return real(index, task, previous, budget)
+        return real(index, task, previous, budget, history)
 
     real = steps.generator_context
     monkeypatch.setattr(steps, "generator_context", spy)
