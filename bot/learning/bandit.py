@@ -3,7 +3,8 @@
 When several models are configured for a role (`AURA_GENERATOR_MODELS`), each is an arm with a Beta
 posterior. Edit formats are one more choice (`AURA_EDIT_FORMAT_CHOICES`): the role "edit_format" has an
 arm per generator model and format, "<model>|<format>", fed by the iterations that model wrote in that
-format. Evidence comes from the store, so the bandit has no state of its own and survives restarts:
+format: their rewards, at least APPLIED_CREDIT when the edit applied, and 0 when the reply did not parse
+or its edits did not apply. Evidence comes from the store, so the bandit has no state of its own and survives restarts:
 
 - every iteration with a reward in [0, 1] is a fractional success for the model that played the role
   in it (alpha += r, beta += 1 - r); an attempt whose generator reply was unusable (no reward, status
@@ -129,6 +130,11 @@ class ModelBandit:
         return {model for r in chosen for model, _ in _observations(r, role)}
 
 
+# An edit format's own job is an edit that applies: one that applied counts at least this much, however it
+# fared, so a weak model whose every attempt earns 0 still learns which format gets its edits to the checks.
+APPLIED_CREDIT = 0.1
+
+
 def format_arm(model: str, edit_format: str) -> str:
     return f"{model}|{edit_format}"
 
@@ -138,8 +144,12 @@ def _observations(record: IterationRecord, role: str) -> list[tuple[str, float]]
     if role == "edit_format":
         if not record.model or not record.edit_format:
             return []
-        return [(format_arm(record.model, record.edit_format), reward)
-                for _, reward in _observations(record, "generator")]
+        arm = format_arm(record.model, record.edit_format)
+        if record.reward is not None:  # the edit applied and was judged
+            return [(arm, max(record.reward.value, APPLIED_CREDIT))]
+        if record.status is IterationStatus.FAILED and (record.proposal is None or record.apply_error):
+            return [(arm, 0.0)]  # the reply did not parse, or its edits did not apply
+        return []
     if record.reward is not None:
         if role == "generator" and record.model:
             return [(record.model, record.reward.value)]

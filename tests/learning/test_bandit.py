@@ -119,3 +119,26 @@ async def test_edit_formats_are_arms_per_model_and_the_choice_reaches_the_settin
     assert set(picks) <= {"json-search-replace", "whole-file"} and picks.count("whole-file") > picks.count("json-search-replace")
     single = Settings(_env_file=None, generator_model="gen-a")
     assert (await prepare_episode(single, store, REPO, task)).edit_format is None  # no choices: the settings decide
+
+
+def test_an_edit_format_whose_edits_apply_beats_one_whose_replies_do_not_when_every_reward_is_0(store):
+    """A tiny model earns 0 in both formats (python-slugify with SmolLM2: its json-line-edits broke test.py,
+    its whole-file replies were cut off at the token limit); the format that reached the checks still counts."""
+    from bot.learning.bandit import APPLIED_CREDIT
+
+    task = Task(title="t", repo=REPO)
+    save_episode(store, "r1", "e1", task, [
+        iteration("r1", "e1", 1, reward=0.0, model="tiny", prop=proposal("a.py", "x", "y"), edit_format="json-line-edits"),
+        iteration("r1", "e1", 2, reward=None, model="tiny", status=IterationStatus.FAILED, edit_format="whole-file"),
+        iteration("r1", "e1", 3, reward=None, model="tiny", status=IterationStatus.FAILED, prop=proposal("a.py", "q", "z"),
+                  apply_error="a.py: the search text was not found", edit_format="whole-file"),
+        iteration("r1", "e1", 4, reward=None, model="tiny", status=IterationStatus.FAILED, prop=proposal("a.py", "x", "y"),
+                  error="policy: too many files", edit_format="json-line-edits"),  # the policy's refusal: no evidence
+        iteration("r1", "e1", 5, reward=0.8, model="tiny", prop=proposal("a.py", "x", "w"), edit_format="json-line-edits"),
+    ], status=EpisodeStatus.EXHAUSTED)
+
+    arms = {a.model: a for a in ModelBandit(store).posteriors(REPO, "edit_format", ["tiny|json-line-edits", "tiny|whole-file"])}
+    assert (arms["tiny|json-line-edits"].alpha, arms["tiny|json-line-edits"].observations) == (1 + APPLIED_CREDIT + 0.8, 2)
+    assert (arms["tiny|whole-file"].alpha, arms["tiny|whole-file"].beta) == (1.0, 3.0)
+    generator = ModelBandit(store).posteriors(REPO, "generator", ["tiny"])[0]
+    assert generator.alpha == 1 + 0.8  # the generator's own evidence keeps the plain rewards
