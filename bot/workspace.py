@@ -178,6 +178,9 @@ def commit_diff(ws: Workspace, diff: str, message: str, trailers: dict[str, str]
     return commit_staged(ws.path, message, trailers)
 
 
+RUN_TRAILER = "Aura-Run-Id"  # every commit the bot makes names the run it came from
+
+
 def trailer(key: str, value: str) -> str:
     """One git trailer line: `Aura-Run-Id: 3f2a…`."""
     return f"{key}: {value}"

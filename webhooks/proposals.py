@@ -23,7 +23,7 @@ from bot.jobs.git import PushRejected, push_commit
 from bot.cycle.policy import Policy
 from bot.records import Change, ChangeType, PolicyDecision, Proposal
 from bot.store.github import BotPullRequest, GitHubStore
-from bot.workspace import commit_staged, run_git, trailer
+from bot.workspace import RUN_TRAILER, commit_staged, run_git, trailer
 
 if TYPE_CHECKING:
     from webhooks.admin_models import ProposedChange, ProposePR
@@ -99,7 +99,7 @@ def _commit_and_push(
         if not run_git(["diff", "--cached", "--name-only"], worktree).strip():
             raise ProposalRefused(422, f"invalid request: the changes leave {base} as it is")
         commit = commit_staged(worktree, proposal.title,
-                               {"Aura-Run-Id": proposal.run_id, PROPOSAL_TRAILER: proposal.proposal_id})
+                               {RUN_TRAILER: proposal.run_id, PROPOSAL_TRAILER: proposal.proposal_id})
     finally:
         mirror.remove_worktree(repo, job)
     try:

@@ -53,7 +53,7 @@ from bot.records import (
     Verdict,
     utcnow,
 )
-from bot.workspace import Workspace, delete_branch, ensure_worktree, remove_worktree, reset_worktree
+from bot.workspace import RUN_TRAILER, Workspace, delete_branch, ensure_worktree, remove_worktree, reset_worktree
 from sandbox import open_sandbox
 
 __all__ = ["Cycle", "CycleRequest", "EpisodeState", "SandboxOpener", "StepRunner", "run_inline"]
@@ -324,7 +324,7 @@ class Cycle:
             return
         if draft and (not req.commit_best_on_exhaustion or chosen.reward.dodges):
             return
-        trailers = {"Aura-Run-Id": req.run_id, "Aura-Reward": f"{chosen.reward.value:.3f}"}
+        trailers = {RUN_TRAILER: req.run_id, "Aura-Reward": f"{chosen.reward.value:.3f}"}
         summary = chosen.proposal.summary if chosen.proposal else ""
         message = f"{'[draft] ' if draft else ''}{req.task.title}\n\n{summary}"
         outcome.commit = await self.step("commit", self.steps.commit, state.ws, chosen.diff, message, trailers)
