@@ -4,7 +4,6 @@ bounded output."""
 from __future__ import annotations
 
 import logging
-import os
 import shlex
 from abc import ABC, abstractmethod
 from collections import deque

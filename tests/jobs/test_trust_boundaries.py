@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.jobs.conftest import REPO, JobsEnv, issue_job, make_remote, running_jobs
+from bot.github.job_request import JobRequest
 from bot.store.github import GitHubStore
 from tests.repos import CALC_FILES, GOOD_RUBRIC, RIGHT_FIX, git
 
@@ -107,7 +108,7 @@ async def test_a_path_with_a_line_break_is_refused(jobs_env: JobsEnv, tmp_path):
 async def test_a_follow_up_job_on_the_bots_pr_takes_config_plan_and_baseline_from_the_merge_base(jobs_env: JobsEnv, tmp_path):
     """The bot's branch turned every check into `true` and removed the tests; a review on its PR used to
     take the plan and the baseline from that branch and approve anything."""
-    from bot.github.job_request import JobKind, JobRequest, ReplyTarget
+    from bot.github.job_request import JobKind, ReplyTarget
     from bot.records import GuidanceEntry
     from bot.store.github import BotPullRequest, GitHubStore
     from tests.jobs.conftest import AGITATION, INSTALLATION
@@ -144,11 +145,11 @@ async def test_a_follow_up_job_on_the_bots_pr_takes_config_plan_and_baseline_fro
     assert any("no tests ran" in body for body in replies), replies
 
 
-def fork_pr_job(env: JobsEnv, tip: str, *, author: str) -> "JobRequest":
+def fork_pr_job(env: JobsEnv, tip: str, *, author: str) -> JobRequest:
     """`/improve` on PR #33, whose branch is in mallory's fork, as the real comment delivery makes it."""
     import json
 
-    from bot.github.job_request import JobKind, JobRequest
+    from bot.github.job_request import JobKind
     from bot.records import GuidanceEntry
     from tests.fakes.github import pull_request_body
     from tests.jobs.conftest import INSTALLATION
@@ -222,7 +223,6 @@ async def test_a_forks_pull_request_gets_a_patch_and_nothing_is_pushed(jobs_env:
 
 async def test_a_fork_authors_text_reaches_the_prompt_when_they_have_write_access(jobs_env: JobsEnv, tmp_path):
     from tests.jobs.conftest import result_of
-    from tests.repos import calc_update
 
     env = jobs_env
     fork = tmp_path / "fork"
