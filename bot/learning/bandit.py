@@ -132,7 +132,9 @@ class ModelBandit:
 
 # An edit format's own job is an edit that applies: one that applied counts at least this much, however it
 # fared, so a weak model whose every attempt earns 0 still learns which format gets its edits to the checks.
-APPLIED_CREDIT = 0.1
+# A wrong edit whose tests run earns more than this from its pass rate alone (weight 0.7), so the floor only
+# counts for attempts that broke the build or dodged their tests.
+APPLIED_CREDIT = 0.25
 
 
 def format_arm(model: str, edit_format: str) -> str:
