@@ -5,8 +5,10 @@ more edit formats to choose from (`AURA_EDIT_FORMAT_CHOICES`), all on the same r
 shop of benchmarks/real_model.py, or `--real-task BUNDLE:COMMIT`) and in one store, with learning on:
 before each episode the bandit draws a format from the rewards of the earlier episodes' iterations
 (bot/learning/bandit.py, role "edit_format"). Printed per block of episodes: each format's share of the
-episodes and the mean reward of the block's iterations (an iteration without a reward, e.g. a reply
-that did not apply, counts as 0, as the bandit counts it).
+episodes, the mean reward of the block's iterations (an iteration without a reward, e.g. a reply that
+did not apply, counts as 0), and the chance the bandit picks each format after the block: the share of
+10,000 draws from its posteriors (bot/learning/bandit.py, where an edit that applied counts at least
+APPLIED_CREDIT), which moves before a short series' realized shares do.
 
     .venv/bin/python benchmarks/real_model_learning.py [--episodes 12] [--block 4] [--model smollm2]
         [--edit-formats json-line-edits,whole-file] [--iterations 1] [--real-task python-slugify:a1543fe0]
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import random
 import sys
 import tempfile
 from collections import Counter
@@ -27,13 +30,26 @@ from benchmarks.real_model import model_file, task_repo
 from bot.config import Settings
 from bot.cycle.episode import EpisodeRunner
 from bot.cycle.loop import CycleRequest
+from bot.learning.bandit import ModelBandit, format_arm
 from bot.llm.providers import build_llm
 from bot.store import Store
 from tests.llama_server import N_CTX, LlamaServer, missing
 
 
-async def series(args: argparse.Namespace, work: Path, server: LlamaServer, alias: str) -> list[tuple[str, float]]:
-    """(format, mean reward of its iterations) per episode, in order."""
+Played = tuple[str, float, dict[str, float]]  # (format, mean reward of its iterations, pick chance per format after it)
+
+
+def pick_chances(store: Store, repo: str, model: str, formats: list[str], draws: int = 10_000) -> dict[str, float]:
+    """The share of `draws` Thompson draws from the bandit's posteriors that each format wins."""
+    rng = random.Random(0)
+    arms = {a.model: a for a in ModelBandit(store).posteriors(repo, "edit_format", [format_arm(model, f) for f in formats])}
+    wins = Counter(max(formats, key=lambda f: rng.betavariate(arms[format_arm(model, f)].alpha, arms[format_arm(model, f)].beta))
+                   for _ in range(draws))
+    return {f: wins[f] / draws for f in formats}
+
+
+async def series(args: argparse.Namespace, work: Path, server: LlamaServer, alias: str) -> list[Played]:
+    """(format, mean reward of its iterations, pick chances after it) per episode, in order."""
     formats = [f.strip() for f in args.edit_formats.split(",")]
     repo, task = task_repo(args, work / "repo")
     settings = Settings(
@@ -44,7 +60,7 @@ async def series(args: argparse.Namespace, work: Path, server: LlamaServer, alia
     )
     store = Store.open(settings.database_url)
     llm = build_llm(settings)
-    played: list[tuple[str, float]] = []
+    played: list[Played] = []
     try:
         runner = EpisodeRunner(settings, llm, store=store, learning=True, learn_from_dry_runs=True)
         for number in range(1, args.episodes + 1):
@@ -53,27 +69,31 @@ async def series(args: argparse.Namespace, work: Path, server: LlamaServer, alia
             chosen = result.preparation.edit_format or formats[0]
             records = result.episode.iterations if result.episode else []
             rewards = [r.reward.value if r.reward else 0.0 for r in records] or [0.0]
-            played.append((chosen, sum(rewards) / len(rewards)))
+            chances = pick_chances(store, repo.resolve().name, alias, formats)  # the store's name, as EpisodeRunner gives it
+            played.append((chosen, sum(rewards) / len(rewards), chances))
             print(f"episode {number:>3}: {chosen:<22} reward {played[-1][1]:.2f}  "
-                  f"{result.episode.status.value if result.episode else result.error}", flush=True)
+                  f"{result.episode.status.value if result.episode else result.error}  next pick chance "
+                  + ", ".join(f"{f} {c:.0%}" for f, c in chances.items()), flush=True)
     finally:
         await llm.aclose()
         store.close()
     return played
 
 
-def print_blocks(played: list[tuple[str, float]], formats: list[str], block: int) -> None:
+def print_blocks(played: list[Played], formats: list[str], block: int) -> None:
     print("\n| episodes | " + " | ".join(f"share {f}" for f in formats) + " | mean reward | "
-          + " | ".join(f"reward {f}" for f in formats) + " |")
-    print("|---" * (2 + 2 * len(formats)) + "|")
+          + " | ".join(f"reward {f}" for f in formats) + " | " + " | ".join(f"pick chance after: {f}" for f in formats)
+          + " |")
+    print("|---" * (2 + 3 * len(formats)) + "|")
     for start in range(0, len(played), block):
         part = played[start:start + block]
-        shares = Counter(f for f, _ in part)
-        by_format = [[r for f, r in part if f == name] for name in formats]
+        shares = Counter(f for f, _, _ in part)
+        by_format = [[r for f, r, _ in part if f == name] for name in formats]
         print(f"| {start + 1}-{start + len(part)} | "
               + " | ".join(f"{100 * shares[f] / len(part):.0f} %" for f in formats)
-              + f" | {sum(r for _, r in part) / len(part):.2f} | "
-              + " | ".join(f"{sum(rs) / len(rs):.2f}" if rs else "-" for rs in by_format) + " |")
+              + f" | {sum(r for _, r, _ in part) / len(part):.2f} | "
+              + " | ".join(f"{sum(rs) / len(rs):.2f}" if rs else "-" for rs in by_format) + " | "
+              + " | ".join(f"{part[-1][2][f]:.0%}" for f in formats) + " |")
 
 
 def main() -> int:
