@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -91,8 +90,8 @@ class EpisodeRunner:
     async def run(self, request: CycleRequest, *, owns_run: bool = True) -> EpisodeResult:
         """One episode of `request`, its guidance after what learning adds. With `owns_run` the run holds
         this episode alone: it is created before the episode and finished after it."""
-        if not request.repo:
-            request = request.model_copy(update={"repo": Path(request.repo_dir).resolve().name})
+        if request.repo != request.repo_name:
+            request = request.model_copy(update={"repo": request.repo_name})
         if owns_run and self.store is not None:
             self.store.create_run(request.run_id, kind=request.kind, repo=request.repo, params=self.run_params)
         prepared: Preparation = await self.step("prepare", self.prepare, request)

@@ -14,7 +14,6 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from bot.config import Settings
@@ -110,7 +109,7 @@ class Cycle:
 
     async def run(self, req: CycleRequest) -> Episode:
         settings, steps = self.settings, self.steps
-        repo_name = req.repo or Path(req.repo_dir).resolve().name
+        repo_name = req.repo_name
         if self.store is not None:
             self.store.create_run(req.run_id, kind=req.kind, repo=repo_name)  # idempotent
         ws = await self.step("checkout", steps.checkout, req)

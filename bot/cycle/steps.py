@@ -98,6 +98,12 @@ class CycleRequest(BaseModel):
     kind: str = "cli"  # the run's kind in the store: cli | github | training | eval
     commit_best_on_exhaustion: bool = False  # keep the best attempt as a commit (for a draft PR)
 
+    @property
+    def repo_name(self) -> str:
+        """The repository's one name in the store (runs, episodes, iterations, guidance memory, the bandit's
+        evidence): `repo`, else the task's, else the checkout's directory name."""
+        return self.repo or self.task.repo or Path(self.repo_dir).resolve().name
+
 
 class GenerateOutcome(BaseModel):
     proposal: Proposal | None = None

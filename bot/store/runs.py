@@ -82,7 +82,7 @@ class RunQueries(Database):
             run = session.get(RunRow, episode.run_id)
             if run is None:
                 raise StoreError(f"unknown run {episode.run_id!r}: call create_run before saving its episodes")
-            repo = episode.task.repo or run.repo
+            repo = episode.context.repo or episode.task.repo or run.repo  # the loop's CycleRequest.repo_name
             values = {
                 "run_id": episode.run_id,
                 "episode_id": episode.episode_id,

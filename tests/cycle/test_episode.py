@@ -69,6 +69,27 @@ async def test_an_approved_episode_is_recorded_and_learned_from_by_the_next(repo
     assert "return a + b" in last_prompt
 
 
+async def test_the_task_names_the_repository_everywhere_when_the_request_does_not(repo, settings, store, fake_ollama):
+    """A task of "acme/calc" checked out in a directory of another name (the CLI, the benchmarks): its run,
+    episode, iterations and what the next episode learns from are all under the one name, so learning finds
+    them (the iterations used to be stored under the task's name and looked up under the directory's)."""
+    from bot.learning.bandit import ModelBandit
+
+    fake_ollama.always("generator", RIGHT_FIX).always("discriminator", GOOD_RUBRIC)
+    task = TASK.model_copy(update={"repo": "acme/calc"})
+    runner = EpisodeRunner(settings, fake_ollama.llm(), store=store, sandbox_opener=host_sandbox)
+    assert repo.name == "calc"  # the directory: not the task's name
+
+    first = await runner.run(CycleRequest(repo_dir=repo, task=task))
+    second = await runner.run(CycleRequest(repo_dir=repo, task=task))
+
+    assert first.status == "approved" and store.get_run(first.episode.run_id).repo == "acme/calc"
+    assert {r.run_id for r in store.list_iterations(repo="acme/calc")} == {first.episode.run_id, second.episode.run_id}
+    assert second.preparation.pattern_examples == 1
+    [arm] = ModelBandit(store).posteriors("acme/calc", "generator", [GEN])
+    assert arm.observations == 2
+
+
 async def test_a_model_server_failing_mid_episode_ends_the_episode_not_the_caller(repo, settings, store, fake_ollama):
     fake_ollama.always("generator", RIGHT_FIX)
     fake_ollama.fail_next(400, times=5)  # a refusal is never retried
