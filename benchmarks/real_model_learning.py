@@ -64,12 +64,12 @@ async def series(args: argparse.Namespace, work: Path, server: LlamaServer, alia
     try:
         runner = EpisodeRunner(settings, llm, store=store, learning=True, learn_from_dry_runs=True)
         for number in range(1, args.episodes + 1):
-            result = await runner.run(CycleRequest(repo_dir=repo, task=task, dry_run=True,
-                                                   max_iterations=args.iterations))
+            request = CycleRequest(repo_dir=repo, task=task, dry_run=True, max_iterations=args.iterations)
+            result = await runner.run(request)
             chosen = result.preparation.edit_format or formats[0]
             records = result.episode.iterations if result.episode else []
             rewards = [r.reward.value if r.reward else 0.0 for r in records] or [0.0]
-            chances = pick_chances(store, repo.resolve().name, alias, formats)  # the store's name, as EpisodeRunner gives it
+            chances = pick_chances(store, request.repo_name, alias, formats)
             played.append((chosen, sum(rewards) / len(rewards), chances))
             print(f"episode {number:>3}: {chosen:<22} reward {played[-1][1]:.2f}  "
                   f"{result.episode.status.value if result.episode else result.error}  next pick chance "
