@@ -59,17 +59,26 @@ class PromptBudget:
         return min(shares, max(MIN_CHANGING, cap))
 
 
+# People's words, the base's failing tests and policy limits are kept before the model's older advice.
+PINNED_SOURCES = frozenset({"human", "review", "baseline", "policy"})
+
+
 def fit_guidance(history: list[GuidanceEntry], budget_tokens: int) -> list[GuidanceEntry]:
-    """The newest entries that fit the budget, in their original order."""
-    kept: list[GuidanceEntry] = []
+    """The entries that fit the budget, in their original order: the newest (what the last attempt
+    got), then the pinned sources' newest first, then the others newest first."""
+    newest = [len(history) - 1] if history else []
+    pinned = [i for i in reversed(range(len(history) - 1)) if history[i].source in PINNED_SOURCES]
+    others = [i for i in reversed(range(len(history) - 1)) if history[i].source not in PINNED_SOURCES]
+    kept: set[int] = set()
     used = 0
-    for entry in reversed(history):
-        cost = guidance_tokens([entry])
-        if used + cost > budget_tokens:
-            break
-        kept.append(entry)
-        used += cost
-    return list(reversed(kept))
+    for group in (newest, pinned, others):
+        for position in group:
+            cost = guidance_tokens([history[position]])
+            if used + cost > budget_tokens:
+                break
+            kept.add(position)
+            used += cost
+    return [entry for position, entry in enumerate(history) if position in kept]
 
 
 def guidance_tokens(entries: list[GuidanceEntry]) -> int:

@@ -11,7 +11,7 @@ import os
 from bot.context.attempt import DEFINITIONS_TITLE
 from bot.records import GuidanceEntry
 from bot.roles import Generator
-from bot.roles.generator import CHANGING_SHARE, MIN_CHANGING, PromptBudget, generator_context
+from bot.roles.generator import CHANGING_SHARE, MIN_CHANGING, PromptBudget, fit_guidance, generator_context
 from bot.llm.tokens import count_message_tokens, count_tokens
 from tests.bot.conftest import NestFailure
 from tests.fakes.ollama import FakeOllama
@@ -84,3 +84,18 @@ async def test_a_later_attempts_prompt_is_mostly_the_first_attempts(nest_failure
     assert "### tomli/_parser.py (lines 140-151, method NestedDict.get_or_create_nest" in new
     assert 'raise KeyError("There is no nest behind this key")' in new
     assert "Attempt 11: check" in second  # the newest guidance is kept
+
+
+def test_a_tight_guidance_budget_keeps_the_newest_then_peoples_words_and_the_bases_failures():
+    review = GuidanceEntry(source="review", text="Keep the public signature of get_or_create_nest.")
+    baseline = GuidanceEntry(source="baseline", text="tests/test_misc.py::test_x fails on the base commit too.")
+    advice = [GuidanceEntry(source="agitator", text=f"Attempt {n}: look at the nested tables again.") for n in range(10)]
+    history = [review, baseline, *advice]
+    budget = sum(count_tokens(e.text) + 16 for e in (review, baseline, advice[-1], advice[-2]))
+
+    kept = fit_guidance(history, budget)
+
+    assert kept == [review, baseline, advice[-2], advice[-1]]  # in their order, the newest advice only
+    newest_only = count_tokens(advice[-1].text) + 16
+    assert fit_guidance(history, newest_only) == [advice[-1]]  # what the last attempt got comes first
+    assert fit_guidance(history, 10) == []
