@@ -22,6 +22,22 @@ def cgroup_dirs() -> list[Path]:
     return sorted(base.glob("aura-sandbox-*")) if base.is_dir() else []
 
 
+def runs(cgroup: Path, argv: list[str]) -> bool:
+    """Whether a process of `cgroup` runs `argv` (other sandboxes on the host have cgroups of their own)."""
+    wanted = "\0".join(argv).encode() + b"\0"
+    try:
+        pids = (cgroup / "cgroup.procs").read_text().split()
+    except OSError:
+        return False
+    for pid in pids:
+        try:
+            if Path(f"/proc/{pid}/cmdline").read_bytes() == wanted:
+                return True
+        except OSError:
+            continue
+    return False
+
+
 async def test_a_command_runs_in_a_cgroup_with_the_sandbox_limits(bwrap_settings, tmp_path):
     if reason := cgroups.unavailable_reason(None):
         pytest.skip(f"this host gives the bot no cgroups: {reason}")
@@ -29,11 +45,12 @@ async def test_a_command_runs_in_a_cgroup_with_the_sandbox_limits(bwrap_settings
     repo = write_tree(tmp_path / "repo", {".github/aura-sicd.yml": "setup: []\n", "pyproject.toml": "[project]\nname='x'\n"})
     before = set(cgroup_dirs())
     async with open_sandbox(settings, repo) as box:
-        task = asyncio.ensure_future(box.run(["sleep", "3"]))
+        command = ["sleep", "3.0417"]
+        task = asyncio.ensure_future(box.run(command))
         seen: list[Path] = []
         for _ in range(100):
-            seen = [d for d in cgroup_dirs() if d not in before]
-            if seen and (seen[0] / "cgroup.procs").read_text().strip():
+            seen = [d for d in cgroup_dirs() if d not in before and runs(d, command)]
+            if seen:
                 break
             await asyncio.sleep(0.05)
         [pids_dir] = seen
