@@ -163,13 +163,16 @@ class Generator(Role[Proposal]):
         """Tokens left for the repository context (the previous attempt included) once the task, the
         guidance and the instructions are in the prompt and the reply is reserved: what bot/context/
         may fill, in its own token estimate (bot.llm.tokens.count_tokens)."""
-        values = {"task": render_task(task), "guidance": render_guidance(guidance), "previous": NO_PREVIOUS}
-        room = self.room_for(values, {"context": ""})
-        return max(0, self.counter.to_estimate(room))
+        return max(0, self.counter.to_estimate(self.room_beside(self._fixed_tokens(task, guidance))))
 
     def budget(self, task: Task) -> PromptBudget:
         """The prompt's one budget for `task` in this model's window: the room beside the instructions,
         the task and the reply, split between the task's context, the attempt's and the guidance."""
-        values = {"task": render_task(task), "guidance": render_guidance([]), "previous": NO_PREVIOUS, "context": ""}
-        fixed = self.counter.to_estimate(self.counter.count_messages(self.prompt.render(**values)))
-        return PromptBudget.of(self.context_budget(task, []), fixed=fixed)
+        fixed = self._fixed_tokens(task, [])
+        room = max(0, self.counter.to_estimate(self.room_beside(fixed)))
+        return PromptBudget.of(room, fixed=self.counter.to_estimate(fixed))
+
+    def _fixed_tokens(self, task: Task, guidance: list[GuidanceEntry]) -> int:
+        """The prompt without its repository context, in this model's tokens."""
+        values = {"task": render_task(task), "guidance": render_guidance(guidance), "previous": NO_PREVIOUS}
+        return self.fixed_tokens(values, {"context": ""})

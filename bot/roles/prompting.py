@@ -166,10 +166,17 @@ class Role(Generic[T]):
         """The reply's text as the role's output; pydantic's ValidationError when it does not fit."""
         return parse_reply(self.schema, reply)
 
+    def fixed_tokens(self, values: dict[str, str], flexible: dict[str, str]) -> int:
+        """Tokens of the prompt rendered with the `flexible` values empty."""
+        return self.counter.count_messages(self.prompt.render(**values, **dict.fromkeys(flexible, "")))
+
+    def room_beside(self, fixed: int) -> int:
+        """Prompt tokens left beside `fixed` tokens once the reply is reserved."""
+        return self.num_ctx - self.max_output_tokens - fixed - SAFETY_TOKENS
+
     def room_for(self, values: dict[str, str], flexible: dict[str, str]) -> int:
         """Prompt tokens left for the `flexible` values once the rest of the prompt is rendered."""
-        fixed = self.counter.count_messages(self.prompt.render(**values, **dict.fromkeys(flexible, "")))
-        return self.num_ctx - self.max_output_tokens - fixed - SAFETY_TOKENS
+        return self.room_beside(self.fixed_tokens(values, flexible))
 
     async def prompt_for(self, values: dict[str, str], flexible: dict[str, tuple[str, str]]) -> list[dict[str, str]]:
         """`fit`, after the server's tokenizer (where it has one) counted the whole prompt, so the cuts
