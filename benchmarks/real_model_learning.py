@@ -40,11 +40,10 @@ Played = tuple[str, float, dict[str, float]]  # (format, mean reward of its iter
 
 
 def pick_chances(store: Store, repo: str, model: str, formats: list[str], draws: int = 10_000) -> dict[str, float]:
-    """The share of `draws` Thompson draws from the bandit's posteriors that each format wins."""
-    rng = random.Random(0)
-    arms = {a.model: a for a in ModelBandit(store).posteriors(repo, "edit_format", [format_arm(model, f) for f in formats])}
-    wins = Counter(max(formats, key=lambda f: rng.betavariate(arms[format_arm(model, f)].alpha, arms[format_arm(model, f)].beta))
-                   for _ in range(draws))
+    """The share of `draws` of the bandit's own Thompson draws (ThompsonSampler.choose) that each format wins."""
+    sampler = ModelBandit(store, rng=random.Random(0)).sampler(repo, "edit_format")
+    arms = {format_arm(model, f): f for f in formats}
+    wins = Counter(arms[sampler.choose(list(arms)).model] for _ in range(draws))
     return {f: wins[f] / draws for f in formats}
 
 
