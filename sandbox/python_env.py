@@ -73,7 +73,7 @@ def _read_setup_cfg(repo_dir: Path) -> configparser.ConfigParser:
 def _test_extras(repo_dir: Path, pyproject: dict, setup_cfg: configparser.ConfigParser, setup_py: str) -> list[str]:
     """The extras the tests run with: those tox's `[testenv]` installs (jaraco.text's: test, check, cover,
     enabler, type, inflect; its tests import inflect), else the test extra; declared ones only."""
-    declared = set(_table(_table(pyproject.get("project")).get("optional-dependencies")))
+    declared = set(_optional_dependencies(pyproject))
     if setup_cfg.has_section("options.extras_require"):
         declared |= set(setup_cfg.options("options.extras_require"))
     declared |= set(re.findall(r"""['"](tests?|testing)['"]\s*:""", setup_py))
@@ -83,12 +83,16 @@ def _test_extras(repo_dir: Path, pyproject: dict, setup_cfg: configparser.Config
 
 def extra_requirements(pyproject: dict, setup_cfg: configparser.ConfigParser, extras: list[str]) -> list[str]:
     """The requirements the given extras declare, in pyproject.toml or setup.cfg."""
-    declared = {_normalize(k): v for k, v in _table(_table(pyproject.get("project")).get("optional-dependencies")).items()}
+    declared = {_normalize(k): v for k, v in _optional_dependencies(pyproject).items()}
     found = [r for name in extras for r in _strings(declared.get(_normalize(name)))]
     for name in extras:
         if setup_cfg.has_option("options.extras_require", name):
             found += [ln.strip() for ln in setup_cfg.get("options.extras_require", name).splitlines() if ln.strip()]
     return found
+
+
+def _optional_dependencies(pyproject: dict) -> dict:
+    return _table(_table(pyproject.get("project")).get("optional-dependencies"))
 
 
 def tox_extras(repo_dir: Path) -> list[str]:
