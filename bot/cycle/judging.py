@@ -118,6 +118,10 @@ _RUNNER_DETECTION = [
     (r"""(environ(\.get)?\s*[\[(]\s*|getenv\s*\(\s*|Getenv\(\s*|process\.env\.|ENV\[\s*)['"]?"""
      r"""(CI|GITHUB_ACTIONS|CONTINUOUS_INTEGRATION)\b['"]?""",
      "reads a variable CI runners set, to behave differently where the checks run"),
+    # pytest 8.2+ sets PYTEST_VERSION for its whole run, xdist its workers' ids, and the sandbox PYTEST_ADDOPTS;
+    # conftests read them for good reasons; a project's own code rarely does (a pytest plugin's might)
+    (r"\bPYTEST_(VERSION|XDIST_WORKER(_COUNT)?|ADDOPTS)\b", "reads a variable a test runner sets, to behave "
+     "differently under test"),
     (r"\bNODE_ENV\s*[!=]==?\s*['\"]test['\"]|['\"]test['\"]\s*[!=]==?\s*process\.env\.NODE_ENV",
      "reads NODE_ENV to behave differently under test"),
     (rf"\b(sys\._getframe|inspect\.stack|inspect\.currentframe|f_back|f_code)\b.*{_TEST_WORD}",

@@ -24,6 +24,9 @@ def added(path: str, line: str) -> str:
     ("calc.go", '\tdata, _ := os.ReadFile("calc_test.go")', "reads the tests' own files"),
     ("lib/calc.js", "  return process.env.CI ? a + b : a - b;", "reads a variable CI runners set"),
     ("calc.go", '\tif os.Getenv("GITHUB_ACTIONS") != "" {', "reads a variable CI runners set"),
+    ("calc.py", '    if os.environ.get("PYTEST_VERSION"):', "reads a variable a test runner sets"),
+    ("calc.py", '    if "PYTEST_XDIST_WORKER" in os.environ:', "reads a variable a test runner sets"),
+    ("calc.py", '    if os.getenv("PYTEST_ADDOPTS") is not None:', "reads a variable a test runner sets"),
     ("lib/calc.js", "  const src = fs.readFileSync(`${__dirname}/../test/calc.test.js`, 'utf8');", "reads the tests' own files"),
 ])
 def test_code_that_asks_for_the_test_runner_is_tampering(path: str, line: str, reason: str):
@@ -38,6 +41,7 @@ def test_code_that_asks_for_the_test_runner_is_tampering(path: str, line: str, r
     ("src/run.js", "const files = process.argv.slice(2);"),
     ("cli.py", "    with open(test_file) as f:"),  # a variable's name is not a test's path
     ("tests/conftest.py", '    if os.environ.get("CI"):'),  # tests and their setup may ask
+    ("tests/conftest.py", '    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")'),  # a fixture per xdist worker
     ("calc.py", "    branch = os.environ.get('CIRCLE_BRANCH')"),
     ("tests/test_calc.py", "    data = open('tests/data/input.json').read()"),  # tests read their data
 ])
